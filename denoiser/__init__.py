@@ -1,0 +1,1 @@
+"""Django app for upload-and-denoise; the numerical core lives in denoiser.reucid."""

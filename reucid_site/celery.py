@@ -1,0 +1,10 @@
+"""Celery application; configuration comes from Django settings (CELERY_*)."""
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reucid_site.settings")
+
+app = Celery("reucid_site")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
