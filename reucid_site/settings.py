@@ -7,6 +7,8 @@ with no services at all. See README.md, "Configuration".
 from __future__ import annotations
 
 import os
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 from pathlib import Path
 
 import dj_database_url
@@ -29,9 +31,14 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
+# The embedded key starts with "django-insecure-" so `manage.py check --deploy` flags it.
 SECRET_KEY = os.environ.get(
-    "SECRET_KEY", "insecure-embedded-default-key-change-me-in-production-0123456789"
+    "SECRET_KEY", "django-insecure-embedded-default-key-change-me-in-production-0123456789"
 )
+try:
+    REUCID_VERSION = package_version("reucid")
+except PackageNotFoundError:  # a checkout that was never pip-installed
+    REUCID_VERSION = "0.1.0"
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -89,7 +96,16 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # The embedded site has a web process and a local worker writing one file: WAL lets
+    # readers go on during a write, IMMEDIATE takes the write lock up front so two writers
+    # queue on `timeout` instead of failing with "database is locked" mid-transaction.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -108,8 +124,32 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))
+# Django serves MEDIA_ROOT itself with DEBUG on, or with this on (a small install that has no
+# proxy in front of gunicorn); a larger one lets nginx or S3 serve media.
+REUCID_SERVE_MEDIA = env_bool("REUCID_SERVE_MEDIA", False)
+# Media (uploads, results, model files) must be shared by the web server and every worker:
+# one filesystem (NFS...) at MEDIA_ROOT, or S3-compatible object storage (REUCID_STORAGE=s3,
+# needs the `s3` extra: django-storages[s3]). See docs/deployment.md.
+REUCID_STORAGE = os.environ.get("REUCID_STORAGE", "filesystem").strip().lower()
+if REUCID_STORAGE not in {"filesystem", "s3"}:
+    raise ValueError(f"REUCID_STORAGE must be 'filesystem' or 's3', not {REUCID_STORAGE!r}")
+if REUCID_STORAGE == "s3":
+    DEFAULT_STORAGE = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": os.environ.get("AWS_STORAGE_BUCKET_NAME", "reucid-media"),
+            "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
+            "region_name": os.environ.get("AWS_S3_REGION_NAME") or None,
+            "location": os.environ.get("AWS_LOCATION", "media"),
+            "file_overwrite": False,
+            "default_acl": None,
+            "querystring_auth": True,
+        },
+    }
+else:
+    DEFAULT_STORAGE = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": DEFAULT_STORAGE,
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -125,27 +165,94 @@ LOGIN_URL = "/admin/login/"
 # Uploads: microscope frames can be large; Django streams big files to disk.
 REUCID_MAX_UPLOAD_BYTES = int(os.environ.get("REUCID_MAX_UPLOAD_BYTES", 200 * 1024 * 1024))
 REUCID_MAX_IMAGE_SIDE = int(os.environ.get("REUCID_MAX_IMAGE_SIDE", 8192))
+# Denoise jobs: where they run (a GPU worker node sets REUCID_DEVICE=cuda), how long a job may
+# go without a heartbeat before it counts as lost, how often it is retried, how long kept.
+REUCID_DEVICE = os.environ.get("REUCID_DEVICE", "cpu")
+REUCID_JOB_STALE_AFTER_SECONDS = int(os.environ.get("REUCID_JOB_STALE_AFTER_SECONDS", 900))
+REUCID_JOB_MAX_ATTEMPTS = int(os.environ.get("REUCID_JOB_MAX_ATTEMPTS", 3))
+REUCID_RETENTION_DAYS = int(os.environ.get("REUCID_RETENTION_DAYS", 30))
+REUCID_PREVIEW_MAX_SIDE = int(os.environ.get("REUCID_PREVIEW_MAX_SIDE", 1024))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 # Celery: with no broker configured, tasks run eagerly in-process (embedded mode).
+# scripts/start.sh uses the service-free `filesystem://` broker (folders under var/broker)
+# with local workers; production uses Redis or RabbitMQ (docs/deployment.md).
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not CELERY_BROKER_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
+# A task is acknowledged when it has finished, so a worker that dies (OOM, node lost) hands it
+# back to the queue instead of losing it.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_TASK_TRACK_STARTED = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_MAX_TASKS_PER_CHILD = int(os.environ.get("CELERY_WORKER_MAX_TASKS_PER_CHILD", 50))
+CELERY_WORKER_CONCURRENCY = int(os.environ.get("CELERY_WORKER_CONCURRENCY", 0)) or None
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_PUBLISH_RETRY = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 3,
+    "interval_start": 0.2,
+    "interval_step": 0.5,
+    "interval_max": 2,
+}
+# Denoise jobs (uploads, survey candidates) and retraining live in separate queues so a long
+# training run never sits in front of a user's upload; run one worker per queue.
 CELERY_TASK_DEFAULT_QUEUE = "denoise"
 CELERY_TASK_ROUTES = {
     "training.*": {"queue": "training"},
     "survey.*": {"queue": "denoise"},
     "denoiser.*": {"queue": "denoise"},
 }
-CELERY_TASK_TIME_LIMIT = int(os.environ.get("CELERY_TASK_TIME_LIMIT", 3600))
-CELERY_TASK_SOFT_TIME_LIMIT = int(os.environ.get("CELERY_TASK_SOFT_TIME_LIMIT", 3300))
+# (soft, hard) seconds per queue, applied by reucid_site.task_policy.QueueTimeLimits to every
+# task that does not set its own; the soft limit lets a task record why it stopped.
+REUCID_TASK_TIME_LIMITS = {
+    "denoise": (
+        int(os.environ.get("REUCID_DENOISE_SOFT_TIME_LIMIT", 840)),
+        int(os.environ.get("REUCID_DENOISE_TIME_LIMIT", 900)),
+    ),
+    "training": (
+        int(os.environ.get("REUCID_TRAINING_SOFT_TIME_LIMIT", 6 * 3600 - 120)),
+        int(os.environ.get("REUCID_TRAINING_TIME_LIMIT", 6 * 3600)),
+    ),
+}
+for _queue, (_soft, _hard) in REUCID_TASK_TIME_LIMITS.items():
+    if not 0 < _soft < _hard:
+        raise ValueError(
+            f"the {_queue} queue needs 0 < soft time limit < hard time limit, got {_soft}, {_hard}"
+        )
+# No global CELERY_TASK_TIME_LIMIT: Celery would copy it onto every task before the
+# annotation runs, and the annotation could no longer tell a task's own limit from it.
+CELERY_TASK_ANNOTATIONS = ["reucid_site.task_policy:QueueTimeLimits"]
+_longest_task = max(hard for _soft, hard in REUCID_TASK_TIME_LIMITS.values())
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    REUCID_BROKER_DIR = Path(os.environ.get("REUCID_BROKER_DIR", BASE_DIR / "var" / "broker"))
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Producer and consumer share one folder: the web process writes, workers read.
+        "data_folder_in": str(REUCID_BROKER_DIR / "queue"),
+        "data_folder_out": str(REUCID_BROKER_DIR / "queue"),
+        "control_folder": str(REUCID_BROKER_DIR / "control"),
+        "processed_folder": str(REUCID_BROKER_DIR / "processed"),
+        "store_processed": False,
+    }
+    for _folder in ("queue", "control", "processed"):
+        (REUCID_BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
+else:
+    # Redis and SQS redeliver an unacknowledged message after the visibility timeout; with
+    # late acks it must outlast the longest task, or a training run would start twice.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": _longest_task + 600}
 if not CELERY_BROKER_URL:
     CELERY_BROKER_URL = "memory://"
+# Celery beat (`celery -A reucid_site beat`, or `-B` on one worker): the safety net that
+# requeues denoise jobs whose worker died or whose message was lost.
+CELERY_BEAT_SCHEDULE = {
+    "recover-stale-denoise-jobs": {
+        "task": "denoiser.recover_stale_jobs",
+        "schedule": float(os.environ.get("REUCID_RECOVER_STALE_EVERY_S", 300)),
+    },
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -157,11 +264,21 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "REUCID API",
     "DESCRIPTION": "Denoise atomic-resolution STEM images and run the eigenpatch survey.",
-    "VERSION": "0.1.0",
+    "VERSION": REUCID_VERSION,
 }
 
 # Where the active classifier comes from when no ClassifierModel is active.
 REUCID_SHIPPED_MODEL = BASE_DIR / "denoiser" / "reucid" / "models" / "reucid_default.pt"
+
+# Behind a TLS-terminating proxy: DJANGO_SECURE_HTTPS=1 turns on HTTPS redirects, HSTS and
+# secure cookies (off by default so plain-HTTP lab installs and the test suite work).
+if not DEBUG and env_bool("DJANGO_SECURE_HTTPS", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^health/$"]
+    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", 3600))
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
 
 LOGGING = {
     "version": 1,

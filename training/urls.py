@@ -1,4 +1,10 @@
 from django.urls import path
 
+from . import views
+
 app_name = "training"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.training_home, name="home"),
+    path("runs/start/", views.start_run, name="start-run"),
+    path("runs/<int:run_id>/status/", views.run_status, name="run-status"),
+]

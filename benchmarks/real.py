@@ -1,0 +1,264 @@
+"""Real-image benchmark: residual statistics and picture grids, no ground truth.
+
+Usage::
+
+    python -m benchmarks.real [--quick] [--report docs/benchmarks.md]
+
+For every experimental image in ``../shared/data/real`` (never copied into the
+repository; the pictures in ``docs/benchmarks/`` carry credit lines), the noise
+model is estimated from the image itself, every method that needs no ground truth
+runs on it, and the residual ``noisy - estimate`` is compared with what pure noise
+would look like (see :mod:`benchmarks.residuals`).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from benchmarks.data import DEFAULT_SHARED_DATA, RealImage, real_images
+from benchmarks.methods import Method, MethodContext, method_names, select_methods
+from benchmarks.noise_estimation import estimate_poisson_gaussian
+from benchmarks.report import (
+    DEFAULT_REPORT,
+    PLOTS_DIR,
+    format_number,
+    machine_description,
+    markdown_table,
+    replace_section,
+    timestamp,
+)
+from benchmarks.residuals import residual_statistics
+from benchmarks.runner import run_method
+from denoiser.reucid.anscombe import PoissonGaussianNoise
+
+__all__ = ["RealRecord", "run_real", "render_real", "plot_grid", "central_crop", "main"]
+
+STATISTICS = (("mean_sigma", "Mean (σ)", 3), ("variance_ratio", "Var / expected", 2),
+              ("acf_row", "ACF row", 3), ("acf_col", "ACF col", 3),
+              ("corr_output", "Corr. with output", 3))
+QUICK_IMAGES = ("statstem_CsPbBr3", "remworkflows_SrTiO3", "tkrem_unknown")
+QUICK_CROP = 256
+GRID_CROP = 160
+
+
+@dataclass
+class RealRecord:
+    """Everything measured on one real image."""
+
+    image: RealImage
+    noisy: NDArray[np.float64]
+    noise: PoissonGaussianNoise
+    estimates: dict[str, NDArray[np.float64]] = field(default_factory=dict)
+    statistics: dict[str, dict[str, float]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    statuses: dict[str, str] = field(default_factory=dict)
+
+
+def central_crop(image: NDArray[np.float64], size: int | None) -> NDArray[np.float64]:
+    """The central ``size`` x ``size`` part (or the whole image when smaller or ``None``).
+
+    Examples
+    --------
+    >>> central_crop(np.zeros((10, 20)), 4).shape
+    (4, 4)
+    """
+    if size is None:
+        return image
+    m, n = image.shape
+    top, left = max(0, (m - size) // 2), max(0, (n - size) // 2)
+    return image[top:top + size, left:left + size]
+
+
+def run_real(
+    images: Sequence[RealImage],
+    methods: dict[str, Method],
+    *,
+    crop: int | None = None,
+    classifier: object = None,
+    seed: int = 0,
+    progress: bool = False,
+) -> list[RealRecord]:
+    """Run the methods that need no ground truth on each image and measure the residuals."""
+    records = []
+    usable = {k: m for k, m in methods.items() if not m.needs_ground_truth}
+    for image in images:
+        noisy = np.array(central_crop(image.image, crop), dtype=np.float64)
+        noise = estimate_poisson_gaussian(noisy)
+        record = RealRecord(image=image, noisy=noisy, noise=noise)
+        context = MethodContext(noise=noise, classifier=classifier, seed=seed)
+        for name, method in usable.items():
+            outcome = run_method(method, noisy, context)
+            record.statuses[name] = outcome.status
+            record.seconds[name] = outcome.seconds
+            if outcome.ok:
+                record.estimates[name] = outcome.estimate
+                record.statistics[name] = residual_statistics(noisy, outcome.estimate,
+                                                              noise=noise)
+        records.append(record)
+        if progress:
+            print(f"[real] {image.name} {noisy.shape}: " + ", ".join(
+                f"{k}: {v['variance_ratio']:.2f}" for k, v in record.statistics.items()),
+                file=sys.stderr)
+    return records
+
+
+def plot_grid(record: RealRecord, directory: Path, *, crop: int = GRID_CROP) -> Path:
+    """Input, outputs and residuals of one image (central crop), with the credit line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(record.estimates)
+    columns = 1 + len(names)
+    figure, axes = plt.subplots(2, columns, figsize=(2.0 * columns, 4.5), squeeze=False)
+    shown = central_crop(record.noisy, crop)
+    low, high = np.percentile(shown, [0.5, 99.5])
+    sigma = float(np.sqrt(np.mean(record.noise.variance(shown))))
+    axes[0, 0].imshow(shown, cmap="gray", vmin=low, vmax=high)
+    axes[0, 0].set_title("input", fontsize=8)
+    axes[1, 0].axis("off")
+    axes[1, 0].text(0.0, 0.5, "residuals\n(input − output)\ngrey scale ±3σ\nof the fitted\n"
+                    "noise model", fontsize=7, va="center")
+    for column, name in enumerate(names, start=1):
+        estimate = central_crop(record.estimates[name], crop)
+        axes[0, column].imshow(estimate, cmap="gray", vmin=low, vmax=high)
+        axes[0, column].set_title(name, fontsize=7)
+        axes[1, column].imshow(shown - estimate, cmap="gray", vmin=-3 * sigma, vmax=3 * sigma)
+    for axis in axes[0].tolist() + axes[1, 1:].tolist():
+        axis.set_xticks([])
+        axis.set_yticks([])
+    figure.suptitle(f"{record.image.name} — data: {record.image.credit}; central "
+                    f"{shown.shape[0]}x{shown.shape[1]} px", fontsize=8)
+    figure.tight_layout(rect=(0, 0, 1, 0.95))
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"real_{record.image.name}.png"
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
+    return path
+
+
+def _noise_text(noise: PoissonGaussianNoise) -> str:
+    return (f"fitted noise: variance = {noise.gain:.3g} × (mean − {noise.offset:.3g}) + "
+            f"{noise.sigma:.3g}²")
+
+
+def render_real(records: Sequence[RealRecord], *, methods: dict[str, Method],
+                classifier_note: str, seconds: float, grids: dict[str, Path],
+                report_dir: Path = DEFAULT_REPORT.parent, quick: bool = False,
+                crop: int | None = None) -> str:
+    """The markdown of the real-image section."""
+    lines = [
+        "## Real experimental images (no ground truth)",
+        "",
+        f"Run {timestamp()}{' (quick: 3 images, central 256² crops)' if quick else ''}, "
+        f"{seconds:.0f} s, on {machine_description()}. The REUCID classifier row uses "
+        f"{classifier_note}.",
+        "",
+        "**What is measured.** The noise model `variance = gain × (mean − offset) + σ²` is "
+        "fitted on each image (second-difference noise samples binned by local mean, "
+        "robust variance per bin, weighted line fit; `benchmarks/noise_estimation.py`). "
+        "BM3D uses it for its Anscombe transform. For each method's residual "
+        "`r = input − output`: *Mean (σ)* = mean(r) in units of the expected noise σ "
+        "(0 is unbiased); *Var / expected* = var(r) / mean(model variance at the output) "
+        "(1: exactly the noise was removed; < 1: noise left in; > 1: signal removed too, "
+        "or the model underestimates the noise); *ACF row/col* = lag-1 autocorrelation of "
+        "r along rows (fast scan) and columns (0 for white noise; scan-line noise makes "
+        "the row value positive even for a perfect denoiser); *Corr. with output* = "
+        "Pearson(r, output) (0 when nothing of the image is in the residual).",
+        "",
+    ]
+    if not records:
+        lines += ["The shared real images (`../shared/data/real`) are not present on this "
+                  "machine: no rows.", ""]
+        return "\n".join(lines)
+    names = list(dict.fromkeys(n for r in records for n in r.statuses))
+    summary = []
+    for record in records:
+        row = [record.image.name]
+        for name in names:
+            stats = record.statistics.get(name)
+            row.append(format_number(stats["variance_ratio"], 2) if stats else
+                       ("n/a" if record.statuses[name].startswith("not available") else "failed"))
+        summary.append(row)
+    lines += ["### Residual variance / expected noise variance (1 is ideal)", "",
+              markdown_table(["Image"] + names, summary), ""]
+    for record in records:
+        shape = "x".join(str(s) for s in record.noisy.shape)
+        lines += [f"### {record.image.name}", "",
+                  f"Data: {record.image.credit} (see `shared/data/real/SOURCES.md`). "
+                  f"{shape} px{' (central crop)' if crop else ''}; {_noise_text(record.noise)}.",
+                  ""]
+        rows = []
+        for name in names:
+            stats = record.statistics.get(name)
+            if stats is None:
+                rows.append([name, *(["—"] * len(STATISTICS)), record.statuses[name][:80]])
+            else:
+                rows.append([name, *(format_number(stats[k], d) for k, _, d in STATISTICS),
+                             format_number(record.seconds[name], 2)])
+        lines += [markdown_table(["Method", *(l for _, l, _ in STATISTICS), "Time (s)"], rows),
+                  ""]
+        grid = grids.get(record.image.name)
+        if grid is not None:
+            lines += [f"![{record.image.name}]({grid.relative_to(report_dir).as_posix()})", ""]
+    problems = {n: s for r in records for n, s in r.statuses.items() if s != "ok"}
+    if problems:
+        lines += ["Rows that did not run everywhere:", "",
+                  *(f"- **{n}**: {s}" for n, s in problems.items()), ""]
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.real", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help=f"{len(QUICK_IMAGES)} images, central {QUICK_CROP}² crops")
+    parser.add_argument("--crop", type=int, default=None, help="central crop size in pixels")
+    parser.add_argument("--shared-data", type=Path, default=DEFAULT_SHARED_DATA)
+    parser.add_argument("--classifier", type=Path, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--methods", type=method_names, default=None,
+                        help="row names to run, separated by '|' (default: all registered)")
+    parser.add_argument("--report", type=Path, default=DEFAULT_REPORT)
+    parser.add_argument("--plots", type=Path, default=PLOTS_DIR)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    from benchmarks.quality import resolve_classifier_option
+
+    parser = build_parser()
+    options = parser.parse_args(argv)
+    try:
+        methods = select_methods(options.methods)
+    except ValueError as error:
+        parser.error(str(error))
+    start = time.perf_counter()
+    images = list(real_images(options.shared_data))
+    crop = options.crop
+    if options.quick:
+        images = [i for i in images if i.name.startswith(QUICK_IMAGES)] or images[:3]
+        crop = crop or QUICK_CROP
+    classifier, note = resolve_classifier_option(options.classifier)
+    records = run_real(images, methods, crop=crop, classifier=classifier, seed=options.seed,
+                       progress=True)
+    grids = {r.image.name: plot_grid(r, options.plots) for r in records if r.estimates}
+    body = render_real(records, methods=methods, classifier_note=note,
+                       seconds=time.perf_counter() - start, grids=grids,
+                       report_dir=options.report.parent, quick=options.quick, crop=crop)
+    replace_section("real", body, path=options.report)
+    print(f"[real] wrote {options.report} ({len(records)} images)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,188 @@
+"""REUCID rows of the benchmarks, through the public core API (``denoiser.reucid``).
+
+* REUCID with the active/shipped classifier (``context.classifier``: a model path,
+  or ``None`` for the shipped model);
+* REUCID with the oracle fixed rank k (the k whose output is best against ground
+  truth): the ceiling any rank-choosing classifier can reach;
+* REUCID with the Marchenko–Pastur (MP-PCA) and Gavish–Donoho rank rules.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from benchmarks.methods import MethodContext, MethodUnavailable, register_method
+
+__all__ = [
+    "reucid_available",
+    "reucid_with_classifier",
+    "reucid_rule",
+    "reucid_oracle_rank",
+    "oracle_rank",
+    "default_classifier_source",
+]
+
+#: Ranks the oracle tries; the core keeps 25 components by default.
+ORACLE_RANKS: tuple[int, ...] = tuple(range(1, 26))
+
+
+def reucid_available() -> str | None:
+    """``None`` when the REUCID core can run here, else why not.
+
+    Examples
+    --------
+    >>> reucid_available() is None or isinstance(reucid_available(), str)
+    True
+    """
+    try:
+        from denoiser.reucid import denoise  # noqa: F401
+    except ImportError as error:
+        return f"the REUCID core (denoiser.reucid.denoise) is not importable: {error}"
+    return None
+
+
+def _denoise(noisy: NDArray[np.float64], classifier: Any, *, seed: int) -> NDArray[np.float64]:
+    from denoiser.reucid import denoise
+
+    try:
+        result = denoise(np.asarray(noisy), classifier=classifier, seed=seed)
+    except Exception as error:
+        if type(error).__name__ == "ModelLoadError":
+            raise MethodUnavailable(str(error)) from error
+        raise
+    return np.asarray(result.image, dtype=np.float64)
+
+
+def reucid_with_classifier(
+    noisy: NDArray[np.float64], *, context: MethodContext
+) -> NDArray[np.float64]:
+    """REUCID with ``context.classifier`` (``None``: the shipped model)."""
+    return _denoise(noisy, context.classifier, seed=context.seed)
+
+
+def reucid_rule(rule: str):
+    """A benchmark method running REUCID with an objective rank rule (``"mp"``, ``"gd"``).
+
+    Examples
+    --------
+    >>> reucid_rule("mp").__name__
+    'reucid_mp'
+    """
+
+    def run(noisy: NDArray[np.float64], *, context: MethodContext) -> NDArray[np.float64]:
+        return _denoise(noisy, rule, seed=context.seed)
+
+    run.__name__ = f"reucid_{rule}"
+    return run
+
+
+def oracle_rank(
+    noisy: NDArray[np.float64],
+    clean: NDArray[np.float64],
+    *,
+    ranks: Sequence[int] = ORACLE_RANKS,
+    seed: int = 0,
+) -> tuple[int, NDArray[np.float64]]:
+    """The fixed rank whose REUCID output has the least MSE against ``clean``.
+
+    PSNR against k is unimodal in practice, so the search walks up from k = 1 and
+    stops two ranks after the error last improved.
+
+    Parameters
+    ----------
+    noisy, clean : numpy.ndarray
+        Same 2D shape.
+    ranks : sequence of int, optional
+        Candidate ranks, increasing.
+    seed : int, optional
+
+    Returns
+    -------
+    tuple of (int, numpy.ndarray)
+        The best rank and its output.
+    """
+    best_rank, best_error, best_image = 0, np.inf, None
+    worse_in_a_row = 0
+    for rank in ranks:
+        image = _denoise(noisy, f"k={rank}", seed=seed)
+        error = float(np.mean((image - clean) ** 2))
+        if error < best_error:
+            best_rank, best_error, best_image, worse_in_a_row = rank, error, image, 0
+        else:
+            worse_in_a_row += 1
+            if worse_in_a_row >= 2:
+                break
+    assert best_image is not None
+    return best_rank, best_image
+
+
+def reucid_oracle_rank(
+    noisy: NDArray[np.float64], *, context: MethodContext
+) -> NDArray[np.float64]:
+    """REUCID keeping the oracle number of leading eigenpatches."""
+    if context.clean is None:
+        raise ValueError("The oracle rank needs the clean image.")
+    _, image = oracle_rank(noisy, context.clean, seed=context.seed)
+    return image
+
+
+def default_classifier_source() -> tuple[Path | None, str]:
+    """The classifier the REUCID row uses: the active one if Django can say, else the shipped one.
+
+    Returns
+    -------
+    tuple of (pathlib.Path or None, str)
+        The model path (``None`` = let the core load the shipped model) and a
+        sentence saying which one it is, for the report.
+    """
+    try:
+        import django
+        import os
+
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reucid_site.settings")
+        django.setup()
+        from training.selectors import active_classifier_path, active_classifier_record
+
+        record = active_classifier_record()
+        path = Path(active_classifier_path())
+        if record is not None:
+            return path, f"the active classifier ({getattr(record, 'name', record)}, {path.name})"
+        return path, f"the shipped classifier ({path.name})"
+    except Exception:  # noqa: BLE001 - no database or no training app: fall back to the core
+        return None, "the shipped classifier (denoiser/reucid/models/reucid_default.pt)"
+
+
+register_method(
+    "REUCID (classifier)",
+    reucid_with_classifier,
+    family="REUCID",
+    available=reucid_available,
+    description="denoise() with the active/shipped CNN eigenpatch classifier.",
+)
+register_method(
+    "REUCID, oracle k",
+    reucid_oracle_rank,
+    family="oracle",
+    needs_ground_truth=True,
+    available=reucid_available,
+    description="denoise(classifier='k=N') with the N of least MSE against ground truth: "
+    "the ceiling of a classifier that picks a rank.",
+)
+register_method(
+    "REUCID, MP-PCA rank",
+    reucid_rule("mp"),
+    family="REUCID",
+    available=reucid_available,
+    description="denoise(classifier='mp'): Marchenko–Pastur rank rule.",
+)
+register_method(
+    "REUCID, Gavish–Donoho rank",
+    reucid_rule("gd"),
+    family="REUCID",
+    available=reucid_available,
+    description="denoise(classifier='gd'): Gavish–Donoho optimal hard threshold.",
+)

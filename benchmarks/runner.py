@@ -1,0 +1,83 @@
+"""Run registered methods on one input, catching what a benchmark must survive."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from benchmarks.methods import Method, MethodContext, MethodUnavailable
+
+__all__ = ["MethodOutcome", "run_method"]
+
+
+@dataclass(frozen=True)
+class MethodOutcome:
+    """What one method did on one image.
+
+    Attributes
+    ----------
+    estimate : numpy.ndarray or None
+        The output, ``None`` when the method did not run.
+    seconds : float
+        Wall time of the call.
+    status : str
+        ``"ok"``, ``"not available: ..."`` or ``"failed: ..."``.
+    """
+
+    estimate: NDArray[np.float64] | None
+    seconds: float
+    status: str
+
+    @property
+    def ok(self) -> bool:
+        """Whether the method produced an estimate."""
+        return self.estimate is not None
+
+
+def run_method(method: Method, noisy: NDArray[np.float64], context: MethodContext) -> MethodOutcome:
+    """Run ``method`` on a copy of ``noisy``; a failure becomes a status, not an exception.
+
+    Parameters
+    ----------
+    method : Method
+    noisy : numpy.ndarray
+    context : MethodContext
+
+    Returns
+    -------
+    MethodOutcome
+
+    Examples
+    --------
+    >>> from benchmarks.methods import Method
+    >>> from denoiser.reucid.anscombe import PoissonGaussianNoise
+    >>> broken = Method("broken", lambda noisy, *, context: 1 / 0)
+    >>> run_method(broken, np.ones((2, 2)), MethodContext(noise=PoissonGaussianNoise())).status
+    'failed: ZeroDivisionError: division by zero'
+    """
+    reason = method.available()
+    if reason:
+        return MethodOutcome(None, 0.0, f"not available: {reason}")
+    if method.needs_ground_truth and context.clean is None:
+        return MethodOutcome(None, 0.0, "not available: needs ground truth")
+    original = np.array(noisy, dtype=np.float64, copy=True)
+    start = time.perf_counter()
+    try:
+        estimate = method.run(original.copy(), context=context)
+    except MethodUnavailable as error:
+        return MethodOutcome(None, time.perf_counter() - start, f"not available: {error}")
+    except Exception as error:  # noqa: BLE001 - one broken row must not stop the benchmark
+        return MethodOutcome(
+            None, time.perf_counter() - start, f"failed: {type(error).__name__}: {error}"
+        )
+    seconds = time.perf_counter() - start
+    estimate = np.asarray(estimate, dtype=np.float64)
+    if estimate.shape != original.shape:
+        return MethodOutcome(
+            None, seconds, f"failed: output shape {estimate.shape} != input {original.shape}"
+        )
+    if not np.all(np.isfinite(estimate)):
+        return MethodOutcome(None, seconds, "failed: output has NaN or infinite values")
+    return MethodOutcome(estimate, seconds, "ok")

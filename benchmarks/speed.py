@@ -1,0 +1,568 @@
+"""Speed and memory benchmark: median run time and peak memory per image size.
+
+Usage::
+
+    python -m benchmarks.speed [--quick] [--report docs/benchmarks.md]
+
+Each method runs in its own subprocess (``--worker``), sizes ascending: one warm-up
+call whose peak resident memory is recorded, then the median of N timed calls
+(``time.perf_counter``; N shrinks for slow cells so the whole run stays bounded and is
+reported). A size whose time or memory, extrapolated from the previous size, would
+exceed the limits is reported as "not run" with the reason. Ratios are taken between
+methods measured in the same run on the same input.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from benchmarks.report import (
+    DEFAULT_REPORT,
+    PLOTS_DIR,
+    format_seconds,
+    machine_description,
+    markdown_table,
+    replace_section,
+    timestamp,
+)
+
+__all__ = ["SIZES", "QUICK_SIZES", "SpeedResult", "speed_input", "run_speed", "render_speed",
+           "main"]
+
+SIZES: tuple[int, ...] = (256, 512, 890, 1024, 2048, 4096)
+QUICK_SIZES: tuple[int, ...] = (256, 1024)
+SPEED_DOSE_E_PER_PX = 1000.0
+
+REUCID_DEFAULT = "REUCID default (fast mode)"
+REUCID_REFERENCE = "REUCID reference mode"
+REUCID_GPU = "REUCID default, GPU"
+BASELINES = ("BM3D + GAT", "NLM (scikit-image)", "Gaussian, sigma 1 px")
+
+#: Targets from the denoiser-core issue.
+TARGET_SECONDS = {256: 0.05, 1024: 0.5}
+TARGET_PEAK_BYTES = {4096: 2 * 1024**3}
+TARGET_GPU_FPS_1024 = 20.0
+
+
+@dataclass(frozen=True)
+class SpeedResult:
+    """One (method, size) cell."""
+
+    method: str
+    size: int
+    status: str
+    median_s: float | None = None
+    first_s: float | None = None
+    n: int = 0
+    peak_increment_bytes: int | None = None
+    peak_rss_bytes: int | None = None
+    peak_reset: bool = True
+    gpu_peak_bytes: int | None = None
+
+    @classmethod
+    def from_json(cls, payload: dict) -> SpeedResult:
+        return cls(**{k: payload.get(k) for k in cls.__dataclass_fields__ if k in payload})
+
+
+def speed_input(size: int, *, shared_root: Path | None = None, seed: int = 0
+                ) -> tuple[NDArray[np.float64], object]:
+    """A square noisy HAADF image of ``size`` pixels at 1000 e/px, and its noise model.
+
+    The noise-free image is the shared abTEM SrTiO3 1024x1024 image when present,
+    else the built-in simulator's SrTiO3 at 512x512; either is tiled (it is periodic)
+    or cropped to ``size``.
+
+    Examples
+    --------
+    >>> noisy, noise = speed_input(64, shared_root=Path("/nonexistent"))
+    >>> noisy.shape
+    (64, 64)
+    """
+    from denoiser.reucid.anscombe import PoissonGaussianNoise
+
+    base = None
+    if shared_root is not None:
+        path = shared_root / "sim" / "SrTiO3_001_1024.npz"
+        if path.is_file():
+            with np.load(path) as archive:
+                base = archive["infinite"].astype(np.float64)
+    if base is None:
+        from training.simulation import simulate_haadf
+
+        base = simulate_haadf("SrTiO3_001", shape=(512, 512), pixel_size_A=0.2,
+                              environment="bulk", rotation_deg=0.0, rng=7).clean
+        base = np.asarray(base, dtype=np.float64)
+    reps = (math.ceil(size / base.shape[0]), math.ceil(size / base.shape[1]))
+    clean = np.tile(base, reps)[:size, :size] * SPEED_DOSE_E_PER_PX
+    rng = np.random.default_rng(seed)
+    sigma = 0.05 * float(clean.max())
+    noisy = rng.poisson(clean).astype(np.float64) + rng.normal(0.0, sigma, clean.shape)
+    return noisy, PoissonGaussianNoise(gain=1.0, sigma=sigma)
+
+
+# ----------------------------------------------------------------------------- worker
+
+
+def _method_runner(name: str, noise: object, classifier: object
+                   ) -> Callable[[NDArray[np.float64]], object]:
+    if name in (REUCID_DEFAULT, REUCID_REFERENCE, REUCID_GPU):
+        from denoiser.reucid import denoise
+
+        options: dict = {"classifier": classifier, "seed": 0}
+        if name == REUCID_REFERENCE:
+            options["mode"] = "reference"
+        if name == REUCID_GPU:
+            options["device"] = "cuda"
+        return lambda image: denoise(image, **options).image
+
+    from benchmarks.methods import MethodContext, default_methods
+
+    methods = default_methods()
+    if name not in methods:
+        raise SystemExit(f"unknown method {name!r}")
+    method = methods[name]
+    context = MethodContext(noise=noise)
+    return lambda image: method.run(image, context=context)
+
+
+def _sync_gpu(name: str) -> None:
+    if name == REUCID_GPU:
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def worker(options: argparse.Namespace) -> int:
+    """Time one method over the sizes; print one JSON line per size."""
+    from benchmarks.memory_probe import current_rss_bytes, peak_rss_bytes, reset_peak
+
+    name = options.method
+    classifier = None if options.classifier in (None, "shipped") else options.classifier
+    shared = None if options.shared_data in (None, "") else Path(options.shared_data)
+    previous: SpeedResult | None = None
+    runner = None
+    for size in options.sizes:
+        def emit(result: SpeedResult) -> None:
+            print(json.dumps(result.__dict__), flush=True)
+
+        if previous is not None and previous.median_s is not None:
+            growth = (size / previous.size) ** 2
+            predicted_s = previous.median_s * growth
+            if predicted_s > options.max_run_s:
+                emit(SpeedResult(name, size, f"not run (time: ~{predicted_s:.0f} s per call "
+                                 f"predicted, limit {options.max_run_s:.0f} s)"))
+                continue
+            if previous.peak_increment_bytes is not None:
+                predicted_b = previous.peak_increment_bytes * growth
+                if predicted_b > options.memory_limit_gb * 1024**3:
+                    emit(SpeedResult(name, size, f"not run (memory: ~{predicted_b / 1024**3:.1f}"
+                                     f" GB predicted, limit {options.memory_limit_gb:.0f} GB)"))
+                    continue
+        image, noise = speed_input(size, shared_root=shared, seed=size)
+        try:
+            runner = _method_runner(name, noise, classifier)
+            gc.collect()
+            if name == REUCID_GPU:
+                import torch
+
+                torch.cuda.reset_peak_memory_stats()
+            resettable = reset_peak()
+            before = current_rss_bytes()
+            start = time.perf_counter()
+            runner(image)
+            _sync_gpu(name)
+            first = time.perf_counter() - start
+            peak = peak_rss_bytes()
+            gpu_peak = None
+            if name == REUCID_GPU:
+                import torch
+
+                gpu_peak = int(torch.cuda.max_memory_allocated())
+            # A call slower than the whole cell budget is timed once: its warm-up is its
+            # measurement (one-off costs are small against such a call).
+            n = int(min(options.repeats, options.budget_s // max(first, 1e-9)))
+            times = [] if n >= 1 else [first]
+            for _ in range(n):
+                start = time.perf_counter()
+                runner(image)
+                _sync_gpu(name)
+                times.append(time.perf_counter() - start)
+        except Exception as error:  # noqa: BLE001 - report and move on to the next size
+            message = str(error).splitlines()[0] if str(error) else ""
+            emit(SpeedResult(name, size, f"failed: {type(error).__name__}: {message}"[:200]))
+            previous = None
+            continue
+        result = SpeedResult(name, size, "ok", median_s=statistics.median(times),
+                             first_s=first, n=len(times), peak_increment_bytes=max(0, peak - before),
+                             peak_rss_bytes=peak, peak_reset=resettable,
+                             gpu_peak_bytes=gpu_peak)
+        emit(result)
+        previous = result
+    return 0
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+def _run_worker(method: str, sizes: Sequence[int], *, options: argparse.Namespace,
+                classifier: str, timeout_s: float) -> list[SpeedResult]:
+    command = [
+        sys.executable, "-m", "benchmarks.speed", "--worker", "--method", method,
+        "--sizes", ",".join(str(s) for s in sizes), "--repeats", str(options.repeats),
+        "--budget-s", str(options.budget_s), "--max-run-s", str(options.max_run_s),
+        "--memory-limit-gb", str(options.memory_limit_gb), "--classifier", classifier,
+        "--shared-data", "" if options.no_shared else str(options.shared_data),
+    ]
+    root = Path(__file__).resolve().parent.parent
+    results: list[SpeedResult] = []
+    try:
+        completed = subprocess.run(command, cwd=root, capture_output=True, text=True,
+                                   timeout=timeout_s)
+        stdout, stderr, returncode = completed.stdout, completed.stderr, completed.returncode
+    except subprocess.TimeoutExpired as expired:
+        stdout = expired.stdout.decode() if isinstance(expired.stdout, bytes) else (
+            expired.stdout or "")
+        stderr, returncode = "", None
+    for line in stdout.splitlines():
+        if line.startswith("{"):
+            results.append(SpeedResult.from_json(json.loads(line)))
+    done = {r.size for r in results}
+    for size in sizes:
+        if size not in done:
+            if returncode is None:
+                reason = f"not run (worker time limit {timeout_s:.0f} s)"
+            else:
+                tail = stderr.strip().splitlines()[-1:] if stderr.strip() else []
+                reason = f"failed (worker exit {returncode}{': ' + tail[0] if tail else ''})"
+            results.append(SpeedResult(method, size, reason[:200]))
+    return sorted(results, key=lambda r: r.size)
+
+
+def _default_classifier() -> tuple[str, str]:
+    """The classifier the REUCID default path uses here, as a worker argument and a note."""
+    try:
+        from denoiser.reucid.cnn import SHIPPED_MODEL_PATH
+    except ImportError:
+        SHIPPED_MODEL_PATH = None
+    if SHIPPED_MODEL_PATH is not None and Path(SHIPPED_MODEL_PATH).is_file():
+        return "shipped", "the shipped CNN classifier"
+    return "gd", ("the Gavish–Donoho rule, because the shipped CNN model is not in the tree "
+                  "yet (the CNN adds its inference time)")
+
+
+def _gpu_available() -> bool:
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except ImportError:
+        return False
+
+
+def run_speed(options: argparse.Namespace) -> tuple[list[SpeedResult], str, bool]:
+    """Run every method's worker; returns the results, the classifier note and GPU presence."""
+    sizes = tuple(options.sizes)
+    classifier, note = (options.classifier, f"`{options.classifier}`") if options.classifier \
+        else _default_classifier()
+    gpu = _gpu_available()
+    methods = [REUCID_DEFAULT, REUCID_REFERENCE, *BASELINES] + ([REUCID_GPU] if gpu else [])
+    if options.methods:
+        unknown = [m for m in options.methods if m not in methods]
+        if unknown:
+            raise ValueError(f"unknown speed method(s) {unknown}; known: {methods}")
+        methods = [m for m in methods if m in options.methods]
+    results: list[SpeedResult] = []
+    for method in methods:
+        chosen = sizes
+        if method == "BM3D + GAT":
+            chosen = tuple(s for s in sizes if s <= options.bm3d_max_size)
+        started = time.perf_counter()
+        cells = _run_worker(method, chosen, options=options, classifier=classifier,
+                            timeout_s=options.worker_timeout_s)
+        for size in sizes:
+            if size not in chosen:
+                cells.append(SpeedResult(method, size, f"not run (time: BM3D is timed up to "
+                                         f"{options.bm3d_max_size} px)"))
+        results += sorted(cells, key=lambda r: r.size)
+        print(f"[speed] {method}: " + ", ".join(
+            f"{c.size}: {format_seconds(c.median_s) if c.median_s is not None else c.status}"
+            for c in sorted(cells, key=lambda r: r.size)
+        ) + f" ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+    return results, note, gpu
+
+
+def _cell(results: Sequence[SpeedResult], method: str, size: int) -> SpeedResult | None:
+    for r in results:
+        if r.method == method and r.size == size:
+            return r
+    return None
+
+
+def _short(status: str) -> str:
+    if status.startswith("not run (time"):
+        return "not run (time)"
+    if status.startswith("not run (memory"):
+        return "not run (memory)"
+    if status.startswith("not run"):
+        return "not run"
+    return "failed"
+
+
+def _bytes(value: int | None) -> str:
+    if value is None:
+        return "—"
+    if value >= 1024**3:
+        return f"{value / 1024**3:.2f} GB"
+    return f"{value / 1024**2:.0f} MB"
+
+
+def render_speed(results: Sequence[SpeedResult], *, sizes: Sequence[int], classifier_note: str,
+                 gpu: bool, seconds: float, options: argparse.Namespace,
+                 plots: Sequence[Path] = (), report_dir: Path = DEFAULT_REPORT.parent,
+                 quick: bool = False) -> str:
+    """The markdown of the speed section."""
+    methods = list(dict.fromkeys(r.method for r in results))
+    headers = ["Method"] + [f"{s}²" for s in sizes]
+    time_rows, n_rows, memory_rows = [], [], []
+    for method in methods:
+        t_row, n_row, m_row = [method], [method], [method]
+        for size in sizes:
+            cell = _cell(results, method, size)
+            if cell is None or cell.median_s is None:
+                text = _short(cell.status) if cell else "—"
+                t_row.append(text), n_row.append("—"), m_row.append(text)
+                continue
+            t_row.append(format_seconds(cell.median_s))
+            n_row.append(str(cell.n))
+            m_row.append(_bytes(cell.gpu_peak_bytes if method == REUCID_GPU
+                                else cell.peak_increment_bytes))
+        time_rows.append(t_row), n_rows.append(n_row), memory_rows.append(m_row)
+
+    ratio_rows = []
+    for method in methods:
+        if method == REUCID_DEFAULT:
+            continue
+        row = [f"{method} / REUCID default"]
+        for size in sizes:
+            base, other = _cell(results, REUCID_DEFAULT, size), _cell(results, method, size)
+            if base and other and base.median_s and other.median_s:
+                row.append(f"{other.median_s / base.median_s:.1f}×")
+            else:
+                row.append("—")
+        ratio_rows.append(row)
+
+    target_rows = []
+    for size, limit in TARGET_SECONDS.items():
+        cell = _cell(results, REUCID_DEFAULT, size)
+        measured = cell.median_s if cell else None
+        target_rows.append([f"{size}x{size} CPU time", f"≤ {limit} s",
+                            format_seconds(measured) + " s" if measured else "not measured",
+                            _verdict(measured is not None and measured <= limit, measured)])
+    for size, limit in TARGET_PEAK_BYTES.items():
+        cell = _cell(results, REUCID_DEFAULT, size)
+        measured = cell.peak_increment_bytes if cell and cell.median_s else None
+        target_rows.append([f"{size}x{size} peak memory (above input)", f"< {_bytes(limit)}",
+                            _bytes(measured) if measured is not None else "not measured",
+                            _verdict(measured is not None and measured < limit, measured)])
+    gpu_cell = _cell(results, REUCID_GPU, 1024)
+    fps = 1.0 / gpu_cell.median_s if gpu_cell and gpu_cell.median_s else None
+    target_rows.append(["1024x1024 GPU frames/s", f"≥ {TARGET_GPU_FPS_1024:.0f}",
+                        f"{fps:.1f}" if fps else ("not measured" if gpu else
+                                                  "no GPU on this machine"),
+                        _verdict(fps is not None and fps >= TARGET_GPU_FPS_1024, fps)])
+
+    reset_ok = all(r.peak_reset for r in results if r.median_s is not None)
+    lines = [
+        "## Speed and memory",
+        "",
+        f"Run {timestamp()}{' (quick)' if quick else ''}, {seconds:.0f} s, on "
+        f"{machine_description()}. The REUCID default path uses {classifier_note}. "
+        f"Input: SrTiO3 HAADF at {SPEED_DOSE_E_PER_PX:g} e/px (the abTEM 1024² image tiled "
+        "or cropped; the built-in simulator where the shared set is absent). "
+        + ("GPU rows below." if gpu else "**No GPU on this machine**: GPU figures are not "
+           "measured (the harness adds a GPU row when `torch.cuda.is_available()`)."),
+        "",
+        "**Method.** Each method runs in its own subprocess, sizes ascending. Per size: one "
+        "warm-up call, then the median of N calls timed with `time.perf_counter` (N ≤ "
+        f"{options.repeats}, fewer when a call is slow so one cell takes about "
+        f"{options.budget_s:.0f} s; a call slower than that is timed once, its warm-up "
+        "being the measurement; N is listed below). Peak memory = peak resident set size "
+        "during the warm-up call minus the resident size just before it (the input image "
+        "already loaded): it counts numpy, torch, FFT and BLAS buffers alike. "
+        + ("The kernel peak mark was reset before each call (`/proc/self/clear_refs`)."
+           if reset_ok else "The kernel peak mark could not be reset here: figures are "
+           "lifetime peaks, an upper bound.")
+        + f" A size is not run when the previous size, scaled by the pixel count, predicts "
+        f"more than {options.max_run_s:.0f} s per call or {options.memory_limit_gb:.0f} GB. "
+        f"BM3D is timed up to {options.bm3d_max_size}² only (it takes ~30 s per call at "
+        "1024² here). The CPU is shared with other work: expect ±20 % noise on small times.",
+        "",
+        "### Median time per call (s)",
+        "",
+        markdown_table(headers, time_rows),
+        "",
+        "### Ratios to the REUCID default path (same run; > 1 means REUCID default is faster)",
+        "",
+        markdown_table(["Ratio"] + [f"{s}²" for s in sizes], ratio_rows),
+        "",
+        "### Peak memory above the input (GPU row: peak CUDA memory allocated)",
+        "",
+        markdown_table(headers, memory_rows),
+        "",
+        "### Targets (denoiser-core issue)",
+        "",
+        markdown_table(["Target", "Required", "Measured", "Met"], target_rows),
+        "",
+    ]
+    for plot in plots:
+        lines += [f"![{plot.stem}]({plot.relative_to(report_dir).as_posix()})", ""]
+    notes = sorted({f"- {r.method} at {r.size}²: {r.status}" for r in results
+                    if r.median_s is None})
+    lines += ["<details><summary>Timed calls per cell (N) and why cells were not run"
+              "</summary>", "", markdown_table(headers, n_rows), "", *notes, "", "</details>"]
+    return "\n".join(lines)
+
+
+def _verdict(met: bool, measured: object) -> str:
+    if measured is None:
+        return "—"
+    return "yes" if met else "**no**"
+
+
+def plot_speed(results: Sequence[SpeedResult], directory: Path) -> list[Path]:
+    """Time and memory against pixel count, log-log; returns the PNG path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    directory.mkdir(parents=True, exist_ok=True)
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for method in dict.fromkeys(r.method for r in results):
+        cells = sorted((r for r in results if r.method == method and r.median_s is not None),
+                       key=lambda r: r.size)
+        if not cells:
+            continue
+        pixels = [c.size**2 for c in cells]
+        left.plot(pixels, [c.median_s for c in cells], marker="o", label=method)
+        memory = [(c.gpu_peak_bytes if method == REUCID_GPU else c.peak_increment_bytes)
+                  for c in cells]
+        right.plot(pixels, [m / 1024**2 if m else np.nan for m in memory], marker="o",
+                   label=method)
+    for axis, label in ((left, "median time per call (s)"), (right, "peak memory (MB)")):
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+        axis.set_xlabel("pixels")
+        axis.set_ylabel(label)
+        axis.grid(alpha=0.3, which="both")
+    left.legend(fontsize=7)
+    figure.tight_layout()
+    path = directory / "speed.png"
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return [path]
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"sizes must be integers: {text!r}") from error
+    if not sizes or min(sizes) < 32:
+        raise argparse.ArgumentTypeError("sizes must be integers of at least 32")
+    return tuple(sorted(sizes))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from benchmarks.data import DEFAULT_SHARED_DATA
+    from benchmarks.methods import method_names
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.speed", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help=f"sizes {QUICK_SIZES}, 3 repeats, BM3D at 256 only")
+    parser.add_argument("--sizes", type=_sizes, default=None)
+    parser.add_argument("--repeats", type=int, default=None, help="timed calls per cell (max)")
+    parser.add_argument("--budget-s", type=float, default=None,
+                        help="target seconds of timed calls per cell")
+    parser.add_argument("--max-run-s", type=float, default=None,
+                        help="skip a size predicted to take longer per call")
+    parser.add_argument("--memory-limit-gb", type=float, default=None,
+                        help="skip a size predicted to need more memory")
+    parser.add_argument("--bm3d-max-size", type=int, default=None)
+    parser.add_argument("--worker-timeout-s", type=float, default=None)
+    parser.add_argument("--classifier", default=None,
+                        help="classifier of the REUCID rows (default: shipped, else 'gd')")
+    parser.add_argument("--shared-data", default=DEFAULT_SHARED_DATA)
+    parser.add_argument("--no-shared", action="store_true")
+    parser.add_argument("--report", type=Path, default=DEFAULT_REPORT)
+    parser.add_argument("--plots", type=Path, default=PLOTS_DIR)
+    parser.add_argument("--methods", type=method_names, default=None,
+                        help="rows to run, separated by '|' (default: all)")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--method", help=argparse.SUPPRESS)
+    return parser
+
+
+def _fill_defaults(options: argparse.Namespace) -> argparse.Namespace:
+    quick = options.quick
+    defaults = {
+        "sizes": QUICK_SIZES if quick else SIZES,
+        "repeats": 3 if quick else 7,
+        "budget_s": 2.0 if quick else 20.0,
+        "max_run_s": 20.0 if quick else 60.0,
+        "memory_limit_gb": _default_memory_limit_gb(),
+        "bm3d_max_size": 256 if quick else 1024,
+        "worker_timeout_s": 120.0 if quick else 420.0,
+    }
+    for key, value in defaults.items():
+        if getattr(options, key) is None:
+            setattr(options, key, value)
+    return options
+
+
+def _default_memory_limit_gb() -> float:
+    try:
+        import psutil
+
+        available = psutil.virtual_memory().available / 1024**3
+    except ImportError:
+        available = 8.0
+    return float(max(1.0, min(8.0, 0.5 * available)))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    parser = build_parser()
+    options = _fill_defaults(parser.parse_args(argv))
+    if options.worker:
+        return worker(options)
+    start = time.perf_counter()
+    try:
+        results, note, gpu = run_speed(options)
+    except ValueError as error:
+        parser.error(str(error))
+    plots = plot_speed(results, options.plots)
+    body = render_speed(results, sizes=options.sizes, classifier_note=note, gpu=gpu,
+                        seconds=time.perf_counter() - start, options=options, plots=plots,
+                        report_dir=options.report.parent, quick=options.quick)
+    replace_section("speed", body, path=options.report)
+    print(f"[speed] wrote {options.report}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,46 @@
+"""The upload form of the denoise page (also used when JavaScript is off)."""
+from __future__ import annotations
+
+from django import forms
+
+from .classifier_choice import MAX_FIXED_K
+
+CLASSIFIER_CHOICES = [
+    ("active", "Active trained model (REUCID CNN)"),
+    ("mp", "Marchenko–Pastur threshold (MP-PCA)"),
+    ("gd", "Gavish–Donoho hard threshold"),
+    ("k", "Fixed number of eigenpatches k"),
+]
+
+
+class DenoiseForm(forms.Form):
+    file = forms.FileField(label="STEM image", allow_empty_file=True)
+    classifier = forms.ChoiceField(choices=CLASSIFIER_CHOICES, initial="active")
+    k = forms.IntegerField(
+        label="k", required=False, min_value=1, max_value=MAX_FIXED_K, initial=5,
+        help_text="Only for the fixed-k comparison.",
+    )
+    patch_size = forms.IntegerField(
+        label="Patch size (px)", required=False, min_value=3, max_value=99,
+        help_text="Odd number; empty = estimated from the image's autocorrelation.",
+    )
+    seed = forms.IntegerField(label="Seed", min_value=0, max_value=2**32 - 1, initial=0)
+    frame = forms.IntegerField(
+        label="Frame", required=False, min_value=0,
+        help_text="For a stack or series: which frame (0-based).",
+    )
+    n_stacks = forms.IntegerField(
+        label="Stacks (d)", required=False, min_value=1, max_value=64,
+        help_text="Empty: as many as memory requires (usually 1).",
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("classifier") == "k" and not data.get("k"):
+            self.add_error("k", "Give the number of eigenpatches to keep.")
+        return data
+
+    def classifier_choice(self) -> str:
+        """The value services.submit_job understands ("active", "mp", "gd", "k=N")."""
+        choice = self.cleaned_data["classifier"]
+        return f"k={self.cleaned_data['k']}" if choice == "k" else choice

@@ -1,0 +1,79 @@
+"""Patch terrain: how many processed patches cover each pixel (Algorithm 1, step 7)."""
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = ["full_terrain", "patch_terrain"]
+
+
+def patch_terrain(position_mask: ArrayLike, patch_size: int) -> NDArray[np.int64]:
+    """Overlap count of the ``p x p`` patches whose top-left corners are set in the mask.
+
+    This is the paper's rolling sum done with separable cumulative sums: a ``p``-wide
+    box sum along the rows, then along the columns, of the binarised position map
+    embedded in an image-sized array. It holds for any subset of positions (one
+    stack, the stacks done so far, all of them) and is exact in integers.
+
+    Parameters
+    ----------
+    position_mask : array_like of bool
+        ``(m-p+1, n-p+1)`` map, True where a patch was processed.
+    patch_size : int
+        Patch side ``p``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(m, n)`` int64 counts.
+
+    Examples
+    --------
+    >>> patch_terrain(np.ones((2, 3), dtype=bool), 2)
+    array([[1, 2, 2, 1],
+           [2, 4, 4, 2],
+           [1, 2, 2, 1]])
+    """
+    mask = np.asarray(position_mask).astype(bool)
+    p = int(patch_size)
+    if mask.ndim != 2 or p < 1:
+        raise ValueError("position_mask must be 2D and patch_size positive")
+    rows, cols = mask.shape
+    padded = np.zeros((rows + p - 1, cols + p - 1), dtype=np.int64)
+    padded[:rows, :cols] = mask
+    return _box_sum(_box_sum(padded, p, axis=0), p, axis=1)
+
+
+def _box_sum(values: NDArray[np.int64], width: int, *, axis: int) -> NDArray[np.int64]:
+    """Sum over the ``width`` trailing entries (current included) along ``axis``."""
+    total = np.cumsum(values, axis=axis)
+    shifted = np.zeros_like(total)
+    length = values.shape[axis]
+    if width < length:
+        target = [slice(None)] * 2
+        source = [slice(None)] * 2
+        target[axis] = slice(width, None)
+        source[axis] = slice(0, length - width)
+        shifted[tuple(target)] = total[tuple(source)]
+    return total - shifted
+
+
+def full_terrain(shape: tuple[int, int], patch_size: int) -> NDArray[np.int64]:
+    """Overlap count when every valid position holds a patch: an outer product.
+
+    Equals ``patch_terrain(np.ones((m-p+1, n-p+1), bool), p)``, computed separably.
+
+    Examples
+    --------
+    >>> full_terrain((3, 4), 2)
+    array([[1, 2, 2, 1],
+           [2, 4, 4, 2],
+           [1, 2, 2, 1]])
+    """
+    p = int(patch_size)
+
+    def coverage(length: int) -> NDArray[np.int64]:
+        index = np.arange(length)
+        return np.minimum(index, p - 1) - np.maximum(0, index - (length - p)) + 1
+
+    return np.outer(coverage(shape[0]), coverage(shape[1])).astype(np.int64)

@@ -1,0 +1,132 @@
+"""REST representations of denoise requests and jobs."""
+from __future__ import annotations
+
+from django.urls import reverse
+from rest_framework import serializers
+
+from . import job_files
+from .classifier_choice import normalise_choice
+from .models import DenoiseJob, JobStatus
+
+
+class DenoiseRequestSerializer(serializers.Serializer):
+    """``POST /api/denoise/`` (multipart/form-data)."""
+
+    file = serializers.FileField(
+        allow_empty_file=True,
+        help_text="The STEM image: TIFF, PNG, NPY, DM3/DM4, EMD, SER, MRC or HSPY.",
+    )
+    classifier = serializers.CharField(
+        required=False,
+        default="active",
+        help_text='"active" (the trained model, default), "mp", "gd", "k=N" or "k=all".',
+    )
+    patch_size = serializers.IntegerField(
+        required=False, allow_null=True, default=None, min_value=3, max_value=99,
+        help_text="Odd patch size in pixels; empty = estimated from the image.",
+    )
+    seed = serializers.IntegerField(
+        required=False, default=0, min_value=0, max_value=2**32 - 1,
+        help_text="Seed of the random stack assignment and SVD sampling.",
+    )
+    frame = serializers.IntegerField(
+        required=False, allow_null=True, default=None, min_value=0,
+        help_text="For a stack or series: which frame to denoise (0-based).",
+    )
+    n_stacks = serializers.IntegerField(
+        required=False, allow_null=True, default=None, min_value=1, max_value=64,
+        help_text="Number of patch stacks d; empty = from the memory estimate.",
+    )
+
+    def validate_classifier(self, value: str) -> str:
+        try:
+            return normalise_choice(value)
+        except ValueError as error:
+            raise serializers.ValidationError(str(error)) from error
+
+
+class ProgressSerializer(serializers.Serializer):
+    stacks_done = serializers.IntegerField()
+    n_stacks = serializers.IntegerField(allow_null=True)
+    fraction = serializers.FloatField()
+
+
+def job_urls(job: DenoiseJob, request=None) -> dict:
+    """Links a client needs: the page, this status, previews and downloads."""
+
+    def absolute(url: str) -> str:
+        return request.build_absolute_uri(url) if request is not None else url
+
+    key = str(job.pk)
+    urls = {
+        "page": absolute(reverse("denoiser:job", args=[key])),
+        "status": absolute(reverse("denoiser:api-job", args=[key])),
+        "input_preview": absolute(reverse("denoiser:job-image", args=[key, "input"])),
+        "interim_preview": None,
+        "downloads": {},
+    }
+    if job.status == JobStatus.RUNNING and job_files.job_path(
+        job, job_files.INTERIM_PREVIEW
+    ).is_file():
+        urls["interim_preview"] = (
+            absolute(reverse("denoiser:job-image", args=[key, "interim"]))
+            + f"?v={job.stacks_done}"
+        )
+    if job.status == JobStatus.DONE:
+        urls["result_preview"] = absolute(reverse("denoiser:job-image", args=[key, "result"]))
+        urls["residual_preview"] = absolute(
+            reverse("denoiser:job-image", args=[key, "residual"])
+        )
+        urls["profile"] = absolute(reverse("denoiser:api-job-profile", args=[key]))
+        urls["downloads"] = {
+            name: absolute(reverse("denoiser:api-job-download", args=[key, name]))
+            for name in job_files.DOWNLOADS
+        }
+    return urls
+
+
+class JobSerializer(serializers.ModelSerializer):
+    """``GET /api/jobs/{id}/``: status, progress, diagnostics and links."""
+
+    progress = serializers.SerializerMethodField()
+    shape = serializers.SerializerMethodField()
+    pixel_size = serializers.SerializerMethodField()
+    urls = serializers.SerializerMethodField()
+    diagnostics = serializers.SerializerMethodField()
+    classifier = serializers.CharField(source="classifier_choice")
+
+    class Meta:
+        model = DenoiseJob
+        fields = [
+            "id", "status", "original_filename", "source_format", "shape", "pixel_size",
+            "classifier", "model_version", "patch_size", "requested_stacks", "frame", "seed", "progress", "attempts",
+            "error", "created_at", "started_at", "finished_at", "elapsed_seconds",
+            "diagnostics", "urls",
+        ]
+        read_only_fields = fields
+
+    def get_progress(self, job: DenoiseJob) -> dict:
+        return {
+            "stacks_done": job.stacks_done,
+            "n_stacks": job.n_stacks,
+            "fraction": round(job.progress_fraction, 4),
+        }
+
+    def get_shape(self, job: DenoiseJob) -> list[int]:
+        return [job.height, job.width]
+
+    def get_pixel_size(self, job: DenoiseJob) -> list[float] | None:
+        return list(job.pixel_size) if job.pixel_size else None
+
+    def get_diagnostics(self, job: DenoiseJob) -> dict | None:
+        return job.diagnostics if job.status == JobStatus.DONE else None
+
+    def get_urls(self, job: DenoiseJob) -> dict:
+        return job_urls(job, self.context.get("request"))
+
+
+class ProfileQuerySerializer(serializers.Serializer):
+    x0 = serializers.FloatField()
+    y0 = serializers.FloatField()
+    x1 = serializers.FloatField()
+    y1 = serializers.FloatField()

@@ -1,0 +1,310 @@
+"""Validation of an uploaded image, synchronously, before any job exists.
+
+The upload is copied into a scratch file under ``MEDIA_ROOT/tmp``, its header is checked
+for absurd sizes (decompression bombs) where the format allows it without decoding, it is
+read with the core's ``read_image``, and the array is checked (2-D, finite, size). Whatever
+happens, the scratch file is deleted before returning. A rejection is an
+:class:`UploadRejected` carrying a message for a microscopist and an HTTP status.
+"""
+from __future__ import annotations
+
+import logging
+
+import unicodedata
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+import numpy as np
+from django.conf import settings
+
+from . import job_files
+
+logger = logging.getLogger(__name__)
+
+#: Extensions the core reads, with the name users know them by.
+ACCEPTED_FORMATS: dict[str, str] = {
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".png": "PNG",
+    ".npy": "NumPy array",
+    ".dm3": "Gatan DigitalMicrograph",
+    ".dm4": "Gatan DigitalMicrograph",
+    ".emd": "EMD (Velox or Berkeley)",
+    ".ser": "FEI/TIA SER",
+    ".mrc": "MRC",
+    ".hspy": "HyperSpy",
+}
+
+#: The smallest image side we accept: below this there are too few patches for a PCA.
+MIN_IMAGE_SIDE = 16
+
+
+class UploadRejected(Exception):
+    """An upload that cannot be denoised; ``str(error)`` says why, in plain words."""
+
+    def __init__(self, message: str, *, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True)
+class ValidatedImage:
+    """An upload that passed every check, ready to be stored for the worker."""
+
+    array: np.ndarray
+    original_filename: str
+    source_format: str
+    pixel_size: tuple[float, float] | None = None
+    metadata: dict = field(default_factory=dict)
+
+
+def max_upload_bytes() -> int:
+    return int(getattr(settings, "REUCID_MAX_UPLOAD_BYTES", 200 * 1024 * 1024))
+
+
+def max_image_side() -> int:
+    return int(getattr(settings, "REUCID_MAX_IMAGE_SIDE", 8192))
+
+
+def safe_filename(name: str | None) -> str:
+    """The last path component of a client-supplied name, printable, at most 200 chars.
+
+    Examples
+    --------
+    >>> safe_filename("../../etc/passwd")
+    'passwd'
+    >>> safe_filename("C:\\\\Users\\\\me\\\\STO 001.dm4")
+    'STO 001.dm4'
+    >>> safe_filename("")
+    'upload'
+    """
+    name = str(name or "")
+    name = PureWindowsPath(PurePosixPath(name).name).name
+    name = unicodedata.normalize("NFC", name)
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    name = name.strip().strip(".").strip()
+    if len(name) > 200:
+        stem, dot, ext = name.rpartition(".")
+        name = (stem[: 200 - len(ext) - 1] + dot + ext) if dot and len(ext) <= 10 else name[:200]
+    return name or "upload"
+
+
+def _extension(filename: str) -> str:
+    return Path(filename).suffix.lower()
+
+
+def _human_bytes(count: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if count < 1024 or unit == "GB":
+            return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count} bytes"
+
+
+def _largest_hdf5_image(path: Path) -> tuple[int, ...] | None:
+    """Shape of the largest 2-D-or-more dataset in an HDF5 file (EMD, HSPY), unread."""
+    import h5py
+
+    shapes: list[tuple[int, ...]] = []
+
+    def visit(_name, item) -> None:
+        if isinstance(item, h5py.Dataset) and len(item.shape) >= 2:
+            shapes.append(tuple(int(s) for s in item.shape))
+
+    with h5py.File(path, "r") as handle:
+        handle.visititems(visit)
+    return max(shapes, key=lambda shape: max(shape[-2:])) if shapes else None
+
+
+def _check_declared_shape(path: Path, extension: str, max_side: int) -> None:
+    """Refuse, from the header alone, images too large to decode safely.
+
+    Only compressed containers need this (PNG, TIFF, HDF5-based EMD/HSPY): the other
+    formats are stored uncompressed, so the upload size limit bounds their memory.
+    """
+    shape: tuple[int, ...] | None = None
+    try:
+        if extension == ".png":
+            from PIL import Image
+
+            with Image.open(path) as handle:
+                shape = (handle.size[1], handle.size[0])
+        elif extension in (".tif", ".tiff"):
+            import tifffile
+
+            with tifffile.TiffFile(path) as handle:
+                shape = tuple(int(s) for s in handle.series[0].shape) if handle.series else None
+        elif extension == ".npy":
+            with open(path, "rb") as handle:
+                version = np.lib.format.read_magic(handle)
+                header = np.lib.format._read_array_header(handle, version)  # noqa: SLF001
+                shape = tuple(int(s) for s in header[0])
+        elif extension in (".emd", ".hspy"):
+            shape = _largest_hdf5_image(path)
+            if shape is not None and max(shape[-2:]) > max_side:
+                raise UploadRejected(
+                    f"This file holds an image of {' x '.join(map(str, shape))} pixels; the "
+                    f"largest accepted is {max_side} x {max_side}. Crop or bin it first.",
+                    status=413,
+                )
+            return
+    except UploadRejected:
+        raise
+    except Exception as error:  # noqa: BLE001 - any parser error is the reader's job below
+        if type(error).__name__ == "DecompressionBombError":
+            raise UploadRejected(
+                "This PNG declares an enormous number of pixels (a 'decompression bomb'); "
+                f"the largest image accepted is {max_side} x {max_side} pixels.",
+                status=413,
+            ) from error
+        return
+    if not shape:
+        return
+    frame_pixels = int(np.prod(shape[-2:])) if len(shape) >= 2 else int(shape[0])
+    total_pixels = int(np.prod(shape))
+    if max(shape[-2:]) > max_side or total_pixels > 4 * max_side * max_side or (
+        frame_pixels > max_side * max_side
+    ):
+        raise UploadRejected(
+            f"This image is {' x '.join(map(str, shape))} pixels; the largest accepted is "
+            f"{max_side} x {max_side}. Crop or bin it first.",
+            status=413,
+        )
+
+
+def _read(path: Path, max_side: int, frame: int | None):
+    from denoiser.reucid import read_image
+
+    return read_image(path, frame=frame, max_pixels=max_side * max_side)
+
+
+def _web_advice(message: str) -> str:
+    """The core advises Python/CLI users; on the web the choice is the Frame option."""
+    if "pick one with frame=N" in message:
+        head = message.split("; pick one with frame=N")[0]
+        return (
+            f"{head}. Choose one with the Frame option (numbered from 0), or upload each "
+            "frame separately."
+        )
+    return message
+
+
+def check_array(array: np.ndarray, *, max_side: int, min_side: int = MIN_IMAGE_SIDE) -> np.ndarray:
+    """Return the image as float32 2-D, or raise :class:`UploadRejected` saying why not."""
+    array = np.asarray(array)
+    if array.ndim == 3 and array.shape[-1] in (3, 4) or array.ndim == 3 and array.shape[0] in (3, 4):
+        raise UploadRejected(
+            "This is a colour (RGB) image. REUCID works on one greyscale STEM channel; "
+            "save the detector signal as a greyscale image."
+        )
+    if array.ndim != 2:
+        raise UploadRejected(
+            f"This file holds a {array.ndim}-D array of shape {array.shape}; REUCID denoises "
+            "one 2-D image at a time. For a stack or series, export the frame you want "
+            "(or denoise each frame separately)."
+        )
+    if not (np.issubdtype(array.dtype, np.number) and not np.iscomplexobj(array)):
+        raise UploadRejected(f"The pixel values are of type {array.dtype}, not real numbers.")
+    height, width = array.shape
+    if min(height, width) < min_side:
+        raise UploadRejected(
+            f"The image is only {height} x {width} pixels; REUCID needs at least "
+            f"{min_side} x {min_side} pixels to learn eigenpatches."
+        )
+    if max(height, width) > max_side:
+        raise UploadRejected(
+            f"The image is {height} x {width} pixels; the largest accepted is "
+            f"{max_side} x {max_side}. Crop or bin it first.",
+            status=413,
+        )
+    image = array.astype(np.float32, copy=True)
+    bad = ~np.isfinite(image)
+    if bad.any():
+        raise UploadRejected(
+            f"{int(bad.sum())} pixel(s) are NaN or infinite (for example dead or saturated "
+            "pixels flagged by the acquisition software). Replace them before denoising."
+        )
+    if float(image.max()) == float(image.min()):
+        raise UploadRejected("Every pixel has the same value; there is nothing to denoise.")
+    return image
+
+
+def validate_upload(
+    uploaded, *, filename: str | None = None, frame: int | None = None
+) -> ValidatedImage:
+    """Check an uploaded file (a Django ``UploadedFile``) and read it.
+
+    ``frame`` picks one frame (0-based) of a stack or series; without it, a stack is
+    refused with a message saying so.
+
+    Raises
+    ------
+    UploadRejected
+        With a message a microscopist understands, and the HTTP status to answer with.
+    """
+    if uploaded is None:
+        raise UploadRejected("No file was uploaded. Choose a STEM image to denoise.")
+    original = safe_filename(filename or getattr(uploaded, "name", None))
+    extension = _extension(original)
+    if extension not in ACCEPTED_FORMATS:
+        accepted = ", ".join(sorted({ext for ext in ACCEPTED_FORMATS}))
+        raise UploadRejected(
+            f"'{original}' is not a supported image file. Accepted: {accepted}."
+        )
+    size = int(getattr(uploaded, "size", 0) or 0)
+    limit = max_upload_bytes()
+    if size > limit:
+        raise UploadRejected(
+            f"The file is {_human_bytes(size)}; the largest upload accepted is "
+            f"{_human_bytes(limit)}.",
+            status=413,
+        )
+    if size == 0:
+        raise UploadRejected(f"'{original}' is empty (0 bytes).")
+
+    max_side = max_image_side()
+    scratch = job_files.tmp_dir() / f"{uuid.uuid4().hex}{extension}"
+    try:
+        with open(scratch, "wb") as handle:
+            for chunk in uploaded.chunks():
+                handle.write(chunk)
+        _check_declared_shape(scratch, extension, max_side)
+        try:
+            image_data = _read(scratch, max_side, frame)
+        except UploadRejected:
+            raise
+        except MemoryError as error:
+            raise UploadRejected(
+                "This image is too large to read on this server.", status=413
+            ) from error
+        except ValueError as error:
+            # The core's InvalidImageError is a ValueError whose text is meant for users.
+            message = str(error).replace(str(scratch), original).replace(scratch.name, original)
+            if original not in message:
+                message = f"{original}: {message or 'unreadable file'}"
+            raise UploadRejected(_web_advice(message)) from error
+        except Exception as error:  # noqa: BLE001 - a parser crash must still be a 4xx
+            logger.info("Unreadable upload %r: %r", original, error)
+            raise UploadRejected(
+                f"'{original}' could not be read as a {ACCEPTED_FORMATS[extension]} image. "
+                "The file may be truncated, or not an image."
+            ) from error
+        array = check_array(image_data.array, max_side=max_side)
+        pixel_size = getattr(image_data, "pixel_size", None)
+        if pixel_size is not None:
+            pixel_size = (float(pixel_size[0]), float(pixel_size[1]))
+            if not all(np.isfinite(pixel_size)) or min(pixel_size) <= 0:
+                pixel_size = None
+        return ValidatedImage(
+            array=array,
+            original_filename=original,
+            source_format=str(getattr(image_data, "source_format", "") or extension[1:]),
+            pixel_size=pixel_size,
+            metadata=dict(getattr(image_data, "metadata", None) or {}),
+        )
+    finally:
+        scratch.unlink(missing_ok=True)
+
+

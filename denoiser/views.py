@@ -1,0 +1,148 @@
+"""Pages of the denoise app: upload, job progress/result, pictures, retry, delete."""
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from . import job_files, selectors, services
+from .classifier_choice import ClassifierUnavailable, active_model
+from .forms import DenoiseForm
+from .models import JobStatus
+from .rendering import scree_svg
+from .serializers import JobSerializer
+from .uploads import ACCEPTED_FORMATS, UploadRejected, max_image_side, max_upload_bytes
+
+
+def _page_context(request: HttpRequest, form: DenoiseForm) -> dict:
+    try:
+        _, active_version = active_model()
+        model_error = ""
+    except ClassifierUnavailable as error:
+        active_version, model_error = "", str(error)
+    if request.user.is_authenticated:
+        past_jobs = selectors.jobs_of_user(request.user)[:50]
+    else:
+        past_jobs = selectors.jobs_of_session(request.session)[:50]
+    return {
+        "form": form,
+        "active_version": active_version,
+        "model_error": model_error,
+        "past_jobs": past_jobs,
+        "accepted_extensions": ",".join(sorted(ACCEPTED_FORMATS)),
+        "accepted_formats": sorted(set(ACCEPTED_FORMATS.values())),
+        "max_upload_bytes": max_upload_bytes(),
+        "max_upload_mb": max_upload_bytes() // (1024 * 1024),
+        "max_image_side": max_image_side(),
+    }
+
+
+@require_http_methods(["GET", "POST"])
+def denoise_page(request: HttpRequest) -> HttpResponse:
+    """The upload page; the JavaScript posts to the API, this POST is the no-JS path."""
+    if request.method == "GET":
+        return render(request, "denoiser/denoise.html", _page_context(request, DenoiseForm()))
+    form = DenoiseForm(request.POST, request.FILES)
+    status = 400
+    if form.is_valid():
+        try:
+            job = services.submit_job(
+                uploaded=form.cleaned_data["file"],
+                owner=request.user,
+                classifier=form.classifier_choice(),
+                patch_size=form.cleaned_data.get("patch_size"),
+                seed=form.cleaned_data["seed"],
+                n_stacks=form.cleaned_data.get("n_stacks"),
+                frame=form.cleaned_data.get("frame"),
+            )
+        except UploadRejected as rejection:
+            form.add_error(None, rejection.message)
+            status = rejection.status
+        else:
+            if job.owner_id is None:
+                selectors.remember_in_session(request.session, job)
+            return redirect("denoiser:job", job_id=job.pk)
+    return render(request, "denoiser/denoise.html", _page_context(request, form), status=status)
+
+
+def _job_or_404(request: HttpRequest, job_id):
+    job = selectors.visible_job(job_id, request.user)
+    if job is None:
+        raise Http404("No such job (or it is not yours).")
+    return job
+
+
+@require_GET
+def job_page(request: HttpRequest, job_id) -> HttpResponse:
+    """Progress while the job runs, the result page when it is done, the reason if failed."""
+    job = _job_or_404(request, job_id)
+    status_payload = JobSerializer(job, context={"request": request}).data
+    context = {
+        "job": job,
+        "status_url": reverse("denoiser:api-job", args=[job.pk]),
+        "downloads": [
+            {"name": name, "label": label, "url": status_payload["urls"]["downloads"][name]}
+            for name, (_, _, label) in job_files.DOWNLOADS.items()
+        ] if job.status == JobStatus.DONE else [],
+    }
+    if job.status == JobStatus.DONE:
+        diagnostics = job.diagnostics or {}
+        stacks = diagnostics.get("stacks", [])
+        context.update(
+            scree=mark_safe(scree_svg(stacks)),  # numbers and escaped labels only
+            stacks=[
+                {
+                    **stack,
+                    "number": i + 1,
+                    "gallery_url": reverse("denoiser:job-image", args=[job.pk, f"gallery-{i}"])
+                    if i < diagnostics.get("galleries", 0)
+                    else "",
+                }
+                for i, stack in enumerate(stacks)
+            ],
+            diagnostics=diagnostics,
+            timings=diagnostics.get("timings") or {},
+        )
+    return render(request, "denoiser/job.html", context)
+
+
+@require_GET
+def job_image(request: HttpRequest, job_id, name: str) -> FileResponse:
+    """A preview picture or eigenpatch gallery of a job (same visibility as the job)."""
+    job = _job_or_404(request, job_id)
+    if name in job_files.PREVIEWS:
+        file_name = job_files.PREVIEWS[name]
+    elif name.startswith("gallery-") and name[8:].isdigit():
+        file_name = job_files.gallery_name(int(name[8:]))
+    else:
+        raise Http404("Unknown picture.")
+    path = job_files.job_path(job, file_name)
+    if not path.is_file():
+        raise Http404("This picture does not exist (yet).")
+    response = FileResponse(open(path, "rb"), content_type="image/png")
+    response["Cache-Control"] = "no-store" if name == "interim" else "private, max-age=3600"
+    return response
+
+
+@require_POST
+def job_retry(request: HttpRequest, job_id) -> HttpResponse:
+    job = _job_or_404(request, job_id)
+    if job.status != JobStatus.FAILED:
+        messages.info(request, "Only a failed job can be retried.")
+    else:
+        try:
+            services.requeue_job(job)
+        except UploadRejected as rejection:
+            messages.error(request, rejection.message)
+    return redirect("denoiser:job", job_id=job.pk)
+
+
+@require_POST
+def job_delete(request: HttpRequest, job_id) -> HttpResponse:
+    job = _job_or_404(request, job_id)
+    services.delete_job(job)
+    messages.success(request, f"Deleted '{job.original_filename}' and its results.")
+    return redirect("denoiser:denoise")

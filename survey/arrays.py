@@ -1,0 +1,65 @@
+"""Reading and writing the arrays behind a survey image (no models, only storage paths)."""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+
+
+@dataclass(frozen=True)
+class StoredDecomposition:
+    """The eigenpatches and eigenvalues a survey image's candidates were made from."""
+
+    eigenpatches: np.ndarray  # (K, p, p) float32
+    eigenvalues: np.ndarray  # (K,) float32
+    patch_size: int
+
+
+def npy_bytes(array: np.ndarray) -> ContentFile:
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
+    return ContentFile(buffer.getvalue())
+
+
+def decomposition_bytes(eigenpatches: np.ndarray, eigenvalues: np.ndarray,
+                        patch_size: int) -> ContentFile:
+    buffer = io.BytesIO()
+    np.savez(buffer, eigenpatches=np.asarray(eigenpatches, dtype=np.float32),
+             eigenvalues=np.asarray(eigenvalues, dtype=np.float32),
+             patch_size=np.int64(patch_size))
+    return ContentFile(buffer.getvalue())
+
+
+def load_npy(name: str) -> np.ndarray:
+    with default_storage.open(name, "rb") as handle:
+        return np.load(io.BytesIO(handle.read()), allow_pickle=False)
+
+
+def load_decomposition(name: str) -> StoredDecomposition:
+    with default_storage.open(name, "rb") as handle:
+        with np.load(io.BytesIO(handle.read()), allow_pickle=False) as data:
+            return StoredDecomposition(
+                eigenpatches=data["eigenpatches"].astype(np.float32),
+                eigenvalues=data["eigenvalues"].astype(np.float32),
+                patch_size=int(data["patch_size"]),
+            )
+
+
+def read_image_file(path: Path) -> tuple[np.ndarray, tuple[float, float] | None]:
+    """A 2-D float32 image and its pixel size (Å) from a microscope or array file.
+
+    Uses the denoiser core's reader (TIFF, DM, EMD, SER, MRC, HDF5...); ``.npy`` files are
+    read directly so survey images can be added before the core is installed.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".npy":
+        array = np.load(path, allow_pickle=False)
+        return np.asarray(array, dtype=np.float32), None
+    from denoiser.reucid import read_image
+
+    data = read_image(path)
+    return np.asarray(data.array, dtype=np.float32), data.pixel_size

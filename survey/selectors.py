@@ -1,0 +1,251 @@
+"""Survey reads: what to show next, progress, statistics of the chosen k, labels."""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from django.db.models import Count, Q, QuerySet
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from survey.labels import SurveyLabel
+from survey.models import Presentation, Respondent, Response, Survey, SurveyImage
+from survey.statistics import KSummary, agreement, summarize_by_group
+
+__all__ = ["SurveyLabel", "iter_survey_labels", "current_survey", "next_image_for",
+           "progress_for", "image_choices", "image_statistics", "survey_overview"]
+
+
+def current_survey() -> Survey | None:
+    """The survey the public pages run: the newest active one."""
+    return Survey.objects.filter(is_active=True).order_by("-created_at", "-id").first()
+
+
+def ready_images(survey: Survey) -> QuerySet[SurveyImage]:
+    return survey.images.filter(status=SurveyImage.Status.READY, is_active=True)
+
+
+def stable_seed(*parts: object) -> int:
+    """A reproducible 32-bit seed from any values (respondent, image...)."""
+    digest = hashlib.sha256("|".join(str(part) for part in parts).encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+def next_image_for(respondent: Respondent, survey: Survey) -> SurveyImage | None:
+    """The image this respondent should answer next.
+
+    An image shown but not yet answered comes first (returning respondents continue where
+    they left off); otherwise the least-answered image they have not done, ties broken at
+    random (seeded by the respondent) so coverage stays balanced.
+    """
+    images = ready_images(survey)
+    open_presentation = (
+        Presentation.objects.filter(respondent=respondent, image__in=images)
+        .exclude(image__responses__respondent=respondent)
+        .order_by("shown_at", "id").first())
+    if open_presentation is not None:
+        return open_presentation.image
+    remaining = (images.exclude(responses__respondent=respondent)
+                 .annotate(n_answers=Count("responses")).order_by("n_answers", "id"))
+    fewest = None
+    tied: list[SurveyImage] = []
+    for image in remaining.iterator():
+        if fewest is None:
+            fewest = image.n_answers
+        if image.n_answers != fewest:
+            break
+        tied.append(image)
+    if not tied:
+        return None
+    answered = respondent.responses.count()
+    rng = np.random.default_rng(stable_seed(respondent.uid, answered))
+    return tied[int(rng.integers(len(tied)))]
+
+
+@dataclass(frozen=True)
+class Progress:
+    answered: int
+    total: int
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.answered / self.total) if self.total else 100
+
+
+def progress_for(respondent: Respondent, survey: Survey) -> Progress:
+    images = ready_images(survey)
+    answered = respondent.responses.filter(image__in=images).count()
+    return Progress(answered=answered, total=images.count())
+
+
+def counted_responses(survey: Survey) -> QuerySet[Response]:
+    """Answers that count towards the statistics.
+
+    The raw-noisy attention candidate has no k; with ``exclude_failed_attention`` every
+    answer of a respondent who picked it (in this survey) is left out.
+    """
+    responses = Response.objects.filter(image__survey=survey, chosen_k__isnull=False)
+    if survey.exclude_failed_attention:
+        failed = Response.objects.filter(image__survey=survey, failed_attention_check=True)
+        responses = responses.exclude(respondent__in=failed.values("respondent"))
+    return responses
+
+
+def image_choices(image: SurveyImage) -> list[tuple[str, int]]:
+    """``(expertise, chosen k)`` of each counted answer; expertise is the respondent's
+    current declaration, so someone who corrects their profile moves with all answers."""
+    rows = counted_responses(image.survey).filter(image=image).values_list(
+        "respondent__expertise", "chosen_k")
+    return [(expertise, int(k)) for expertise, k in rows]
+
+
+def ks_by_group(choices: list[tuple[str, int]]) -> dict[str, list[int]]:
+    grouped: dict[str, list[int]] = {"expert": [], "non_expert": [], "all": []}
+    for expertise, k in choices:
+        if expertise in grouped:
+            grouped[expertise].append(k)
+        grouped["all"].append(k)
+    return grouped
+
+
+@dataclass(frozen=True)
+class ImageStatistics:
+    image: SurveyImage
+    summaries: dict[str, KSummary]
+    ks: dict[str, list[int]]
+    agreement: dict
+    n_answers: int
+    n_attention_failures: int
+
+    @property
+    def label_k(self) -> int | None:
+        mean = self.summaries["all"].mean
+        return None if mean is None else int(np.floor(mean + 0.5))
+
+
+def image_statistics(image: SurveyImage) -> ImageStatistics:
+    choices = image_choices(image)
+    grouped = ks_by_group(choices)
+    return ImageStatistics(
+        image=image, summaries=summarize_by_group(choices), ks=grouped,
+        agreement=agreement(grouped), n_answers=image.responses.count(),
+        n_attention_failures=image.responses.filter(failed_attention_check=True).count())
+
+
+def survey_overview(survey: Survey) -> list[ImageStatistics]:
+    """Statistics of every image of the survey, in one query for the answers."""
+    rows = counted_responses(survey).values_list("image_id", "respondent__expertise",
+                                                 "chosen_k")
+    per_image: dict[int, list[tuple[str, int]]] = {}
+    for image_id, expertise, k in rows.iterator():
+        per_image.setdefault(image_id, []).append((expertise, int(k)))
+    images = survey.images.annotate(
+        n_answers=Count("responses", distinct=True),
+        n_failures=Count("responses", filter=Q(responses__failed_attention_check=True),
+                         distinct=True)).order_by("id")
+    overview = []
+    for image in images:
+        choices = per_image.get(image.id, [])
+        grouped = ks_by_group(choices)
+        overview.append(ImageStatistics(
+            image=image, summaries=summarize_by_group(choices), ks=grouped,
+            agreement=agreement(grouped), n_answers=image.n_answers,
+            n_attention_failures=image.n_failures))
+    return overview
+
+
+def answers_per_day(survey: Survey) -> list[tuple[str, int]]:
+    rows = (Response.objects.filter(image__survey=survey)
+            .annotate(day=TruncDate("answered_at")).values("day")
+            .annotate(n=Count("id")).order_by("day"))
+    return [(row["day"].isoformat(), row["n"]) for row in rows]
+
+
+def respondent_counts(survey: Survey) -> dict[str, int]:
+    respondents = Respondent.objects.filter(responses__image__survey=survey).distinct()
+    return {
+        "respondents": respondents.count(),
+        "experts": respondents.filter(expertise=Respondent.Expertise.EXPERT).count(),
+        "verified_experts": respondents.filter(is_verified_expert=True).count(),
+        "non_experts": respondents.filter(expertise=Respondent.Expertise.NON_EXPERT).count(),
+        "answers": Response.objects.filter(image__survey=survey).count(),
+    }
+
+
+def labelled_images(*, survey: Survey | None = None,
+                    min_responses: int = 1) -> list[SurveyImage]:
+    """Ready images with at least `min_responses` counted answers (one aggregate query
+    per survey; the answers themselves are read one image at a time later)."""
+    surveys = [survey] if survey is not None else list(Survey.objects.order_by("id"))
+    labelled: list[SurveyImage] = []
+    for each in surveys:
+        counts = dict(counted_responses(each).values("image_id").annotate(n=Count("id"))
+                      .values_list("image_id", "n"))
+        eligible = [image_id for image_id, n in counts.items() if n >= max(min_responses, 1)]
+        labelled.extend(each.images.filter(status=SurveyImage.Status.READY, id__in=eligible)
+                        .select_related("survey").order_by("id"))
+    return labelled
+
+
+def label_provenance(image: SurveyImage, choices: list[tuple[str, int]]) -> dict:
+    summaries = summarize_by_group(choices)
+    return {
+        "survey": image.survey.slug,
+        "survey_name": image.survey.name,
+        "image_id": image.id,
+        "image_title": image.title,
+        "source": image.source,
+        "source_detail": image.source_detail,
+        "material": image.material,
+        "dose": image.dose,
+        "pixel_size": list(image.pixel_size) if image.pixel_size else None,
+        "patch_size": image.patch_size,
+        "decomposition_seed": image.decomposition_seed,
+        "n_responses": summaries["all"].count,
+        "n_expert": summaries["expert"].count,
+        "n_non_expert": summaries["non_expert"].count,
+        "mean_k": summaries["all"].mean,
+        "mean_k_expert": summaries["expert"].mean,
+        "mean_k_non_expert": summaries["non_expert"].mean,
+        "median_k": summaries["all"].median,
+        "std_k": summaries["all"].std,
+        "rule": "eigenpatches 1..round(mean k over all respondents) are useful",
+        "exported_at": timezone.now().isoformat(),
+    }
+
+
+def iter_survey_labels(min_responses: int = 1, *,
+                       survey: Survey | None = None) -> Iterator[SurveyLabel]:
+    """Labelled decompositions, one image at a time (arrays are loaded lazily).
+
+    Parameters
+    ----------
+    min_responses : int
+        Images need at least this many counted answers.
+    survey : Survey, optional
+        Only this survey; default all surveys.
+    """
+    return labels_for(labelled_images(survey=survey, min_responses=min_responses))
+
+
+def labels_for(images: list[SurveyImage]) -> Iterator[SurveyLabel]:
+    """The label of each image, reading its answers and arrays only when it is reached."""
+    from survey.arrays import load_decomposition, load_npy
+
+    for image in images:
+        provenance = label_provenance(image, image_choices(image))
+        if provenance["mean_k"] is None:  # its answers stopped counting since it was listed
+            continue
+        decomposition = load_decomposition(image.decomposition_file.name)
+        yield SurveyLabel(
+            image_id=image.id,
+            noisy=load_npy(image.noisy_file.name),
+            clean=load_npy(image.clean_file.name) if image.clean_file else None,
+            eigenpatches=decomposition.eigenpatches,
+            eigenvalues=decomposition.eigenvalues,
+            mean_k=float(provenance["mean_k"]),
+            n_responses=int(provenance["n_responses"]),
+            provenance=provenance,
+        )

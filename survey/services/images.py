@@ -1,0 +1,163 @@
+"""Adding survey images and making their blinded candidates from one decomposition."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import numpy as np
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+
+from survey.arrays import decomposition_bytes, load_npy, npy_bytes
+from survey.models import Candidate, Survey, SurveyImage
+from survey.rendering import display_range, encode_png
+
+logger = logging.getLogger(__name__)
+
+MIN_IMAGE_SIDE = 32
+
+
+class SurveyImageError(ValueError):
+    """A survey image cannot be added or processed; the message says why."""
+
+
+def validate_image(array: np.ndarray, *, what: str = "image") -> np.ndarray:
+    """The image as float32 2-D, or a clear error."""
+    image = np.asarray(array)
+    if image.ndim != 2:
+        raise SurveyImageError(f"the {what} must be a single 2-D frame, got shape {image.shape}")
+    if min(image.shape) < MIN_IMAGE_SIDE:
+        raise SurveyImageError(
+            f"the {what} is {image.shape[0]}×{image.shape[1]} pixels; survey images need at "
+            f"least {MIN_IMAGE_SIDE} pixels on each side")
+    if max(image.shape) > settings.REUCID_MAX_IMAGE_SIDE:
+        raise SurveyImageError(
+            f"the {what} is larger than {settings.REUCID_MAX_IMAGE_SIDE} pixels on a side")
+    if not np.issubdtype(image.dtype, np.number) or np.iscomplexobj(image):
+        raise SurveyImageError(f"the {what} must hold real numbers")
+    image = image.astype(np.float32)
+    if not np.all(np.isfinite(image)):
+        raise SurveyImageError(f"the {what} contains NaN or infinite pixels")
+    if float(image.max()) == float(image.min()):
+        raise SurveyImageError(f"the {what} is constant; there is nothing to denoise")
+    return image
+
+
+def add_survey_image(
+    *, survey: Survey, noisy: np.ndarray, title: str, clean: np.ndarray | None = None,
+    source: str = SurveyImage.Source.EXPERIMENTAL, source_detail: str = "", material: str = "",
+    dose: float | None = None, pixel_size: tuple[float, float] | None = None,
+    decomposition_seed: int = 0, make_candidates: bool = True,
+) -> SurveyImage:
+    """Store a noisy image (and optional ground truth) and queue its candidates.
+
+    The candidates are made by the Celery task ``survey.generate_candidates`` once the
+    transaction commits (eagerly in embedded mode and in tests).
+    """
+    noisy_image = validate_image(noisy, what="noisy image")
+    clean_image = None
+    if clean is not None:
+        clean_image = validate_image(clean, what="ground truth")
+        if clean_image.shape != noisy_image.shape:
+            raise SurveyImageError(
+                f"the ground truth is {clean_image.shape} but the noisy image is "
+                f"{noisy_image.shape}")
+    if source not in SurveyImage.Source.values:
+        raise SurveyImageError(f"unknown source {source!r}")
+    with transaction.atomic():
+        image = SurveyImage(
+            survey=survey, title=title[:200], source=source, source_detail=source_detail[:500],
+            material=material[:200], dose=dose, height=noisy_image.shape[0],
+            width=noisy_image.shape[1], decomposition_seed=decomposition_seed,
+            pixel_size_row=None if pixel_size is None else float(pixel_size[0]),
+            pixel_size_col=None if pixel_size is None else float(pixel_size[1]),
+        )
+        image.noisy_file.save(f"{image.public_token}_noisy.npy", npy_bytes(noisy_image),
+                              save=False)
+        if clean_image is not None:
+            image.clean_file.save(f"{image.public_token}_clean.npy", npy_bytes(clean_image),
+                                  save=False)
+        image.save()
+        if make_candidates:
+            queue_candidates(image)
+    return image
+
+
+def queue_candidates(image: SurveyImage) -> None:
+    """Queue candidate generation for after the current transaction commits."""
+    from survey.tasks import generate_candidates_task
+
+    image_id = image.pk
+    transaction.on_commit(lambda: generate_candidates_task.delay(image_id))
+
+
+def _core_decompose(image: np.ndarray, *, n_components: int, seed: int):
+    from denoiser.reucid import decompose
+
+    return decompose(image, n_components=n_components, seed=seed)
+
+
+def generate_candidates(
+    image_id: int, *, decompose: Callable[..., object] | None = None,
+) -> SurveyImage:
+    """Decompose the noisy image ONCE and store candidates for k = 1..K plus the raw image.
+
+    `decompose(image, n_components=, seed=)` must return an object with ``eigenpatches``,
+    ``eigenvalues``, ``patch_size`` and ``reconstruct(k)`` (the core's `Decomposition`);
+    it defaults to ``denoiser.reucid.decompose``. Every PNG uses the noisy image's
+    0.5–99.5 percentile range, so the candidates are compared on one intensity scale.
+    Candidates that respondents already chose are never replaced.
+    """
+    decompose = decompose or _core_decompose
+    with transaction.atomic():
+        image = SurveyImage.objects.select_for_update().select_related("survey").get(pk=image_id)
+        if image.responses.exists():
+            raise SurveyImageError(
+                f"'{image.title}' already has answers; its candidates cannot be remade")
+        image.status = SurveyImage.Status.PROCESSING
+        image.error = ""
+        image.save(update_fields=["status", "error"])
+    try:
+        noisy = load_npy(image.noisy_file.name)
+        decomposition = decompose(noisy, n_components=image.survey.k_max,
+                                  seed=image.decomposition_seed)
+        eigenpatches = np.asarray(decomposition.eigenpatches, dtype=np.float32)
+        eigenvalues = np.asarray(decomposition.eigenvalues, dtype=np.float32)
+        n_components = min(int(eigenvalues.shape[0]), image.survey.k_max)
+        if n_components < 2:
+            raise SurveyImageError("the decomposition gave fewer than 2 eigenpatches")
+        low, high = display_range(noisy)
+        rendered = [(k, encode_png(np.asarray(decomposition.reconstruct(k)), low=low, high=high))
+                    for k in range(1, n_components + 1)]
+        noisy_png = encode_png(noisy, low=low, high=high)
+    except Exception as error:
+        SurveyImage.objects.filter(pk=image.pk).update(
+            status=SurveyImage.Status.FAILED, error=str(error)[:2000] or type(error).__name__)
+        raise
+    with transaction.atomic():
+        for old in image.candidates.all():
+            old.png.delete(save=False)
+            old.delete()
+        image.decomposition_file.save(
+            f"{image.public_token}_decomposition.npz",
+            decomposition_bytes(eigenpatches[:n_components], eigenvalues[:n_components],
+                                int(decomposition.patch_size)), save=False)
+        for k, png in rendered:
+            candidate = Candidate(image=image, kind=Candidate.Kind.RECONSTRUCTION, k=k)
+            candidate.png.save(f"{image.public_token}/{candidate.token}.png", ContentFile(png),
+                               save=False)
+            candidate.save()
+        attention = Candidate(image=image, kind=Candidate.Kind.NOISY, k=None)
+        attention.png.save(f"{image.public_token}/{attention.token}.png",
+                           ContentFile(noisy_png), save=False)
+        attention.save()
+        image.patch_size = int(decomposition.patch_size)
+        image.n_components = n_components
+        image.display_low, image.display_high = low, high
+        image.status = SurveyImage.Status.READY
+        image.candidates_made_at = timezone.now()
+        image.save()
+    logger.info("survey image %s: %d candidates ready", image.pk, n_components)
+    return image

@@ -1,0 +1,62 @@
+"""The speed benchmark harness: subprocess workers, skip rules, report."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks import speed
+
+
+def test_speed_input_is_deterministic_and_sized():
+    a, noise = speed.speed_input(96, shared_root=Path("/nonexistent"), seed=1)
+    b, _ = speed.speed_input(96, shared_root=Path("/nonexistent"), seed=1)
+    assert a.shape == (96, 96)
+    np.testing.assert_array_equal(a, b)
+    assert noise.gain == 1.0 and noise.sigma > 0
+
+
+def test_command_times_measures_memory_and_skips_what_would_not_fit(tmp_path):
+    report = tmp_path / "benchmarks.md"
+    status = speed.main([
+        "--sizes", "64,128,4096", "--repeats", "2", "--budget-s", "1",
+        "--max-run-s", "0.05", "--memory-limit-gb", "4", "--no-shared",
+        "--methods", "Gaussian, sigma 1 px", "--report", str(report),
+        "--plots", str(tmp_path / "img"),
+    ])
+    assert status == 0
+    text = report.read_text()
+    assert "<!-- BEGIN speed -->" in text
+    time_table = text.split("### Median time per call (s)")[1].split("###")[0]
+    row = next(line for line in time_table.splitlines() if line.startswith("| Gaussian"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    # 64² and 128² are timed; 4096² (1000x the pixels of 128²) is predicted too slow
+    # for the 0.05 s limit and says so instead of disappearing.
+    assert float(cells[1]) > 0 and float(cells[2]) > 0
+    assert cells[3] == "not run (time)"
+    assert (tmp_path / "img" / "speed.png").is_file()
+    assert "no GPU on this machine" in text or "GPU rows below" in text
+
+
+def test_worker_reports_time_and_peak_memory(tmp_path):
+    options = speed._fill_defaults(speed.build_parser().parse_args([
+        "--sizes", "64,256", "--repeats", "3", "--no-shared", "--budget-s", "5",
+    ]))
+    results = speed._run_worker("Gaussian, sigma 1 px", [64, 256], options=options,
+                                classifier="gd", timeout_s=120)
+    assert [r.size for r in results] == [64, 256]
+    for cell in results:
+        assert cell.status == "ok"
+        assert cell.median_s is not None and cell.median_s > 0
+        assert 1 <= cell.n <= 3
+        assert cell.peak_increment_bytes is not None and cell.peak_rss_bytes > 0
+
+
+def test_skip_rules_name_their_reason(tmp_path):
+    options = speed._fill_defaults(speed.build_parser().parse_args([
+        "--sizes", "64,2048", "--repeats", "1", "--no-shared", "--max-run-s", "0.0001",
+    ]))
+    results = speed._run_worker("Gaussian, sigma 1 px", [64, 2048], options=options,
+                                classifier="gd", timeout_s=120)
+    assert results[0].status == "ok"
+    assert results[1].status.startswith("not run (time")

@@ -1,0 +1,108 @@
+"""Upload → progress → result page in Chromium, and a download checked byte for byte.
+
+The worker is held back (``enqueue_job`` records the job instead of sending it) so the
+browser really sees the queued/progress page and its polling; the test then runs the job
+through the real worker code path (``denoiser.runner.run_job``) and the page must turn into
+the result by itself, without the test reloading it.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+
+from .test_survey_flow import lattice_image
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def held_jobs(monkeypatch) -> list[str]:
+    """Job ids submitted while the worker is held back."""
+    from denoiser import services
+
+    held: list[str] = []
+    monkeypatch.setattr(services, "enqueue_job", lambda job: held.append(str(job.pk)))
+    return held
+
+
+@pytest.fixture
+def lattice_tiff(tmp_path):
+    path = tmp_path / "SrTiO3 lattice 96.tif"
+    tifffile.imwrite(path, lattice_image(4, side=96).astype(np.float32))
+    return path
+
+
+def _loaded(page, selector: str) -> bool:
+    return page.eval_on_selector(selector, "img => img.complete && img.naturalWidth > 0")
+
+
+def test_upload_progress_result_and_download(
+    page, screenshot, held_jobs, lattice_tiff, tmp_path
+):
+    from denoiser.models import DenoiseJob, JobStatus
+    from denoiser.runner import run_job
+
+    page.goto("/denoise/")
+    screenshot(page, "1-upload-form")
+    page.set_input_files("#file-input", str(lattice_tiff))
+    assert lattice_tiff.name in page.inner_text("#file-summary")
+    page.select_option("#classifier-select", "mp")
+    page.fill("#stacks-input", "2")
+    page.click("#denoise-submit")
+
+    page.wait_for_url("**/denoise/jobs/**")
+    page.wait_for_selector("#job-progress-card")
+    assert len(held_jobs) == 1
+    job = DenoiseJob.objects.get(pk=held_jobs[0])
+    assert job.status == JobStatus.QUEUED
+    assert str(job.pk) in page.url
+    assert _loaded(page, "#input-image"), "the uploaded image preview did not load"
+    screenshot(page, "2-queued")
+
+    finished = run_job(job.pk, task_id=job.task_id)
+    assert finished is not None and finished.status == JobStatus.DONE, finished and finished.error
+
+    page.wait_for_selector("#result", timeout=30_000)  # the page's own polling got there
+    for selector in ("#before-image", "#after-image", "#residual-image"):
+        page.wait_for_function(
+            f"document.querySelector('{selector}').complete", timeout=10_000
+        )
+        assert _loaded(page, selector), f"{selector} did not load"
+    scree_marks = page.locator("#scree svg circle, #scree svg path, #scree svg polyline").count()
+    assert scree_marks > 0, "the scree plot has no marks"
+    assert page.locator("[data-test=gallery-image]").count() >= 1
+    assert page.inner_text("#number-stacks").strip() == "2"
+    screenshot(page, "3-result")
+
+    page.click("#mode-slider")
+    assert page.locator("#compare-slider").is_visible()
+    page.fill("#compare-slider", "20")
+    screenshot(page, "4-result-slider")
+
+    with page.expect_download() as download_info:
+        page.click("[data-test='download-result.tif']")
+    download = download_info.value
+    saved = tmp_path / "downloaded.tif"
+    download.save_as(saved)
+    result = tifffile.imread(saved)
+    assert result.dtype == np.float32 and result.shape == (96, 96)
+    assert np.isfinite(result).all()
+
+
+def test_unreadable_upload_gets_a_clear_message_and_no_job(page, screenshot, tmp_path):
+    from denoiser.models import DenoiseJob
+
+    bogus = tmp_path / "frame.tif"
+    bogus.write_bytes(b"II*\x00" + b"not really a tiff" * 20)
+    page.goto("/denoise/")
+    page.set_input_files("#file-input", str(bogus))
+    page.select_option("#classifier-select", "mp")
+    page.click("#denoise-submit")
+    error = page.locator("#upload-error")
+    error.wait_for(state="visible")
+    message = error.inner_text()
+    assert "frame.tif" in message and len(message) > len("frame.tif") + 10, message
+    assert page.is_enabled("#denoise-submit"), "the form stays usable for another try"
+    assert DenoiseJob.objects.count() == 0
+    screenshot(page, "refused", allow_failed=("/api/denoise/",))

@@ -1,0 +1,112 @@
+"""Classifier specs, objective rank rules and model-file errors."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from denoiser.reucid import (
+    FixedRank,
+    GavishDonoho,
+    MarchenkoPastur,
+    ModelLoadError,
+    SelectionContext,
+    denoise,
+    resolve_classifier,
+)
+from denoiser.reucid.classifiers import marchenko_pastur_rank
+
+from ._images import noisy_lattice
+
+
+def _low_rank_plus_noise(rank: int, n: int = 3000, dim: int = 81, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    signal = rng.normal(size=(n, rank)) @ (rng.normal(size=(rank, dim)) * 4.0)
+    sample = signal + rng.normal(size=(n, dim))
+    spectrum = np.linalg.svd(sample, compute_uv=False) ** 2
+    return spectrum, SelectionContext(patch_size=9, n_patches=n, spectrum=spectrum)
+
+
+@pytest.mark.parametrize("rank", [1, 3, 8])
+@pytest.mark.parametrize("rule", [MarchenkoPastur(), GavishDonoho()])
+def test_objective_rules_find_the_planted_rank(rank, rule):
+    spectrum, context = _low_rank_plus_noise(rank, seed=rank)
+    kept = rule.select(np.zeros((25, 9, 9)), spectrum[:25], context)
+    assert kept.dtype == bool and kept.shape == (25,)
+    assert int(kept.sum()) == rank
+    assert kept[:rank].all()
+
+
+def test_pure_noise_keeps_nothing_under_mp():
+    rng = np.random.default_rng(1)
+    spectrum = np.linalg.svd(rng.normal(size=(4000, 64)), compute_uv=False) ** 2
+    assert marchenko_pastur_rank(spectrum, 4000) == 0
+
+
+@pytest.mark.parametrize(("spec", "expected"), [
+    ("mp", MarchenkoPastur), ("MP", MarchenkoPastur), ("gd", GavishDonoho),
+    ("k=3", FixedRank), ("k=all", FixedRank), (" k = 7 ", FixedRank),
+])
+def test_string_specs(spec, expected):
+    assert isinstance(resolve_classifier(spec), expected)
+
+
+@pytest.mark.parametrize("spec", ["k=-1", "k=abc", "nonsense", 42])
+def test_bad_specs_are_refused(spec):
+    with pytest.raises((ValueError, TypeError)):
+        resolve_classifier(spec)
+
+
+def test_missing_model_file_is_a_model_load_error(tmp_path):
+    with pytest.raises(ModelLoadError):
+        resolve_classifier(tmp_path / "missing.pt")
+    with pytest.raises(ModelLoadError):
+        resolve_classifier(str(tmp_path / "missing.pt"))
+
+
+def test_corrupt_model_file_is_a_model_load_error(tmp_path):
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"\x00not a torch file" * 10)
+    with pytest.raises(ModelLoadError):
+        denoise(np.ones((20, 20)), classifier=corrupt, patch_size=5)
+
+
+def test_wrong_shape_model_file_is_a_model_load_error(tmp_path):
+    torch = pytest.importorskip("torch")
+    wrong = tmp_path / "wrong.pt"
+    torch.save({"weights": {"conv1.weight": torch.zeros(3, 3)}, "metadata": {}}, wrong)
+    with pytest.raises(ModelLoadError):
+        resolve_classifier(wrong)
+
+
+def test_default_classifier_is_the_shipped_model_or_a_clear_error():
+    from denoiser.reucid import cnn
+
+    image, _ = noisy_lattice((40, 40))
+    if cnn.SHIPPED_MODEL_PATH.is_file():
+        result = denoise(image, patch_size=5)
+        assert result.classifier
+    else:
+        with pytest.raises(ModelLoadError, match="'mp', 'gd', 'k=N'"):
+            denoise(image, patch_size=5)
+
+
+def test_k_all_computes_a_full_basis():
+    image, _ = noisy_lattice((40, 40))
+    result = denoise(image, "k=all", patch_size=7)
+    assert result.stacks[0].eigenpatches.shape == (49, 7, 7)
+    assert result.n_components == 49
+
+
+def test_large_fixed_k_raises_the_component_count():
+    image, _ = noisy_lattice((40, 40))
+    result = denoise(image, "k=30", patch_size=7)
+    assert len(result.stacks[0].eigenvalues) == 30 and result.stacks[0].n_kept == 30
+
+
+def test_objective_rules_run_end_to_end_and_denoise():
+    noisy, clean = noisy_lattice((96, 96), dose=20.0, seed=2)
+    error = np.sqrt(np.mean((noisy - clean) ** 2))
+    for rule in ("mp", "gd"):
+        result = denoise(noisy, rule, patch_size=9)
+        assert 0 < result.stacks[0].n_kept < 25
+        assert np.sqrt(np.mean((result.image - clean) ** 2)) < 0.8 * error

@@ -1,0 +1,150 @@
+"""The paper's CNN, its features and its model-file format."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from denoiser.reucid.cnn import (
+    MODEL_FORMAT,
+    CNNArchitecture,
+    CNNClassifier,
+    EigenpatchCNN,
+    count_parameters,
+    eigenpatch_features,
+    load_classifier,
+    save_classifier,
+)
+from denoiser.reucid.errors import ModelLoadError, ReucidError
+
+
+def _stack(k: int = 6, p: int = 11, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(k, p, p)), np.sort(rng.random(k) + 0.1)[::-1] * 10
+
+
+def test_network_has_the_papers_layers():
+    net = EigenpatchCNN()
+    assert net.conv1.out_channels == 14 and net.conv1.kernel_size == (5, 5)
+    assert net.conv1.padding == (1, 1)
+    assert net.conv2.out_channels == 15 and net.conv2.kernel_size == (3, 3)
+    assert net.dense1.in_features == 15 + 1 and net.dense1.out_features == 16
+    assert net.dense2.out_features == 1
+    assert count_parameters(net) == (14 * 25 + 14) + (15 * 14 * 9 + 15) + (16 * 16 + 16) + 17
+
+
+def test_features_resize_and_normalise_without_mutating_inputs():
+    patches, values = _stack(p=9)
+    patches_before, values_before = patches.copy(), values.copy()
+    x, lam = eigenpatch_features(patches, values)
+    assert x.shape == (6, 1, 25, 25) and x.dtype == np.float32
+    assert lam.dtype == np.float32 and lam[0] == pytest.approx(1.0)
+    np.testing.assert_allclose(lam, values / values.max(), rtol=1e-6)
+    np.testing.assert_allclose(np.sqrt((x.reshape(6, -1) ** 2).mean(axis=1)), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(patches, patches_before)
+    np.testing.assert_array_equal(values, values_before)
+
+
+def test_features_ignore_the_arbitrary_eigenvector_sign():
+    patches, values = _stack()
+    x_plus, _ = eigenpatch_features(patches, values)
+    x_minus, _ = eigenpatch_features(-patches, values)
+    np.testing.assert_allclose(x_plus, x_minus)
+
+
+@pytest.mark.parametrize("bad", [np.zeros((3, 4, 5)), np.zeros((4, 4))])
+def test_features_reject_non_square_stacks(bad):
+    with pytest.raises(ValueError):
+        eigenpatch_features(bad, np.ones(len(bad)))
+
+
+def test_select_is_deterministic_boolean_and_respects_threshold():
+    torch.manual_seed(0)
+    classifier = CNNClassifier(EigenpatchCNN())
+    patches, values = _stack()
+    first = classifier.select(patches, values)
+    assert first.dtype == bool and first.shape == (6,)
+    np.testing.assert_array_equal(first, classifier.select(patches, values))
+    probabilities = classifier.probabilities(patches, values)
+    strict = CNNClassifier(classifier.model, threshold=0.99)
+    np.testing.assert_array_equal(strict.select(patches, values), probabilities >= 0.99)
+
+
+def test_round_trip_keeps_weights_architecture_and_metadata(tmp_path):
+    torch.manual_seed(1)
+    net = EigenpatchCNN(CNNArchitecture(channels=(6, 7), kernel_sizes=(3, 3), dense_width=9))
+    path = save_classifier(net, tmp_path / "sub" / "model.pt",
+                           metadata={"metrics": {"accuracy": np.float64(0.9)}, "seed": 3})
+    loaded = load_classifier(path)
+    assert loaded.model.architecture == net.architecture
+    assert loaded.metadata == {"metrics": {"accuracy": 0.9}, "seed": 3}
+    for name, tensor in net.state_dict().items():
+        torch.testing.assert_close(loaded.model.state_dict()[name], tensor)
+    raw = torch.load(path, weights_only=True)
+    assert raw["format"] == MODEL_FORMAT and raw["format_version"] == 1
+
+
+def _write(path, payload):
+    torch.save(payload, path)
+    return path
+
+
+def test_missing_file_is_a_model_load_error(tmp_path):
+    with pytest.raises(ModelLoadError, match="not found"):
+        load_classifier(tmp_path / "absent.pt")
+
+
+def test_garbage_bytes_are_refused(tmp_path):
+    path = tmp_path / "corrupt.pt"
+    path.write_bytes(b"\x80\x02not a torch file at all")
+    with pytest.raises(ModelLoadError):
+        load_classifier(path)
+
+
+def test_truncated_file_is_refused(tmp_path):
+    good = save_classifier(EigenpatchCNN(), tmp_path / "good.pt")
+    bad = tmp_path / "truncated.pt"
+    bad.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(ModelLoadError):
+        load_classifier(bad)
+
+
+def test_wrong_format_and_version_are_refused(tmp_path):
+    state = EigenpatchCNN().state_dict()
+    with pytest.raises(ModelLoadError, match="not a REUCID"):
+        load_classifier(_write(tmp_path / "a.pt", {"format": "other", "state_dict": state}))
+    with pytest.raises(ModelLoadError, match="version"):
+        load_classifier(_write(tmp_path / "b.pt", {
+            "format": MODEL_FORMAT, "format_version": 99, "architecture": {},
+            "state_dict": state, "metadata": {}}))
+
+
+def test_wrong_shapes_are_refused(tmp_path):
+    small = EigenpatchCNN(CNNArchitecture(channels=(4, 4))).state_dict()
+    payload = {"format": MODEL_FORMAT, "format_version": 1,
+               "architecture": CNNArchitecture().to_dict(), "state_dict": small, "metadata": {}}
+    with pytest.raises(ModelLoadError, match="do not match"):
+        load_classifier(_write(tmp_path / "shape.pt", payload))
+
+
+def test_non_finite_weights_are_refused(tmp_path):
+    net = EigenpatchCNN()
+    with torch.no_grad():
+        net.dense2.bias.fill_(float("nan"))
+    with pytest.raises(ModelLoadError, match="non-finite"):
+        load_classifier(save_classifier(net, tmp_path / "nan.pt"))
+
+
+def test_pickled_code_is_never_executed(tmp_path):
+    class Sneaky:
+        def __reduce__(self):
+            return (print, ("executed",))
+
+    path = tmp_path / "sneaky.pt"
+    torch.save({"format": MODEL_FORMAT, "payload": Sneaky()}, path)
+    with pytest.raises(ModelLoadError):
+        load_classifier(path)
+
+
+def test_model_load_error_is_a_reucid_error():
+    assert issubclass(ModelLoadError, ReucidError)

@@ -1,0 +1,112 @@
+"""A pass over groups of similar patches only selects and weighs the data's own decomposition."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from denoiser.reucid.classifiers import ClassifierOutputError, FixedRank
+from denoiser.reucid.group_pca import NoiseEdge, group_positions, run_group_pass
+from denoiser.reucid.patch_set import PatchSet
+
+from ._images import gaussian_lattice
+
+
+def _image_and_labels(seed: int = 0, shape=(24, 30), p: int = 4, n_groups: int = 5):
+    rng = np.random.default_rng(seed)
+    image = 3 * gaussian_lattice(shape, 6.0, 1.2) + rng.normal(size=shape)
+    patches = PatchSet(image, p)
+    labels = rng.integers(0, n_groups, patches.n_patches)
+    return image, patches, labels
+
+
+def _by_hand(patches: PatchSet, labels: np.ndarray, masks: list[np.ndarray]) -> np.ndarray:
+    """Group mean + projection on the selected right singular vectors, flat average."""
+    m, n = patches.image.shape
+    p = patches.patch_size
+    total, count = np.zeros((m, n)), np.zeros((m, n))
+    for positions, mask in zip(group_positions(labels), masks):
+        rows = patches.gather(positions)
+        centre = rows.mean(axis=0)
+        _, _, vt = np.linalg.svd(rows - centre, full_matrices=True)
+        basis = vt[: len(mask)][mask[: len(vt)]].T
+        estimates = centre + (rows - centre) @ basis @ basis.T
+        for position, estimate in zip(positions, estimates):
+            r, c = divmod(int(position), patches.grid_shape[1])
+            total[r:r + p, c:c + p] += estimate.reshape(p, p)
+            count[r:r + p, c:c + p] += 1
+    return total / count
+
+
+@pytest.mark.parametrize("aggregation", ["flat", "weighted"])
+def test_keeping_every_eigenpatch_reproduces_the_input(aggregation):
+    image, patches, labels = _image_and_labels()
+    out, groups = run_group_pass(patches, labels, selector=FixedRank("all"),
+                                 aggregation=aggregation)
+    np.testing.assert_allclose(out, image, atol=1e-10)
+    assert all(g.n_kept == 16 for g in groups)
+
+
+class _Adversary:
+    """Mutates what it is given and answers with a fixed mask per group."""
+
+    def __init__(self, masks):
+        self.masks = masks
+        self.calls = 0
+
+    def select(self, eigenpatches, eigenvalues, context=None):
+        eigenpatches[:] = 1e6
+        eigenvalues[:] = -1.0
+        mask = self.masks[self.calls]
+        self.calls += 1
+        return mask
+
+
+def test_output_is_the_group_mean_plus_the_selected_eigenpatches_whatever_the_classifier_does():
+    image, patches, labels = _image_and_labels(seed=1)
+    rng = np.random.default_rng(9)
+    masks = [rng.random(16) < 0.4 for _ in range(5)]
+    out, groups = run_group_pass(patches, labels, selector=_Adversary(masks),
+                                 aggregation="flat")
+    np.testing.assert_allclose(out, _by_hand(patches, labels, masks), atol=1e-9)
+    # the diagnostics hold the data's eigenpatches, not the adversary's scribbles
+    assert np.abs(groups[0].eigenpatches).max() <= 1.0 + 1e-6
+
+
+@pytest.mark.parametrize("answer", [np.ones(3, bool), np.full(16, 0.5), "all", None])
+def test_malformed_selections_are_refused(answer):
+    _, patches, labels = _image_and_labels()
+
+    class Broken:
+        def select(self, eigenpatches, eigenvalues, context=None):
+            return answer
+
+    with pytest.raises(ClassifierOutputError):
+        run_group_pass(patches, labels, selector=Broken())
+
+
+def test_pilot_weights_lie_between_zero_and_the_selection():
+    image, patches, labels = _image_and_labels(seed=2)
+    selector = NoiseEdge()
+    first, _ = run_group_pass(patches, labels, selector=selector)
+    second, groups = run_group_pass(patches, labels, selector=selector,
+                                    pilot=PatchSet(first, patches.patch_size))
+    for group in groups:
+        assert np.all(group.mean_weight >= 0)
+        assert np.all(group.mean_weight <= group.kept + 1e-12)
+    assert np.isfinite(second).all()
+
+
+def test_the_noise_edge_uses_the_known_noise_level():
+    rng = np.random.default_rng(3)
+    patches = PatchSet(rng.normal(size=(60, 60)), 5)
+    labels = np.zeros(patches.n_patches, dtype=int)
+    _, groups = run_group_pass(patches, labels, selector=NoiseEdge(1.0))
+    assert groups[0].n_kept == 0  # pure unit noise: nothing rises above the edge
+    _, groups = run_group_pass(patches, labels, selector=NoiseEdge(0.5))
+    assert groups[0].n_kept == 25
+
+
+def test_unknown_aggregation_is_refused():
+    _, patches, labels = _image_and_labels()
+    with pytest.raises(ValueError, match="aggregation"):
+        run_group_pass(patches, labels, selector=NoiseEdge(), aggregation="median")

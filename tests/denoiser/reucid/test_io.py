@@ -1,0 +1,184 @@
+"""Reading and writing images: formats, pixel sizes, broken files, real microscope data."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tifffile
+
+from denoiser.reucid import InvalidImageError, read_image, write_tiff
+
+
+@pytest.fixture
+def image() -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 200, size=(24, 30)).astype(np.float64)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32, np.float32, np.float64])
+def test_tiff_of_every_depth(tmp_path, image, dtype):
+    target = tmp_path / "in.tif"
+    tifffile.imwrite(target, image.astype(dtype))
+    data = read_image(target)
+    assert data.array.dtype == np.float32 and data.array.shape == (24, 30)
+    np.testing.assert_array_equal(data.array, image.astype(np.float32))
+    assert data.pixel_size is None and data.source_format == "tiff"
+
+
+def test_imagej_tiff_pixel_size_in_nm_becomes_angstrom(tmp_path, image):
+    target = tmp_path / "imagej.tif"
+    tifffile.imwrite(target, image.astype(np.uint16), imagej=True,
+                     resolution=(1 / 0.0125, 1 / 0.025), metadata={"unit": "nm"})
+    assert read_image(target).pixel_size == pytest.approx((0.25, 0.125))
+
+
+def test_write_tiff_round_trip_keeps_pixel_size_and_diagnostics(tmp_path, image):
+    target = tmp_path / "out.tif"
+    write_tiff(target, image, pixel_size=(0.3, 0.2), metadata={"patch_size": 7, "kept": [1, 2]})
+    with tifffile.TiffFile(target) as tif:
+        assert tif.pages[0].dtype == np.float32
+    data = read_image(target)
+    assert data.pixel_size == pytest.approx((0.3, 0.2))
+    assert data.metadata["reucid"] == {"patch_size": 7, "kept": [1, 2]}
+    np.testing.assert_array_equal(data.array, image.astype(np.float32))
+
+
+def test_write_tiff_refuses_unserialisable_metadata(tmp_path, image):
+    with pytest.raises(ValueError, match="JSON"):
+        write_tiff(tmp_path / "x.tif", image, metadata={"bad": object()})
+
+
+@pytest.mark.parametrize("mode", ["L", "I;16"])
+def test_greyscale_png(tmp_path, image, mode):
+    from PIL import Image
+
+    target = tmp_path / "in.png"
+    array = image.astype(np.uint8 if mode == "L" else np.uint16)
+    Image.fromarray(array).save(target)
+    np.testing.assert_array_equal(read_image(target).array, array.astype(np.float32))
+
+
+def test_png_rgb_accepted_only_if_grey(tmp_path, image):
+    from PIL import Image
+
+    grey = image.astype(np.uint8)
+    Image.fromarray(np.stack([grey] * 3, axis=-1)).save(tmp_path / "grey.png")
+    np.testing.assert_array_equal(read_image(tmp_path / "grey.png").array, grey)
+    colour = np.stack([grey, grey // 2, grey], axis=-1)
+    Image.fromarray(colour).save(tmp_path / "colour.png")
+    with pytest.raises(InvalidImageError, match="colour"):
+        read_image(tmp_path / "colour.png")
+
+
+def test_npy_without_pickles(tmp_path, image):
+    np.save(tmp_path / "a.npy", image)
+    np.testing.assert_array_equal(read_image(tmp_path / "a.npy").array, image.astype(np.float32))
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(InvalidImageError):
+        read_image(tmp_path / "objects.npy")
+
+
+def test_mrc_with_voxel_size(tmp_path, image):
+    mrcfile = pytest.importorskip("mrcfile")
+    target = tmp_path / "a.mrc"
+    with mrcfile.new(target) as mrc:
+        mrc.set_data(image.astype(np.float32))
+        mrc.voxel_size = (0.5, 0.75, 1.0)
+    data = read_image(target)
+    assert data.pixel_size == pytest.approx((0.75, 0.5))
+    np.testing.assert_array_equal(data.array, image.astype(np.float32))
+
+
+def test_hspy_through_rosettasciio(tmp_path, image):
+    h5py = pytest.importorskip("h5py")
+    pytest.importorskip("rsciio.hspy")
+    from rsciio.hspy import file_writer
+
+    signal = {
+        "data": image.astype(np.float32),
+        "axes": [
+            {"name": "y", "scale": 0.02, "offset": 0.0, "units": "nm", "size": 24, "navigate": False},
+            {"name": "x", "scale": 0.02, "offset": 0.0, "units": "nm", "size": 30, "navigate": False},
+        ],
+        "metadata": {"General": {"title": "test"}, "Signal": {"signal_type": ""}},
+        "original_metadata": {},
+        "tmp_parameters": {},
+        "attributes": {"_lazy": False},
+        "package_info": {"package": "", "package_version": ""},
+        "learning_results": {},
+        "models": {},
+    }
+    target = tmp_path / "a.hspy"
+    file_writer(str(target), signal)
+    assert h5py.is_hdf5(target)
+    data = read_image(target)
+    assert data.pixel_size == pytest.approx((0.2, 0.2))
+    np.testing.assert_array_equal(data.array, image.astype(np.float32))
+
+
+def test_stacks_need_a_frame(tmp_path, image):
+    target = tmp_path / "stack.tif"
+    tifffile.imwrite(target, np.stack([image, image + 1, image + 2]).astype(np.uint16),
+                     photometric="minisblack")
+    with pytest.raises(InvalidImageError, match="stack of 3 frames"):
+        read_image(target)
+    np.testing.assert_array_equal(read_image(target, frame=2).array, image + 2)
+    with pytest.raises(InvalidImageError, match="out of range"):
+        read_image(target, frame=5)
+
+
+def test_unknown_extension_missing_and_truncated_files(tmp_path, image):
+    (tmp_path / "a.jpg2").write_bytes(b"x")
+    with pytest.raises(InvalidImageError, match="unsupported file type"):
+        read_image(tmp_path / "a.jpg2")
+    with pytest.raises(InvalidImageError, match="no such file"):
+        read_image(tmp_path / "absent.tif")
+    good = tmp_path / "good.tif"
+    tifffile.imwrite(good, image.astype(np.uint16))
+    truncated = tmp_path / "truncated.tif"
+    truncated.write_bytes(good.read_bytes()[:200])
+    with pytest.raises(InvalidImageError, match="truncated or not an image"):
+        read_image(truncated)
+    (tmp_path / "text.tif").write_text("this is not an image")
+    with pytest.raises(InvalidImageError):
+        read_image(tmp_path / "text.tif")
+    for name in ("bad.emd", "bad.ser", "bad.dm4", "bad.mrc", "bad.png", "bad.npy"):
+        (tmp_path / name).write_bytes(b"\x00\x01garbage" * 20)
+        with pytest.raises(InvalidImageError):
+            read_image(tmp_path / name)
+
+
+def test_huge_images_are_refused(tmp_path, image):
+    np.save(tmp_path / "a.npy", image)
+    with pytest.raises(InvalidImageError, match="crop or bin"):
+        read_image(tmp_path / "a.npy", max_pixels=100)
+
+
+def test_nan_in_a_file_is_refused(tmp_path, image):
+    image[3, 3] = np.nan
+    np.save(tmp_path / "nan.npy", image)
+    with pytest.raises(InvalidImageError, match="NaN"):
+        read_image(tmp_path / "nan.npy")
+
+
+REAL_FILES = [
+    ("ncempy_SrTiO3_TitanCubed-80kV_STEM-ADF_1024x1024.ser", (1024, 1024), 0.1001),
+    ("ncempy_SrTiO3_TEAM05-200kV_STEM-ADF_1024x1024.emd", (1024, 1024), 0.1225),
+    ("remworkflows_SrTiO3-100_Osiris-200kV_HAADF_512x512.tif", (512, 512), None),
+    ("temul_PbTiO3-SrRuO3_Titan-300kV_HAADF_224x1312.hspy", (224, 1312), 0.1500),
+    ("atomap_SrTiO3_ADF_summed_999x1012.hdf5", (999, 1012), None),
+    ("statstem_CsPbBr3_HAADF_241x246.npy", (241, 246), None),
+]
+
+
+@pytest.mark.parametrize(("name", "shape", "pixel_size"), REAL_FILES)
+def test_real_microscope_files(shared_data, name, shape, pixel_size):
+    path = shared_data / "real" / name
+    if not path.is_file():
+        pytest.skip(f"{name} not present")
+    data = read_image(path)
+    assert data.array.shape == shape and data.array.dtype == np.float32
+    assert np.isfinite(data.array).all() and np.ptp(data.array) > 0
+    if pixel_size is not None:
+        assert data.pixel_size == pytest.approx((pixel_size, pixel_size), rel=1e-3)
+    json.dumps(data.metadata)

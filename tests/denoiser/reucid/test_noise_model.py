@@ -1,0 +1,77 @@
+"""The Poisson–Gaussian noise model is estimated from the image alone."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from denoiser.reucid.noise_model import (
+    AffineVariance,
+    VarianceStabilizer,
+    estimate_noise_model,
+    fit_affine_variance,
+)
+
+from ._images import gaussian_lattice
+
+
+def _lattice_counts(dose: float, shape=(128, 128)) -> np.ndarray:
+    return dose * (0.05 + gaussian_lattice(shape, 10.0, 2.0, offset=(5.0, 5.0)))
+
+
+def test_the_line_fit_is_exact_on_a_line_and_ignores_outliers():
+    means = np.linspace(1.0, 200.0, 80)
+    variances = 2.0 * means + 30.0
+    variances[::10] *= 8.0  # e.g. groups that straddle an edge
+    fit = fit_affine_variance(means, variances)
+    assert fit.slope == pytest.approx(2.0, rel=1e-6)
+    assert fit.intercept == pytest.approx(30.0, rel=1e-6)
+
+
+def test_the_fitted_slope_is_never_negative():
+    means = np.linspace(1.0, 10.0, 20)
+    fit = fit_affine_variance(means, 50.0 - means)
+    assert fit.slope == 0.0 and fit.intercept > 0
+
+
+@pytest.mark.parametrize(("dose", "gain", "read_noise", "offset"),
+                         [(100.0, 1.0, 2.0, 0.0), (300.0, 3.0, 20.0, 1000.0)])
+def test_poisson_gaussian_parameters_are_recovered(dose, gain, read_noise, offset):
+    rng = np.random.default_rng(0)
+    clean = _lattice_counts(dose)
+    noisy = gain * rng.poisson(clean) + rng.normal(offset, read_noise, clean.shape)
+    model = estimate_noise_model(noisy, patch_size=7)
+    true_variance = gain * (gain * clean) + read_noise**2
+    estimated = model.variance(gain * clean + offset)
+    assert model.slope == pytest.approx(gain, rel=0.15)
+    # what matters to the transform: the variance at the image's own values
+    assert np.median(np.abs(estimated / true_variance - 1.0)) < 0.1
+
+
+def test_pure_gaussian_noise_gives_almost_no_shot_noise_part():
+    rng = np.random.default_rng(1)
+    clean = _lattice_counts(100.0)
+    model = estimate_noise_model(clean + rng.normal(0.0, 5.0, clean.shape), patch_size=7)
+    assert model.slope * clean.max() < 0.15 * model.intercept
+    assert model.intercept == pytest.approx(25.0, rel=0.15)
+
+
+def test_the_input_is_not_modified():
+    rng = np.random.default_rng(2)
+    noisy = rng.poisson(_lattice_counts(50.0, (64, 64))).astype(np.float64)
+    before = noisy.copy()
+    estimate_noise_model(noisy, patch_size=5)
+    np.testing.assert_array_equal(noisy, before)
+
+
+@pytest.mark.parametrize("model", [AffineVariance(slope=2.0, intercept=-40.0),
+                                   AffineVariance(slope=1.0, intercept=9.0),
+                                   AffineVariance(slope=0.0, intercept=4.0)])
+def test_the_stabiliser_round_trip_is_exact_and_the_noise_becomes_unit(model):
+    rng = np.random.default_rng(3)
+    stabilizer = VarianceStabilizer(model)
+    expected = np.full(200_000, 150.0)
+    noisy = expected + rng.normal(size=expected.shape) * np.sqrt(model.variance(expected))
+    stabilised = stabilizer.forward(noisy)
+    np.testing.assert_allclose(stabilizer.inverse_algebraic(stabilised), noisy, rtol=1e-9)
+    assert stabilised.std() == pytest.approx(1.0, abs=0.02)
+    assert stabilizer.inverse(stabilised.mean()) == pytest.approx(150.0, rel=0.01)

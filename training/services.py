@@ -1,0 +1,541 @@
+"""Write side of the training app: datasets, training runs, registering and activating models.
+
+Activation is always an explicit, atomic step: a run that fails, or a model that does
+worse than the active one, never replaces it.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import subprocess
+import tempfile
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+from django.conf import settings
+from django.core.files import File
+from django.db import transaction
+from django.utils import timezone
+
+from .models import (
+    ActivationEvent,
+    ClassifierModel,
+    LabelledDataset,
+    LabelledImage,
+    LabelSource,
+    TrainingRun,
+)
+
+logger = logging.getLogger(__name__)
+
+#: Seed of the held-out evaluation scenes; fixed so runs are comparable.
+EVALUATION_SEED = 424242
+#: Options of a run started from the page or the admin (a deployment may override them
+#: with the REUCID_TRAINING_RUN_DEFAULTS setting; a run's own options win).
+DEFAULT_RUN_OPTIONS: dict[str, Any] = {
+    "n_scenes": 48, "epochs": 20, "seed": 0, "evaluation_scenes": 9, "shape": [128, 128],
+}
+
+
+class TrainingError(Exception):
+    """A training run cannot go ahead (no data, bad options); the message says why."""
+
+
+# --------------------------------------------------------------------------- helpers
+
+def code_version() -> str:
+    """``git describe`` of the checkout, else the installed package version."""
+    try:
+        described = subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--tags"], cwd=settings.BASE_DIR,
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()
+        if described:
+            return described
+    except (OSError, subprocess.SubprocessError):
+        pass
+    try:
+        from importlib.metadata import version
+
+        return f"reucid {version('reucid')}"
+    except Exception:  # noqa: BLE001 - not installed as a package
+        return "unknown"
+
+
+def sha256_of(handle: IO[bytes] | Path) -> str:
+    """Hex SHA-256 of a file path or an open binary file (rewound afterwards)."""
+    digest = hashlib.sha256()
+    if isinstance(handle, Path):
+        with open(handle, "rb") as source:
+            for chunk in iter(lambda: source.read(1 << 20), b""):
+                digest.update(chunk)
+        return digest.hexdigest()
+    handle.seek(0)
+    for chunk in iter(lambda: handle.read(1 << 20), b""):
+        digest.update(chunk)
+    handle.seek(0)
+    return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------- datasets
+
+def store_dataset(stacks: Sequence[Any], *, name: str, source: str, label_rule: str,
+                  rule_parameters: dict[str, Any] | None = None,
+                  seed: int | None = None) -> LabelledDataset:
+    """Save labelled stacks as an ``.npz`` dataset with one provenance row per image."""
+    from .examples import save_stacks
+
+    if not stacks:
+        raise TrainingError(f"no labelled images for the {source} dataset")
+    with tempfile.TemporaryDirectory() as folder:
+        path = save_stacks(stacks, Path(folder) / "dataset.npz")
+        k_values = [int(s.k_star) for s in stacks]
+        summary = {
+            "materials": sorted({str(s.provenance.get("material", "survey")) for s in stacks}),
+            "doses_e_per_A2": sorted({float(s.provenance["dose_e_per_A2"]) for s in stacks
+                                      if "dose_e_per_A2" in s.provenance}),
+            "patch_sizes": sorted({int(s.patch_size) for s in stacks}),
+            "k_star_mean": float(np.mean(k_values)),
+            "k_star_histogram": np.bincount(k_values).tolist(),
+            "n_groups": len({s.key for s in stacks}),
+        }
+        with transaction.atomic():
+            with open(path, "rb") as handle:
+                dataset = LabelledDataset(
+                    name=name, source=source, label_rule=label_rule,
+                    rule_parameters=rule_parameters or {}, sha256=sha256_of(handle),
+                    n_images=len(stacks), n_eigenpatches=int(sum(len(s.labels) for s in stacks)),
+                    n_useful=int(sum(int(s.labels.sum()) for s in stacks)),
+                    summary=summary, seed=seed,
+                )
+                dataset.file.save(f"{source}-{timezone.now():%Y%m%d-%H%M%S}.npz", File(handle),
+                                  save=False)
+            dataset.save()
+            LabelledImage.objects.bulk_create([
+                LabelledImage(dataset=dataset, index=i, image_key=s.key, source=s.source,
+                              k_star=s.k_star, n_components=len(s.labels),
+                              patch_size=s.patch_size, provenance=s.provenance)
+                for i, s in enumerate(stacks)
+            ])
+    return dataset
+
+
+def create_auto_dataset(*, n_scenes: int = 48, doses: Sequence[float] | None = None,
+                        materials: Sequence[str] | None = None,
+                        shape: tuple[int, int] = (128, 128), rule: str | None = None,
+                        c: float | None = None, seed: int = 0,
+                        progress: Callable[[int, int], None] | None = None) -> LabelledDataset:
+    """Simulate training-material scenes at the paper's doses and label them."""
+    from .examples import PAPER_DOSES, build_auto_stacks
+    from .labels import DEFAULT_LABEL_RULE, LABEL_RULES, PAPER_IEF_CONSTANT
+    from .simulation import TRAINING_MATERIALS
+
+    rule = rule or DEFAULT_LABEL_RULE
+    if rule not in LABEL_RULES:
+        raise TrainingError(f"unknown label rule {rule!r}; choose from {', '.join(LABEL_RULES)}")
+    constant = PAPER_IEF_CONSTANT if c is None else float(c)
+    stacks = build_auto_stacks(
+        materials=tuple(materials or TRAINING_MATERIALS), n_scenes=n_scenes,
+        doses=tuple(doses or PAPER_DOSES), shape=shape, rule=rule, c=constant, seed=seed,
+        progress=progress,
+    )
+    return store_dataset(
+        stacks, name=f"simulated ({n_scenes} scenes, {rule})", source=LabelSource.AUTO,
+        label_rule=rule, rule_parameters={"c": constant, "shape": list(shape),
+                                          "n_scenes": n_scenes}, seed=seed,
+    )
+
+
+def create_survey_dataset(*, min_responses: int = 1) -> LabelledDataset | None:
+    """Turn the survey's mean choices into a dataset; None when there are none yet."""
+    from .examples import survey_stack
+
+    try:
+        from survey.selectors import iter_survey_labels
+    except ImportError:
+        return None
+    stacks = [survey_stack(label) for label in iter_survey_labels(min_responses=min_responses)]
+    if not stacks:
+        return None
+    return store_dataset(stacks, name=f"survey ({len(stacks)} images)",
+                         source=LabelSource.SURVEY, label_rule="survey-mean",
+                         rule_parameters={"min_responses": min_responses})
+
+
+def load_dataset_stacks(dataset: LabelledDataset) -> list[Any]:
+    from .examples import load_stacks
+
+    with dataset.file.open("rb") as handle:
+        return load_stacks(handle)
+
+
+# --------------------------------------------------------------------------- training
+
+@dataclass
+class TrainedClassifier:
+    """What :func:`train_and_evaluate` produces before anything is registered."""
+
+    outcome: Any
+    metrics: dict[str, Any]
+    training_summary: dict[str, Any]
+
+
+def held_out_cases(*, n_scenes: int = 9, shape: tuple[int, int] = (128, 128)) -> list[Any]:
+    """Fixed evaluation images of the held-out materials at the paper's doses."""
+    from .examples import simulated_cases
+    from .simulation import HELD_OUT_MATERIALS
+
+    return list(simulated_cases(materials=HELD_OUT_MATERIALS, n_scenes=n_scenes,
+                                shape=shape, seed=EVALUATION_SEED))
+
+
+def train_and_evaluate(stacks: Sequence[Any], *, config: Any, tune_trials: int = 0,
+                       evaluation_cases: Sequence[Any] = (),
+                       extra_evaluations: dict[str, Sequence[Any]] | None = None,
+                       progress: Callable[[Any, int], None] | None = None,
+                       stage: Callable[[str], None] | None = None) -> TrainedClassifier:
+    """Train (optionally after an Optuna search) and score on held-out images."""
+    from denoiser.reucid.cnn import CNNClassifier
+
+    from .evaluation import meets_acceptance, rows_as_dicts, summarise_by_dose, evaluate_cases
+    from .examples import stacks_to_arrays
+    from .trainer import train_network, tune_architecture
+
+    x, lam, y, groups = stacks_to_arrays(stacks)
+    trials: list[dict[str, Any]] = []
+    if tune_trials:
+        if stage:
+            stage(f"tuning ({tune_trials} Optuna trials)")
+        config, trials = tune_architecture(x, lam, y, groups, n_trials=tune_trials, config=config)
+    if stage:
+        stage("training")
+    outcome = train_network(x, lam, y, groups, config=config, progress=progress)
+    classifier = CNNClassifier(outcome.model)
+    metrics: dict[str, Any] = {"validation": outcome.metrics, "tuning_trials": trials}
+    evaluations = {"held_out": evaluation_cases, **(extra_evaluations or {})}
+    for name, cases in evaluations.items():
+        if not cases:
+            continue
+        if stage:
+            stage(f"evaluating on {name.replace('_', ' ')} images")
+        rows = evaluate_cases(classifier, cases)
+        metrics[name] = {"by_dose": summarise_by_dose(rows), "rows": rows_as_dicts(rows)}
+    headline = {
+        "accuracy": outcome.metrics["accuracy"],
+        "balanced_accuracy": outcome.metrics["balanced_accuracy"],
+    }
+    if "held_out" in metrics:
+        overall = metrics["held_out"]["by_dose"][-1]
+        headline.update({
+            "psnr_gap_to_oracle_db": overall["gap_to_oracle_db"],
+            "psnr_gain_over_mp_db": overall["gain_over_mp_db"],
+            "ssim_cnn": overall["ssim_cnn"],
+            "meets_acceptance": meets_acceptance(metrics["held_out"]["by_dose"]),
+        })
+    metrics["headline"] = headline
+    sources = sorted({s.source for s in stacks})
+    training_summary = {
+        "sources": sources,
+        "n_images": len(stacks),
+        "n_groups": len({s.key for s in stacks}),
+        "n_eigenpatches": int(len(y)),
+        "positive_fraction": float(np.mean(y)),
+        "materials": sorted({str(s.provenance.get("material", "survey")) for s in stacks}),
+        "train_groups": len(outcome.train_groups),
+        "validation_groups": len(outcome.val_groups),
+        "config": outcome.config.to_dict(),
+        "epochs_run": len(outcome.history),
+    }
+    return TrainedClassifier(outcome, metrics, training_summary)
+
+
+def model_metadata(trained: TrainedClassifier, *, name: str, seed: int) -> dict[str, Any]:
+    """What goes into the model file's metadata and the model card."""
+    return {
+        "name": name,
+        "training_data": trained.training_summary,
+        "metrics": trained.metrics,
+        "code_version": code_version(),
+        "created": timezone.now().isoformat(),
+        "seed": seed,
+        "history": [vars(record) for record in trained.outcome.history],
+    }
+
+
+def register_classifier_file(source: IO[bytes] | Path, *, name: str,
+                             training_summary: dict[str, Any] | None = None,
+                             metrics: dict[str, Any] | None = None,
+                             is_shipped: bool = False) -> ClassifierModel:
+    """Validate a model file and store it as a (not yet active) :class:`ClassifierModel`.
+
+    Raises
+    ------
+    denoiser.reucid.errors.ModelLoadError
+        For a missing, corrupt or foreign file: nothing is stored then.
+    """
+    from denoiser.reucid.cnn import load_classifier
+
+    with tempfile.TemporaryDirectory() as folder:
+        local = Path(folder) / "upload.pt"
+        if isinstance(source, Path):
+            local.write_bytes(source.read_bytes())
+        else:
+            source.seek(0)
+            with open(local, "wb") as out:
+                for chunk in iter(lambda: source.read(1 << 20), b""):
+                    out.write(chunk)
+        classifier = load_classifier(local)  # refuses corrupt files before any row exists
+        metadata = classifier.metadata
+        with open(local, "rb") as handle:
+            record = ClassifierModel(
+                name=name, sha256=sha256_of(handle),
+                architecture=classifier.model.architecture.to_dict(),
+                training_summary=training_summary or metadata.get("training_data", {}),
+                metrics=metrics or metadata.get("metrics", {}),
+                code_version=str(metadata.get("code_version", ""))[:100],
+                seed=metadata.get("seed") if isinstance(metadata.get("seed"), int) else None,
+                is_shipped=is_shipped,
+            )
+            record.file.save(f"{record.sha256[:16]}.pt", File(handle), save=False)
+        record.save()
+    return record
+
+
+def activate_classifier(model: ClassifierModel, *, user: Any = None,
+                        reason: str = "activated") -> ClassifierModel:
+    """Make ``model`` the one active classifier (atomic; the file is re-validated)."""
+    from denoiser.reucid.cnn import load_classifier
+
+    with model.file.open("rb") as handle, tempfile.NamedTemporaryFile(suffix=".pt") as copy:
+        copy.write(handle.read())
+        copy.flush()
+        load_classifier(copy.name)  # never activate a file that would not load
+    with transaction.atomic():
+        locked = list(ClassifierModel.objects.select_for_update().filter(is_active=True))
+        previous = locked[0] if locked else None
+        if previous is not None and previous.pk == model.pk:
+            return model
+        ClassifierModel.objects.filter(is_active=True).update(is_active=False)
+        now = timezone.now()
+        ClassifierModel.objects.filter(pk=model.pk).update(is_active=True, activated_at=now)
+        ActivationEvent.objects.create(classifier=model, previous=previous, reason=reason,
+                                       user=user if getattr(user, "pk", None) else None)
+    model.refresh_from_db()
+    return model
+
+
+def roll_back_classifier(*, user: Any = None) -> ClassifierModel:
+    """Re-activate the model that was active before the current one."""
+    current = ClassifierModel.objects.filter(is_active=True).first()
+    if current is None:
+        raise TrainingError("no classifier is active, so there is nothing to roll back")
+    event = current.activations.exclude(previous=None).first()
+    if event is None or event.previous is None:
+        raise TrainingError(f"{current.name} has no earlier active model to roll back to")
+    return activate_classifier(event.previous, user=user,
+                               reason=f"roll back from #{current.pk} {current.name}")
+
+
+def register_shipped_model() -> tuple[ClassifierModel | None, bool, bool]:
+    """Register the package's default model and activate it if nothing is active.
+
+    Idempotent. Returns ``(record, created, activated)``; ``record`` is None when the
+    package has no shipped model file.
+    """
+    from denoiser.reucid.cnn import SHIPPED_MODEL_PATH
+
+    path = Path(SHIPPED_MODEL_PATH)
+    if not path.is_file():
+        return None, False, False
+    digest = sha256_of(path)
+    record = ClassifierModel.objects.filter(sha256=digest).first()
+    created = record is None
+    if record is None:
+        record = register_classifier_file(path, name="shipped default (reucid_default.pt)",
+                                          is_shipped=True)
+    activated = False
+    if not ClassifierModel.objects.filter(is_active=True).exists():
+        activate_classifier(record, reason="shipped model registered")
+        activated = True
+    return record, created, activated
+
+
+# --------------------------------------------------------------------------- runs
+
+def create_training_run(*, source: str = TrainingRun.Source.BOTH, tune_trials: int = 0,
+                        auto_activate: bool = False, user: Any = None,
+                        options: dict[str, Any] | None = None) -> TrainingRun:
+    """A queued run row (not started); see :func:`start_training_run`."""
+    if source not in TrainingRun.Source.values:
+        raise TrainingError(f"unknown source {source!r}; choose auto, survey or both")
+    if tune_trials < 0:
+        raise TrainingError("the number of tuning trials cannot be negative")
+    return TrainingRun.objects.create(
+        source=source, tune_trials=tune_trials, auto_activate=auto_activate,
+        options=options or {}, requested_by=user if getattr(user, "pk", None) else None,
+    )
+
+
+def start_training_run(*, source: str = TrainingRun.Source.BOTH, tune_trials: int = 0,
+                       auto_activate: bool = False, user: Any = None,
+                       options: dict[str, Any] | None = None) -> TrainingRun:
+    """Queue a retraining; the Celery task starts once the row is committed."""
+    run = create_training_run(source=source, tune_trials=tune_trials,
+                              auto_activate=auto_activate, user=user, options=options)
+
+    def enqueue() -> None:
+        from .tasks import train_classifier_task
+
+        result = train_classifier_task.delay(run.pk)
+        TrainingRun.objects.filter(pk=run.pk).update(task_id=str(result.id or ""))
+
+    transaction.on_commit(enqueue)
+    return run
+
+
+def _update_run(run_id: int, **fields: Any) -> None:
+    TrainingRun.objects.filter(pk=run_id).update(**fields)
+
+
+def _active_is_better(active: ClassifierModel | None, candidate_rows: list[dict[str, Any]],
+                      cases: Sequence[Any]) -> tuple[bool, dict[str, Any]]:
+    """Compare on the same held-out images: True when the candidate's PSNR is higher."""
+    from denoiser.reucid.cnn import load_classifier
+
+    from .evaluation import evaluate_cases
+
+    candidate = float(np.mean([r["psnr_cnn"] for r in candidate_rows])) if candidate_rows \
+        else float("-inf")
+    if active is None:
+        return False, {"candidate_psnr_db": candidate}
+    with active.file.open("rb") as handle, tempfile.NamedTemporaryFile(suffix=".pt") as copy:
+        copy.write(handle.read())
+        copy.flush()
+        rows = evaluate_cases(load_classifier(copy.name), cases)
+    incumbent = float(np.mean([r.psnr_cnn for r in rows])) if rows else float("-inf")
+    return incumbent >= candidate, {"candidate_psnr_db": candidate,
+                                    "active_psnr_db": incumbent, "active_id": active.pk}
+
+
+def execute_training_run(run_id: int) -> TrainingRun:
+    """Do a queued run: gather data, train, evaluate, register; maybe activate.
+
+    Every failure is recorded on the run (status ``failed`` with the reason) and leaves
+    the active model untouched.
+    """
+    from .trainer import TrainingConfig
+
+    run = TrainingRun.objects.get(pk=run_id)
+    if run.status != TrainingRun.Status.QUEUED:
+        return run
+    _update_run(run_id, status=TrainingRun.Status.RUNNING, started_at=timezone.now(),
+                stage="gathering data", history=[], epoch=0, error="")
+    options = {**DEFAULT_RUN_OPTIONS, **getattr(settings, "REUCID_TRAINING_RUN_DEFAULTS", {}),
+               **(run.options or {})}
+    seed = int(options.get("seed", 0))
+    try:
+        datasets: list[LabelledDataset] = []
+        if run.source in (TrainingRun.Source.AUTO, TrainingRun.Source.BOTH):
+            def simulated(done: int, total: int) -> None:
+                if done % 8 == 0 or done == total:
+                    _update_run(run_id, stage=f"simulating and labelling ({done}/{total})")
+
+            datasets.append(create_auto_dataset(
+                n_scenes=int(options.get("n_scenes", 48)), rule=options.get("rule"),
+                c=options.get("c"), seed=seed, progress=simulated,
+                shape=tuple(options.get("shape", (128, 128))),
+            ))
+        if run.source in (TrainingRun.Source.SURVEY, TrainingRun.Source.BOTH):
+            survey = create_survey_dataset(min_responses=int(options.get("min_responses", 1)))
+            if survey is not None:
+                datasets.append(survey)
+            elif run.source == TrainingRun.Source.SURVEY:
+                raise TrainingError("the survey has no answered images yet; train from "
+                                    "'auto' or 'both' until it does")
+        run.datasets.set(datasets)
+        stacks = [stack for dataset in datasets for stack in load_dataset_stacks(dataset)]
+        config = TrainingConfig(epochs=int(options.get("epochs", 20)), seed=seed)
+        _update_run(run_id, n_epochs=config.epochs)
+        history: list[dict[str, Any]] = []
+
+        def on_epoch(record: Any, planned: int) -> None:
+            history.append({k: (round(v, 5) if isinstance(v, float) else v)
+                            for k, v in vars(record).items()})
+            _update_run(run_id, epoch=record.epoch, n_epochs=planned, history=list(history))
+
+        cases = held_out_cases(n_scenes=int(options.get("evaluation_scenes", 9)),
+                               shape=tuple(options.get("shape", (128, 128))))
+        trained = train_and_evaluate(
+            stacks, config=config, tune_trials=run.tune_trials, evaluation_cases=cases,
+            progress=on_epoch, stage=lambda text: _update_run(run_id, stage=text),
+        )
+        _update_run(run_id, stage="saving the model")
+        from denoiser.reucid.cnn import save_classifier
+
+        name = f"run #{run_id} ({run.source})"
+        with tempfile.TemporaryDirectory() as folder:
+            path = save_classifier(trained.outcome.model, Path(folder) / "model.pt",
+                                   metadata=model_metadata(trained, name=name, seed=seed))
+            record = register_classifier_file(path, name=name,
+                                              training_summary=trained.training_summary,
+                                              metrics=trained.metrics)
+        activated = False
+        if run.auto_activate:
+            active = ClassifierModel.objects.filter(is_active=True).first()
+            keep_active, comparison = _active_is_better(
+                active, trained.metrics.get("held_out", {}).get("rows", []), cases)
+            record.metrics = {**record.metrics, "comparison_with_active": comparison}
+            record.save(update_fields=["metrics"])
+            if not keep_active:
+                activate_classifier(record, user=run.requested_by,
+                                    reason=f"auto-activated by run #{run_id}")
+                activated = True
+        _update_run(run_id, status=TrainingRun.Status.SUCCEEDED, result=record,
+                    activated=activated, finished_at=timezone.now(), stage="done")
+    except Exception as exc:  # noqa: BLE001 - a failed run must be recorded, not lost
+        logger.exception("training run %s failed", run_id)
+        message = str(exc) if isinstance(exc, TrainingError) else (
+            f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=5)}")
+        _update_run(run_id, status=TrainingRun.Status.FAILED, error=message,
+                    finished_at=timezone.now(), stage="failed")
+    run.refresh_from_db()
+    return run
+
+
+def config_with(config: Any, **changes: Any) -> Any:
+    """A copy of a frozen config with some fields changed (for commands)."""
+    return replace(config, **changes)
+
+
+# --------------------------------------------------------------------------- IEF constant
+
+def refit_ief_constant(*, min_responses: int = 1) -> Any:
+    """Fit the edited-IEF constant c to the survey's mean choices (images with clean truth).
+
+    Returns a :class:`training.labels.ConstantFit`; raises :class:`TrainingError` when no
+    survey image has ground truth yet.
+    """
+    from denoiser.reucid.decomposition import decompose
+
+    from .labels import fit_ief_constant, ief_curve
+
+    try:
+        from survey.selectors import iter_survey_labels
+    except ImportError as exc:
+        raise TrainingError("the survey app is not installed") from exc
+    curves, targets = [], []
+    for label in iter_survey_labels(min_responses=min_responses):
+        if label.clean is None:
+            continue
+        k_max = len(label.eigenvalues)
+        decomposition = decompose(label.noisy, n_components=k_max, seed=0)
+        reconstructions = decomposition.reconstructions(range(1, decomposition.n_components + 1))
+        curves.append(ief_curve(label.noisy, label.clean, reconstructions))
+        targets.append(float(label.mean_k))
+    if not curves:
+        raise TrainingError("no survey image with a ground truth has been answered yet")
+    return fit_ief_constant(curves, targets)

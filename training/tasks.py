@@ -1,0 +1,12 @@
+"""Celery tasks of the training app (queue ``training``); thin wrappers of services."""
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(name="training.train_classifier", acks_late=True)
+def train_classifier_task(run_id: int) -> str:
+    """Execute a queued :class:`training.models.TrainingRun`; returns its final status."""
+    from .services import execute_training_run
+
+    return execute_training_run(run_id).status
