@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks.report import DEFAULT_REPORT, PLOTS_DIR
+from benchmarks.report import ABOUT, DEFAULT_REPORT, PLOTS_DIR, replace_section
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -27,6 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = parser.parse_args(argv)
     from benchmarks import quality, real, speed
 
+    replace_section("about", ABOUT, path=options.report)
     common = ["--report", str(options.report), "--plots", str(options.plots)]
     if options.quick:
         common.append("--quick")

@@ -21,11 +21,11 @@ from denoiser.reucid.anscombe import generalized_anscombe, inverse_generalized_a
 
 __all__ = [
     "FIXED_GAUSSIAN_SIGMA_PX",
+    "bm3d_anscombe",
     "gaussian_fixed",
     "gaussian_oracle",
-    "oracle_gaussian_sigma",
     "non_local_means",
-    "bm3d_anscombe",
+    "oracle_gaussian_sigma",
 ]
 
 FIXED_GAUSSIAN_SIGMA_PX = 1.0
@@ -71,12 +71,14 @@ def oracle_gaussian_sigma(noisy: NDArray[np.float64], clean: NDArray[np.float64]
     return float(_ORACLE_SIGMAS_PX[int(np.argmin(errors))])
 
 
-def gaussian_oracle(noisy: NDArray[np.float64], *, context: MethodContext) -> NDArray[np.float64]:
-    """Gaussian blur with the sigma that is best against the ground truth."""
+def gaussian_oracle(
+    noisy: NDArray[np.float64], *, context: MethodContext
+) -> tuple[NDArray[np.float64], str]:
+    """Gaussian blur with the sigma that is best against the ground truth (and that sigma)."""
     if context.clean is None:
         raise ValueError("The oracle Gaussian needs the clean image.")
     sigma = oracle_gaussian_sigma(noisy, context.clean)
-    return gaussian_filter(np.asarray(noisy, dtype=np.float64), sigma)
+    return gaussian_filter(np.asarray(noisy, dtype=np.float64), sigma), f"sigma={sigma:.2f} px"
 
 
 def non_local_means(noisy: NDArray[np.float64], *, context: MethodContext) -> NDArray[np.float64]:

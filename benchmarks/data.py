@@ -25,12 +25,12 @@ from denoiser.reucid.anscombe import PoissonGaussianNoise
 __all__ = [
     "DEFAULT_SHARED_DATA",
     "DOSES",
-    "SimulatedCase",
+    "REAL_IMAGE_CREDITS",
     "RealImage",
-    "shared_simulated_cases",
+    "SimulatedCase",
     "builtin_simulated_cases",
     "real_images",
-    "REAL_IMAGE_CREDITS",
+    "shared_simulated_cases",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

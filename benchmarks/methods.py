@@ -29,15 +29,15 @@ from numpy.typing import NDArray
 from denoiser.reucid.anscombe import PoissonGaussianNoise
 
 __all__ = [
-    "MethodUnavailable",
-    "MethodContext",
-    "Method",
+    "EXTRA_METHOD_MODULES",
     "DenoiseFunction",
+    "Method",
+    "MethodContext",
+    "MethodUnavailable",
+    "default_methods",
+    "method_names",
     "register_method",
     "registered_methods",
-    "default_methods",
-    "EXTRA_METHOD_MODULES",
-    "method_names",
     "select_methods",
 ]
 
@@ -74,11 +74,12 @@ class MethodContext:
 
 
 class DenoiseFunction(Protocol):
-    """A benchmarked method: returns the estimate, never modifies ``noisy``."""
+    """A benchmarked method: returns the estimate (or ``(estimate, note)``, the note
+    saying what it chose), never modifies ``noisy``."""
 
     def __call__(
         self, noisy: NDArray[np.float64], *, context: MethodContext
-    ) -> NDArray[np.floating]: ...
+    ) -> NDArray[np.floating] | tuple[NDArray[np.floating], str]: ...
 
 
 @dataclass(frozen=True)

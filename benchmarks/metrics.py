@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from skimage.metrics import structural_similarity
 
-__all__ = ["psnr", "ssim", "ief", "residual_correlation", "pearson", "quality_metrics"]
+__all__ = ["ief", "pearson", "psnr", "quality_metrics", "residual_correlation", "ssim"]
 
 
 def _as_float_pair(a: ArrayLike, b: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:

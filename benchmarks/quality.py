@@ -39,7 +39,7 @@ from benchmarks.report import (
 )
 from benchmarks.runner import run_method
 
-__all__ = ["QualityRecord", "run_quality", "render_quality", "select_cases", "main"]
+__all__ = ["QualityRecord", "main", "render_quality", "run_quality", "select_cases"]
 
 METRICS = (("psnr", "PSNR (dB)", 2), ("ssim", "SSIM", 3), ("ief", "IEF", 1),
            ("rescorr", "Residual corr.", 3))
@@ -59,6 +59,7 @@ class QualityRecord:
     status: str
     seconds: float
     metrics: dict[str, float] = field(default_factory=dict)
+    note: str = ""
 
 
 def select_cases(
@@ -119,13 +120,13 @@ def run_quality(
     """
     records = []
     for case in cases:
-        base = dict(
-            case=case.name,
-            source=case.source,
-            dose=case.dose,
-            dose_unit=case.dose_unit,
-            dose_e_per_A2=case.dose_e_per_A2,
-        )
+        base = {
+            "case": case.name,
+            "source": case.source,
+            "dose": case.dose,
+            "dose_unit": case.dose_unit,
+            "dose_e_per_A2": case.dose_e_per_A2,
+        }
         records.append(
             QualityRecord(
                 **base, method="noisy input", family="input", status="ok", seconds=0.0,
@@ -141,7 +142,8 @@ def run_quality(
             )
             records.append(
                 QualityRecord(**base, method=method.name, family=method.family,
-                              status=outcome.status, seconds=outcome.seconds, metrics=metrics)
+                              status=outcome.status, seconds=outcome.seconds, metrics=metrics,
+                              note=outcome.note)
             )
         if progress:
             done = [r for r in records if r.case == case.name and r.dose == case.dose]
@@ -168,8 +170,8 @@ def _summary_tables(records: Sequence[QualityRecord], source: str) -> str:
     unit = chosen[0].dose_unit
     doses = sorted({r.dose for r in chosen})
     materials = sorted({r.case for r in chosen})
-    parts = [f"Mean over {len(materials)} image(s): {', '.join(materials)}. "
-             f"Doses in {unit}."]
+    parts = [(f"Mean over {len(materials)} image(s): {', '.join(materials)}. "
+             f"Doses in {unit}.")]
     for key, label, digits in METRICS:
         rows = []
         for method in _method_order(chosen):
@@ -204,8 +206,9 @@ def _per_case_table(records: Sequence[QualityRecord]) -> str:
         if r.metrics:
             rows.append([r.case, f"{r.dose:g} {r.dose_unit}", r.method,
                          *(format_number(r.metrics[k], d) for k, _, d in METRICS),
-                         format_number(r.seconds, 2)])
-    headers = ["Image", "Dose", "Method", *(label for _, label, _ in METRICS), "Time (s)"]
+                         format_number(r.seconds, 2), r.note])
+    headers = ["Image", "Dose", "Method", *(label for _, label, _ in METRICS), "Time (s)",
+               "Chosen"]
     return markdown_table(headers, rows)
 
 
@@ -231,11 +234,11 @@ def render_quality(
     lines = [
         "## Quality on simulated images with ground truth",
         "",
-        f"Run {timestamp()}{' (quick: subset of cases)' if quick else ''}, "
+        (f"Run {timestamp()}{' (quick: subset of cases)' if quick else ''}, "
         f"{seconds:.0f} s, on {machine_description()}. "
-        f"The REUCID classifier row uses {classifier_note}.",
+        f"The REUCID classifier row uses {classifier_note}."),
         "",
-        "**Conventions.** Noise model of the paper: `noisy = Poisson(clean) + "
+        ("**Conventions.** Noise model of the paper: `noisy = Poisson(clean) + "
         "Normal(0, 0.05 max(clean))`, clean in expected counts. "
         "PSNR = 10 log10(R² / MSE) with R = max(clean) − min(clean); SSIM from "
         "`skimage.metrics.structural_similarity` with the same data range (7x7 window); "
@@ -243,7 +246,7 @@ def render_quality(
         "residual correlation = Pearson(noisy − estimate, clean): 0 means only noise was "
         "removed, positive values mean image structure was removed too. "
         "Oracle rows use the ground truth to tune one parameter: they are ceilings, not "
-        "methods a user can run. BM3D gets the true noise parameters here.",
+        "methods a user can run. BM3D gets the true noise parameters here."),
         "",
         "A value marked `*` is a mean over fewer images (a method failed on some).",
         "",
@@ -258,10 +261,20 @@ def render_quality(
     for source in sources:
         lines += [titles.get(source, f"### {source}"), "", _summary_tables(records, source), ""]
     if "shared abTEM" not in sources:
-        lines += ["The shared abTEM set was not present on this machine: built-in "
-                  "simulator only.", ""]
+        lines += [("The shared abTEM set was not present on this machine: built-in "
+                  "simulator only."), ""]
     for plot in plots:
         lines += [f"![{plot.stem}]({plot.relative_to(report_dir).as_posix()})", ""]
+    oracle_notes = [r.note for r in records if r.method == "REUCID, oracle k" and r.note]
+    if oracle_notes:
+        from benchmarks.reucid_methods import ORACLE_RANKS
+
+        cap = f"k={max(ORACLE_RANKS)}"
+        lines += [(f"The oracle k reached the {max(ORACLE_RANKS)} eigenpatches the default "
+                  f"pipeline computes in {oracle_notes.count(cap)} of {len(oracle_notes)} "
+                  "cases (chosen k per case in the table at the end): where it does, a "
+                  "classifier limited to those components is capped below the best "
+                  "truncation."), ""]
     problems = _problems(records)
     if problems:
         lines += ["Rows that did not run everywhere:", "", *problems, ""]
@@ -301,7 +314,8 @@ def plot_quality(records: Sequence[QualityRecord], directory: Path) -> list[Path
                     continue
                 style = "--" if method == "noisy input" else "-"
                 axis.plot(*zip(*points), style, marker="o", markersize=3, label=method,
-                          color="grey" if method == "noisy input" else colours[index % len(colours)])
+                          color=("grey" if method == "noisy input"
+                                 else colours[index % len(colours)]))
             axis.set_xscale("log")
             axis.set_title(case, fontsize=9)
             axis.set_xlabel(f"dose ({unit})")

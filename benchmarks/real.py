@@ -38,13 +38,16 @@ from benchmarks.residuals import residual_statistics
 from benchmarks.runner import run_method
 from denoiser.reucid.anscombe import PoissonGaussianNoise
 
-__all__ = ["RealRecord", "run_real", "render_real", "plot_grid", "central_crop", "main"]
+__all__ = ["RealRecord", "central_crop", "main", "plot_grid", "render_real", "run_real"]
 
 STATISTICS = (("mean_sigma", "Mean (σ)", 3), ("variance_ratio", "Var / expected", 2),
               ("acf_row", "ACF row", 3), ("acf_col", "ACF col", 3),
               ("corr_output", "Corr. with output", 3))
 QUICK_IMAGES = ("statstem_CsPbBr3", "remworkflows_SrTiO3", "tkrem_unknown")
 QUICK_CROP = 256
+#: The full run denoises the central 512² of each image: BM3D takes ~30 s per 1024²
+#: image here, and 512² holds thousands of atomic columns' worth of patches.
+FULL_CROP = 512
 GRID_CROP = 160
 
 
@@ -158,11 +161,12 @@ def render_real(records: Sequence[RealRecord], *, methods: dict[str, Method],
     lines = [
         "## Real experimental images (no ground truth)",
         "",
-        f"Run {timestamp()}{' (quick: 3 images, central 256² crops)' if quick else ''}, "
-        f"{seconds:.0f} s, on {machine_description()}. The REUCID classifier row uses "
+        f"Run {timestamp()}{' (quick: 3 images)' if quick else ''}, "
+        + (f"central {crop}x{crop} crops (or the whole image where smaller), " if crop else "")
+        + f"{seconds:.0f} s, on {machine_description()}. The REUCID classifier row uses "
         f"{classifier_note}.",
         "",
-        "**What is measured.** The noise model `variance = gain × (mean − offset) + σ²` is "
+        ("**What is measured.** The noise model `variance = gain × (mean − offset) + σ²` is "
         "fitted on each image (second-difference noise samples binned by local mean, "
         "robust variance per bin, weighted line fit; `benchmarks/noise_estimation.py`). "
         "BM3D uses it for its Anscombe transform. For each method's residual "
@@ -172,12 +176,12 @@ def render_real(records: Sequence[RealRecord], *, methods: dict[str, Method],
         "or the model underestimates the noise); *ACF row/col* = lag-1 autocorrelation of "
         "r along rows (fast scan) and columns (0 for white noise; scan-line noise makes "
         "the row value positive even for a perfect denoiser); *Corr. with output* = "
-        "Pearson(r, output) (0 when nothing of the image is in the residual).",
+        "Pearson(r, output) (0 when nothing of the image is in the residual)."),
         "",
     ]
     if not records:
-        lines += ["The shared real images (`../shared/data/real`) are not present on this "
-                  "machine: no rows.", ""]
+        lines += [("The shared real images (`../shared/data/real`) are not present on this "
+                  "machine: no rows."), ""]
         return "\n".join(lines)
     names = list(dict.fromkeys(n for r in records for n in r.statuses))
     summary = []
@@ -193,14 +197,16 @@ def render_real(records: Sequence[RealRecord], *, methods: dict[str, Method],
     for record in records:
         shape = "x".join(str(s) for s in record.noisy.shape)
         lines += [f"### {record.image.name}", "",
-                  f"Data: {record.image.credit} (see `shared/data/real/SOURCES.md`). "
-                  f"{shape} px{' (central crop)' if crop else ''}; {_noise_text(record.noise)}.",
+                  (f"Data: {record.image.credit} (see `shared/data/real/SOURCES.md`). "
+                  f"{shape} px{' (central crop)' if crop and shape != _full_shape(record) else ''}"
+                  f"; {_noise_text(record.noise)}."),
                   ""]
         rows = []
         for name in names:
             stats = record.statistics.get(name)
             if stats is None:
-                rows.append([name, *(["—"] * len(STATISTICS)), record.statuses[name][:80]])
+                short = "n/a" if record.statuses[name].startswith("not available") else "failed"
+                rows.append([name, *([short] * len(STATISTICS)), "—"])
             else:
                 rows.append([name, *(format_number(stats[k], d) for k, _, d in STATISTICS),
                              format_number(record.seconds[name], 2)])
@@ -216,12 +222,18 @@ def render_real(records: Sequence[RealRecord], *, methods: dict[str, Method],
     return "\n".join(lines)
 
 
+def _full_shape(record: RealRecord) -> str:
+    return "x".join(str(s) for s in record.image.image.shape)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.real", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
                         help=f"{len(QUICK_IMAGES)} images, central {QUICK_CROP}² crops")
-    parser.add_argument("--crop", type=int, default=None, help="central crop size in pixels")
+    parser.add_argument("--crop", type=int, default=None,
+                        help=f"central crop size in pixels (default {FULL_CROP}, "
+                        f"{QUICK_CROP} with --quick; 0: the whole image)")
     parser.add_argument("--shared-data", type=Path, default=DEFAULT_SHARED_DATA)
     parser.add_argument("--classifier", type=Path, default=None)
     parser.add_argument("--seed", type=int, default=0)
@@ -247,7 +259,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     crop = options.crop
     if options.quick:
         images = [i for i in images if i.name.startswith(QUICK_IMAGES)] or images[:3]
-        crop = crop or QUICK_CROP
+    if crop is None:
+        crop = QUICK_CROP if options.quick else FULL_CROP
+    crop = crop or None
     classifier, note = resolve_classifier_option(options.classifier)
     records = run_real(images, methods, crop=crop, classifier=classifier, seed=options.seed,
                        progress=True)

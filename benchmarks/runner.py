@@ -24,11 +24,14 @@ class MethodOutcome:
         Wall time of the call.
     status : str
         ``"ok"``, ``"not available: ..."`` or ``"failed: ..."``.
+    note : str
+        What the method chose, when it says (e.g. the oracle's parameter).
     """
 
     estimate: NDArray[np.float64] | None
     seconds: float
     status: str
+    note: str = ""
 
     @property
     def ok(self) -> bool:
@@ -38,6 +41,8 @@ class MethodOutcome:
 
 def run_method(method: Method, noisy: NDArray[np.float64], context: MethodContext) -> MethodOutcome:
     """Run ``method`` on a copy of ``noisy``; a failure becomes a status, not an exception.
+
+    A method returns the estimate, or ``(estimate, note)`` to report what it chose.
 
     Parameters
     ----------
@@ -73,6 +78,9 @@ def run_method(method: Method, noisy: NDArray[np.float64], context: MethodContex
             None, time.perf_counter() - start, f"failed: {type(error).__name__}: {error}"
         )
     seconds = time.perf_counter() - start
+    note = ""
+    if isinstance(estimate, tuple):
+        estimate, note = estimate
     estimate = np.asarray(estimate, dtype=np.float64)
     if estimate.shape != original.shape:
         return MethodOutcome(
@@ -80,4 +88,4 @@ def run_method(method: Method, noisy: NDArray[np.float64], context: MethodContex
         )
     if not np.all(np.isfinite(estimate)):
         return MethodOutcome(None, seconds, "failed: output has NaN or infinite values")
-    return MethodOutcome(estimate, seconds, "ok")
+    return MethodOutcome(estimate, seconds, "ok", str(note))

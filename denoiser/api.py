@@ -8,7 +8,12 @@ from __future__ import annotations
 import numpy as np
 from django.http import FileResponse, Http404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import permissions, serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -157,7 +162,7 @@ class JobDownloadView(APIView):
         stem = job.original_filename.rsplit(".", 1)[0] or "image"
         kind, extension = name.split(".")
         response = FileResponse(
-            open(path, "rb"),
+            open(path, "rb"),  # noqa: SIM115 - FileResponse closes it
             as_attachment=True,
             filename=f"{stem}_reucid_{kind}.{extension}",
             content_type=content_type,
@@ -203,7 +208,7 @@ class JobProfileView(APIView):
         values = [coordinates[key] for key in ("x0", "y0", "x1", "y1")]
         if not all(np.isfinite(values)):
             return Response({"detail": "Coordinates must be finite."}, status=400)
-        clip = lambda value, size: float(min(max(value, 0.0), size - 1.0))  # noqa: E731
+        clip = lambda value, size: float(min(max(value, 0.0), size - 1.0))
         start = (clip(values[0], job.width), clip(values[1], job.height))
         end = (clip(values[2], job.width), clip(values[3], job.height))
         try:

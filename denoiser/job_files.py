@@ -29,7 +29,9 @@ GALLERY_TEMPLATE = "gallery_{stack}.png"
 #: Downloads offered to users: name -> (file name, content type, what it is).
 DOWNLOADS: dict[str, tuple[str, str, str]] = {
     "result.tif": (RESULT_TIFF, "image/tiff", "Reconstruction, float32 TIFF with metadata"),
-    "result.png": (RESULT_PNG, "image/png", "Reconstruction, 8-bit PNG for slides"),
+    "result.png": (
+        RESULT_PNG, "image/png", "Reconstruction, 8-bit PNG for slides (scale bar if calibrated)"
+    ),
     "residual.tif": (RESIDUAL_TIFF, "image/tiff", "Residual (input − output), float32 TIFF"),
     "residual.png": (RESIDUAL_PNG, "image/png", "Residual, diverging colour map PNG"),
 }

@@ -29,6 +29,10 @@ def stale_after_seconds() -> int:
     return int(getattr(settings, "REUCID_JOB_STALE_AFTER_SECONDS", 900))
 
 
+def queued_lost_after_seconds() -> int:
+    return int(getattr(settings, "REUCID_JOB_QUEUED_LOST_AFTER_SECONDS", 7200))
+
+
 def retention_days() -> int:
     return int(getattr(settings, "REUCID_RETENTION_DAYS", 30))
 
@@ -40,21 +44,32 @@ class RecoveryReport:
 
 
 def recover_stale_jobs(
-    *, stale_after: float | None = None, now: datetime | None = None
+    *,
+    stale_after: float | None = None,
+    queued_after: float | None = None,
+    now: datetime | None = None,
 ) -> RecoveryReport:
     """Requeue (or fail, after too many attempts) jobs nobody is working on.
 
     A job is stale when it is ``running`` with no heartbeat for ``stale_after`` seconds
-    (its worker died), or ``queued`` for that long (its message was lost).
+    (its worker died), or ``queued`` for ``queued_after`` seconds (its message was lost).
+    The second threshold is long on purpose: a requeued job goes to the back of the
+    queue, so requeuing jobs that are merely waiting behind others would starve them.
     """
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=stale_after_seconds() if stale_after is None else stale_after)
+    queued_cutoff = now - timedelta(
+        seconds=queued_lost_after_seconds() if queued_after is None else queued_after
+    )
     stale = (
         Q(status=JobStatus.RUNNING)
         & (Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff))
     ) | (
         Q(status=JobStatus.QUEUED)
-        & (Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff))
+        & (
+            Q(heartbeat_at__lt=queued_cutoff)
+            | Q(heartbeat_at__isnull=True, created_at__lt=queued_cutoff)
+        )
     )
     report = RecoveryReport()
     for job_id in DenoiseJob.objects.filter(stale).values_list("pk", flat=True):

@@ -140,6 +140,66 @@ def downsample_for_display(image: np.ndarray, *, max_side: int) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BOX))
 
 
+def scale_bar_length(width_angstrom: float) -> float:
+    """A round scale-bar length (1, 2 or 5 x 10^k Å) near a fifth of the field of view.
+
+    Examples
+    --------
+    >>> scale_bar_length(62.5), scale_bar_length(1000.0)
+    (10.0, 200.0)
+    """
+    target = width_angstrom / 5.0
+    exponent = np.floor(np.log10(target))
+    for step in (5.0, 2.0, 1.0):
+        if step * 10.0**exponent <= target:
+            return float(step * 10.0**exponent)
+    return float(10.0**exponent)
+
+
+def _length_label(angstrom: float) -> str:
+    if angstrom >= 10:
+        return f"{angstrom / 10:g} nm"
+    return f"{angstrom:g} Å"
+
+
+def with_scale_bar(grey: np.ndarray, pixel_size_col: float) -> np.ndarray:
+    """Return a copy of an 8-bit image with a labelled scale bar in the lower left.
+
+    Examples
+    --------
+    >>> marked = with_scale_bar(np.zeros((200, 300), np.uint8), 0.2)
+    >>> int(marked.max()), marked.shape
+    (255, (200, 300))
+    """
+    from PIL import ImageDraw, ImageFont
+
+    height, width = grey.shape
+    length = scale_bar_length(width * pixel_size_col)
+    bar_px = max(2, round(length / pixel_size_col))
+    thickness = max(2, height // 80)
+    margin = max(4, width // 40)
+    font_size = max(10, height // 25)
+    try:
+        font = ImageFont.load_default(size=font_size)
+    except (TypeError, OSError):  # Pillow without FreeType: the small bitmap font
+        font = ImageFont.load_default()
+    picture = Image.fromarray(np.ascontiguousarray(grey)).convert("L")
+    draw = ImageDraw.Draw(picture)
+    label = _length_label(length)
+    text_box = draw.textbbox((0, 0), label, font=font)
+    text_height = text_box[3] - text_box[1]
+    bottom = height - margin
+    top = bottom - thickness
+    left = margin
+    draw.rectangle([left - 1, top - 1, left + bar_px, bottom], fill=0)
+    draw.rectangle([left, top, left + bar_px - 1, bottom - 1], fill=255)
+    draw.text(
+        (left, top - text_height - 2 * thickness), label, fill=255, font=font,
+        stroke_width=max(1, font_size // 12), stroke_fill=0,
+    )
+    return np.asarray(picture)
+
+
 def save_png(pixels: np.ndarray, path) -> None:
     """Write an 8-bit grey (2-D) or RGB (3-D) array as PNG."""
     Image.fromarray(np.ascontiguousarray(pixels)).save(path, format="PNG", optimize=False)
@@ -244,11 +304,15 @@ def scree_svg(
         return margin_top + (1 - (log_value - log_low) / (log_high - log_low)) * plot_h
 
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}" role="img" class="scree-plot" '
-        'aria-label="Scree plot: eigenvalues per component, kept ones filled">',
-        f'<rect x="{margin_left}" y="{margin_top}" width="{plot_w}" height="{plot_h}" '
-        'fill="#fff" stroke="#d9dde6"/>',
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+            f'width="{width}" height="{height}" role="img" class="scree-plot" '
+            'aria-label="Scree plot: eigenvalues per component, kept ones filled">'
+        ),
+        (
+            f'<rect x="{margin_left}" y="{margin_top}" width="{plot_w}" height="{plot_h}" '
+            'fill="#fff" stroke="#d9dde6"/>'
+        ),
     ]
     for exponent in range(int(log_low), int(log_high) + 1):
         y = y_of(10.0**exponent)

@@ -31,6 +31,7 @@ from .rendering import (
     eigenpatch_gallery,
     save_png,
     to_grey_uint8,
+    with_scale_bar,
 )
 
 logger = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ def run_job(job_id, *, task_id: str | None = None) -> DenoiseJob | None:
     except JobCancelled:
         logger.info("Denoise job %s was cancelled while running", job_id)
         return None
-    except Exception as error:  # noqa: BLE001 - the job must end failed, whatever happened
+    except Exception as error:  # noqa: BLE001 - every failure must end the job "failed"
         # (A worker killed outright raises nothing here: the job stays "running", the
         # broker redelivers the message, and recover_stale_jobs covers lost messages.)
         return _fail(job, failure_message(error))
@@ -112,7 +113,8 @@ def failure_message(error: BaseException) -> str:
     """What a user is told when a run fails."""
     name = type(error).__name__
     if _is_time_limit(error):
-        limit = getattr(settings, "CELERY_TASK_SOFT_TIME_LIMIT", None)
+        limits = getattr(settings, "REUCID_TASK_TIME_LIMITS", {}).get("denoise")
+        limit = limits[0] if limits else getattr(settings, "CELERY_TASK_SOFT_TIME_LIMIT", None)
         return (
             "Denoising took longer than the server's time limit"
             + (f" ({limit} s)" if limit else "")
@@ -286,10 +288,10 @@ def _write_outputs(job: DenoiseJob, image: np.ndarray, result) -> dict:
         ),
     )
     output_range = display_range(output)
-    job_files.atomic_write(
-        path(job_files.RESULT_PNG),
-        lambda p: save_png(to_grey_uint8(output, value_range=output_range), p),
-    )
+    slide = to_grey_uint8(output, value_range=output_range)
+    if job.pixel_size is not None and min(output.shape) >= 64:
+        slide = with_scale_bar(slide, job.pixel_size_col)
+    job_files.atomic_write(path(job_files.RESULT_PNG), lambda p: save_png(slide, p))
     job_files.atomic_write(path(job_files.RESIDUAL_PNG), lambda p: save_png(diverging_rgb(residual), p))
 
     side = int(getattr(settings, "REUCID_PREVIEW_MAX_SIDE", 1024))
@@ -313,7 +315,6 @@ def _write_outputs(job: DenoiseJob, image: np.ndarray, result) -> dict:
         job_files.atomic_write(
             path(job_files.gallery_name(index)), lambda p, g=gallery: save_png(g, p)
         )
-    (path(job_files.INTERIM_PREVIEW)).unlink(missing_ok=True)
     diagnostics["residual_limit"] = residual_limit
     diagnostics["galleries"] = min(len(stacks), MAX_GALLERIES)
     return diagnostics

@@ -122,7 +122,7 @@ def job_image(request: HttpRequest, job_id, name: str) -> FileResponse:
     path = job_files.job_path(job, file_name)
     if not path.is_file():
         raise Http404("This picture does not exist (yet).")
-    response = FileResponse(open(path, "rb"), content_type="image/png")
+    response = FileResponse(open(path, "rb"), content_type="image/png")  # noqa: SIM115
     response["Cache-Control"] = "no-store" if name == "interim" else "private, max-age=3600"
     return response
 

@@ -33,8 +33,10 @@ PG_PORT = int(os.environ.get("REUCID_LOAD_PG_PORT", "5432"))
 PG_USER = os.environ.get("REUCID_LOAD_PG_USER", "postgres")
 REDIS_HOST = "127.0.0.1"
 REDIS_PORT = 6379
-# DB 15 belongs to the services test run; the load runs use 14 so the two never meet.
+# DB 15 belongs to the services test run; the load runs use 12-14 so they never meet it.
 REDIS_DB = int(os.environ.get("REUCID_LOAD_REDIS_DB", "14"))
+REDIS_DB_JOBS = 13
+REDIS_DB_FAULTS = 12
 
 
 class ServiceUnavailable(RuntimeError):
@@ -224,9 +226,13 @@ def worker_children(process: subprocess.Popen) -> list[int]:
 
 @contextmanager
 def stack(
-    name: str = "reucid_load", *, keep: bool = False, extra_env: dict[str, str] | None = None
+    name: str = "reucid_load", *, redis_db: int = REDIS_DB, keep: bool = False,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[Stack]:
-    """A migrated database and an empty media folder, torn down afterwards."""
+    """A migrated database, an empty Redis DB and media folder, torn down afterwards.
+
+    Give runs that may overlap different ``redis_db`` indexes: each empties its own.
+    """
     reason = services_missing()
     if reason:
         raise ServiceUnavailable(reason)
@@ -235,7 +241,7 @@ def stack(
     env = {
         **os.environ,
         "DATABASE_URL": recreate_database(name),
-        "CELERY_BROKER_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}",
+        "CELERY_BROKER_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/{redis_db}",
         "CELERY_RESULT_BACKEND": "",
         "CELERY_TASK_ALWAYS_EAGER": "false",
         "MEDIA_ROOT": str(workdir / "media"),
@@ -252,7 +258,7 @@ def stack(
         **(extra_env or {}),
     }
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    flush_redis_db()
+    flush_redis_db(redis_db)
     site = Stack(env=env, workdir=workdir)
     try:
         site.manage("migrate", "--noinput", timeout=300)
@@ -260,7 +266,7 @@ def stack(
         yield site
     finally:
         site.close()
-        flush_redis_db()
+        flush_redis_db(redis_db)
         if not keep:
             drop_database(name)
             shutil.rmtree(workdir, ignore_errors=True)
@@ -405,3 +411,9 @@ def machine_summary() -> dict:
         "load_average_1m": round(os.getloadavg()[0], 2),
         "python": sys.version.split()[0],
     }
+
+
+def requests_served(site: Stack) -> int:
+    """HTTP requests gunicorn has logged so far (its access log goes to gunicorn.log)."""
+    log = site.log("gunicorn.log")
+    return sum(log.count(f'"{method} ') for method in ("GET", "POST", "PUT", "PATCH", "DELETE"))

@@ -91,7 +91,7 @@ def run(uploads: int, *, side: int = 128, training_options: dict | None = None,
         timeout: float = 600, database: str = "reucid_load_jobs") -> dict:
     options = training_options or {"n_scenes": 16, "epochs": 8, "evaluation_scenes": 2,
                                    "shape": [96, 96]}
-    with harness.stack(database) as site:
+    with harness.stack(database, redis_db=harness.REDIS_DB_JOBS) as site:
         base_url = site.start_web(workers=2, threads=8)
         site.start_worker(queues="denoise", concurrency=2, name="denoise")
         site.start_worker(queues="training", concurrency=1, name="training")

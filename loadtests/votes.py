@@ -177,6 +177,7 @@ def run(respondents: int, images: int, *, workers: int = 3, threads: int = 8,
                                .strip().splitlines()[-1])
         base_url = site.start_web(workers=workers, threads=threads)
         harness.warm_up(base_url, ["/survey/", "/"], rounds=2 * workers * threads)
+        served_before = harness.requests_served(site)
         recorder = harness.Recorder()
         start = threading.Barrier(respondents)
         started = time.perf_counter()
@@ -184,6 +185,7 @@ def run(respondents: int, images: int, *, workers: int = 3, threads: int = 8,
             logs = list(pool.map(lambda i: run_respondent(base_url, i, recorder, start),
                                  range(respondents)))
         wall = time.perf_counter() - started
+        http_requests = harness.requests_served(site) - served_before
         database_state = json.loads(site.python(CHECK_VOTES).strip().splitlines()[-1])
     votes = [t for t in recorder.timings if t.label.startswith("POST vote")]
     return {
@@ -191,6 +193,10 @@ def run(respondents: int, images: int, *, workers: int = 3, threads: int = 8,
         "respondents": respondents,
         "images": images,
         "gunicorn": f"{workers} workers x {threads} threads",
+        # A client action follows redirects as a browser does (a vote is POST, then GET of
+        # the next question), so the server answers more HTTP requests than actions.
+        "http_requests_served": http_requests,
+        "http_requests_per_s": round(http_requests / wall, 1),
         "all_requests": harness.summarise(recorder.timings, wall),
         "vote_requests": harness.summarise(votes, wall),
         "verification": verify(logs, database_state, image_ids),

@@ -93,8 +93,16 @@ DATABASES = {
         env="DATABASE_URL",
         default=f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}",
         conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
+        # A kept connection is checked before reuse, so a database restart costs one
+        # reconnect instead of a failed request or task.
+        conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Fail fast (and let the task retry) instead of hanging when the server is unreachable.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", int(os.environ.get("DB_CONNECT_TIMEOUT", 10))
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The embedded site has a web process and a local worker writing one file: WAL lets
     # readers go on during a write, IMMEDIATE takes the write lock up front so two writers
@@ -169,6 +177,9 @@ REUCID_MAX_IMAGE_SIDE = int(os.environ.get("REUCID_MAX_IMAGE_SIDE", 8192))
 # go without a heartbeat before it counts as lost, how often it is retried, how long kept.
 REUCID_DEVICE = os.environ.get("REUCID_DEVICE", "cpu")
 REUCID_JOB_STALE_AFTER_SECONDS = int(os.environ.get("REUCID_JOB_STALE_AFTER_SECONDS", 900))
+REUCID_JOB_QUEUED_LOST_AFTER_SECONDS = int(
+    os.environ.get("REUCID_JOB_QUEUED_LOST_AFTER_SECONDS", 7200)
+)
 REUCID_JOB_MAX_ATTEMPTS = int(os.environ.get("REUCID_JOB_MAX_ATTEMPTS", 3))
 REUCID_RETENTION_DAYS = int(os.environ.get("REUCID_RETENTION_DAYS", 30))
 REUCID_PREVIEW_MAX_SIDE = int(os.environ.get("REUCID_PREVIEW_MAX_SIDE", 1024))

@@ -59,12 +59,13 @@ sys.exit(0 if get_user_model().objects.filter(is_superuser=True).exists() else 1
 fi
 
 # Everything this script starts in the background; stopped (TERM, then waited for) on exit.
+# (The ${a[@]+"${a[@]}"} form keeps `set -u` happy with an empty array on macOS's bash 3.2.)
 child_pids=()
 stop_children() {
-  for pid in "${child_pids[@]}"; do
+  for pid in ${child_pids[@]+"${child_pids[@]}"}; do
     kill -TERM "$pid" 2>/dev/null || true
   done
-  for pid in "${child_pids[@]}"; do
+  for pid in ${child_pids[@]+"${child_pids[@]}"}; do
     wait "$pid" 2>/dev/null || true
   done
   child_pids=()
@@ -80,7 +81,8 @@ if [ "${CELERY_TASK_ALWAYS_EAGER:-0}" != "1" ]; then
     beat=()
     if [ "$queue" = "denoise" ]; then beat=(-B --schedule var/celerybeat-schedule); fi
     python -m celery -A reucid_site worker -Q "$queue" -c 1 -n "$queue@%h" \
-      --without-gossip --without-mingle -l INFO "${beat[@]}" >>"var/log/worker-$queue.log" 2>&1 &
+      --without-gossip --without-mingle -l INFO ${beat[@]+"${beat[@]}"} \
+      >>"var/log/worker-$queue.log" 2>&1 &
     child_pids+=($!)
   done
   say "Celery workers for the denoise and training queues log to var/log/worker-*.log."

@@ -41,7 +41,7 @@ run_pass() {  # run_pass NAME [env assignments...] -- [pytest arguments...]
   local assignments=()
   while [ "$1" != "--" ]; do assignments+=("$1"); shift; done
   shift
-  env "${unset_site[@]}" "${assignments[@]}" python -m pytest "$@" \
+  env "${unset_site[@]}" ${assignments[@]+"${assignments[@]}"} python -m pytest "$@" \
     --junitxml="$REPORTS/pass-$name.xml" -o junit_family=xunit2
   local rc=$?
   if [ "$rc" = "5" ]; then

@@ -221,7 +221,8 @@ class Response(models.Model):
 
     respondent = models.ForeignKey(Respondent, on_delete=models.CASCADE, related_name="responses")
     image = models.ForeignKey(SurveyImage, on_delete=models.CASCADE, related_name="responses")
-    candidate = models.ForeignKey(Candidate, on_delete=models.PROTECT, related_name="responses")
+    # RESTRICT: a chosen candidate cannot be deleted on its own, only with its whole image.
+    candidate = models.ForeignKey(Candidate, on_delete=models.RESTRICT, related_name="responses")
     chosen_k = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="Empty when the raw noisy image was chosen.")
     failed_attention_check = models.BooleanField(default=False)

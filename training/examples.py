@@ -118,14 +118,23 @@ def label_case(
 ) -> LabelledStack | None:
     """Decompose a simulated image and label its eigenpatches with ``rule``.
 
-    Returns None when the core finds nothing to decompose (e.g. a patch size cannot
-    be estimated from a noise-only image), so one hopeless image never stops a batch.
+    When the noisy image is too noisy for the core to estimate a patch size, the size is
+    estimated from the ground truth instead. Returns None when even that fails (e.g. a
+    featureless image), so one hopeless image never stops a batch.
     """
     from denoiser.reucid.decomposition import decompose
-    from denoiser.reucid.errors import ReucidError
+    from denoiser.reucid.errors import PatchSizeError, ReucidError
+    from denoiser.reucid.patch_size import estimate_patch_size
 
     try:
-        decomposition = decompose(case.noisy, n_components=n_components, seed=seed)
+        try:
+            decomposition = decompose(case.noisy, n_components=n_components, seed=seed)
+        except PatchSizeError:
+            # Too noisy to size a patch from; the ground truth still knows the column
+            # size, as a microscopist passing patch_size by hand would.
+            patch_size = estimate_patch_size(case.clean).patch_size
+            decomposition = decompose(case.noisy, patch_size=patch_size,
+                                      n_components=n_components, seed=seed)
     except ReucidError:
         return None
     k_max = decomposition.n_components
@@ -177,12 +186,18 @@ def build_auto_stacks(
 def survey_stack(label: Any) -> LabelledStack:
     """A stack from a ``survey.selectors.SurveyLabel``: the first round(mean k) are useful."""
     eigenpatches = np.asarray(label.eigenpatches, dtype=np.float32)
-    k = int(np.clip(round(float(label.mean_k)), 0, len(eigenpatches)))
+    useful = getattr(label, "useful", None)  # the survey app's own rounding, when it has one
+    if useful is not None:
+        labels = np.asarray(useful, dtype=bool).copy()
+        k = int(labels.sum())
+    else:
+        k = int(np.clip(np.floor(float(label.mean_k) + 0.5), 0, len(eigenpatches)))
+        labels = labels_from_k(k, len(eigenpatches))
     return LabelledStack(
         key=f"survey:{label.image_id}",
         eigenpatches=eigenpatches,
         eigenvalues=np.asarray(label.eigenvalues, dtype=np.float64),
-        labels=labels_from_k(k, len(eigenpatches)),
+        labels=labels,
         k_star=k,
         source="survey",
         provenance={"mean_k": float(label.mean_k), "n_responses": int(label.n_responses),

@@ -38,6 +38,7 @@ EVALUATION_SEED = 424242
 #: with the REUCID_TRAINING_RUN_DEFAULTS setting; a run's own options win).
 DEFAULT_RUN_OPTIONS: dict[str, Any] = {
     "n_scenes": 48, "epochs": 20, "seed": 0, "evaluation_scenes": 9, "shape": [128, 128],
+    "augment": True, "calibration_scenes": 6,
 }
 
 
@@ -193,15 +194,36 @@ def held_out_cases(*, n_scenes: int = 9, shape: tuple[int, int] = (128, 128)) ->
                                 shape=shape, seed=EVALUATION_SEED))
 
 
+def calibration_cases(*, n_scenes: int = 6, shape: tuple[int, int] = (128, 128),
+                      seed: int = 0) -> list[Any]:
+    """Fresh scenes of the training materials for threshold calibration."""
+    from .examples import simulated_cases
+    from .simulation import TRAINING_MATERIALS
+
+    return list(simulated_cases(materials=TRAINING_MATERIALS, n_scenes=n_scenes,
+                                shape=shape, seed=EVALUATION_SEED + 1 + seed))
+
+
 def train_and_evaluate(stacks: Sequence[Any], *, config: Any, tune_trials: int = 0,
                        evaluation_cases: Sequence[Any] = (),
                        extra_evaluations: dict[str, Sequence[Any]] | None = None,
+                       calibration_cases: Sequence[Any] = (),
                        progress: Callable[[Any, int], None] | None = None,
                        stage: Callable[[str], None] | None = None) -> TrainedClassifier:
-    """Train (optionally after an Optuna search) and score on held-out images."""
+    """Train (optionally after an Optuna search), calibrate, and score on held-out images.
+
+    With ``calibration_cases`` (images of the training materials) the decision threshold
+    is set to the one giving the best mean PSNR there; it travels in the model metadata.
+    """
     from denoiser.reucid.cnn import CNNClassifier
 
-    from .evaluation import meets_acceptance, rows_as_dicts, summarise_by_dose, evaluate_cases
+    from .evaluation import (
+        calibrate_threshold,
+        evaluate_cases,
+        meets_acceptance,
+        rows_as_dicts,
+        summarise_by_dose,
+    )
     from .examples import stacks_to_arrays
     from .trainer import train_network, tune_architecture
 
@@ -216,6 +238,13 @@ def train_and_evaluate(stacks: Sequence[Any], *, config: Any, tune_trials: int =
     outcome = train_network(x, lam, y, groups, config=config, progress=progress)
     classifier = CNNClassifier(outcome.model)
     metrics: dict[str, Any] = {"validation": outcome.metrics, "tuning_trials": trials}
+    if calibration_cases:
+        if stage:
+            stage("calibrating the decision threshold")
+        threshold, by_threshold = calibrate_threshold(classifier, calibration_cases)
+        classifier = CNNClassifier(outcome.model, threshold=threshold)
+        metrics["threshold_calibration"] = {"threshold": threshold,
+                                            "mean_psnr_by_threshold": by_threshold}
     evaluations = {"held_out": evaluation_cases, **(extra_evaluations or {})}
     for name, cases in evaluations.items():
         if not cases:
@@ -225,6 +254,7 @@ def train_and_evaluate(stacks: Sequence[Any], *, config: Any, tune_trials: int =
         rows = evaluate_cases(classifier, cases)
         metrics[name] = {"by_dose": summarise_by_dose(rows), "rows": rows_as_dicts(rows)}
     headline = {
+        "threshold": classifier.threshold,
         "accuracy": outcome.metrics["accuracy"],
         "balanced_accuracy": outcome.metrics["balanced_accuracy"],
     }
@@ -257,6 +287,7 @@ def model_metadata(trained: TrainedClassifier, *, name: str, seed: int) -> dict[
     """What goes into the model file's metadata and the model card."""
     return {
         "name": name,
+        "threshold": trained.metrics["headline"].get("threshold", 0.5),
         "training_data": trained.training_summary,
         "metrics": trained.metrics,
         "code_version": code_version(),
@@ -458,7 +489,8 @@ def execute_training_run(run_id: int) -> TrainingRun:
                                     "'auto' or 'both' until it does")
         run.datasets.set(datasets)
         stacks = [stack for dataset in datasets for stack in load_dataset_stacks(dataset)]
-        config = TrainingConfig(epochs=int(options.get("epochs", 20)), seed=seed)
+        config = TrainingConfig(epochs=int(options.get("epochs", 20)), seed=seed,
+                                augment=bool(options.get("augment", True)))
         _update_run(run_id, n_epochs=config.epochs)
         history: list[dict[str, Any]] = []
 
@@ -469,8 +501,12 @@ def execute_training_run(run_id: int) -> TrainingRun:
 
         cases = held_out_cases(n_scenes=int(options.get("evaluation_scenes", 9)),
                                shape=tuple(options.get("shape", (128, 128))))
+        calibration = calibration_cases(n_scenes=int(options.get("calibration_scenes", 6)),
+                                        shape=tuple(options.get("shape", (128, 128))),
+                                        seed=seed)
         trained = train_and_evaluate(
             stacks, config=config, tune_trials=run.tune_trials, evaluation_cases=cases,
+            calibration_cases=calibration,
             progress=on_epoch, stage=lambda text: _update_run(run_id, stage=text),
         )
         _update_run(run_id, stage="saving the model")
@@ -532,7 +568,8 @@ def refit_ief_constant(*, min_responses: int = 1) -> Any:
         if label.clean is None:
             continue
         k_max = len(label.eigenvalues)
-        decomposition = decompose(label.noisy, n_components=k_max, seed=0)
+        decomposition = decompose(label.noisy, patch_size=int(np.shape(label.eigenpatches)[-1]),
+                                  n_components=k_max, seed=0)
         reconstructions = decomposition.reconstructions(range(1, decomposition.n_components + 1))
         curves.append(ief_curve(label.noisy, label.clean, reconstructions))
         targets.append(float(label.mean_k))

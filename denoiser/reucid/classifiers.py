@@ -400,7 +400,7 @@ def validate_selection(selection: Any, n_components: int) -> NDArray[np.bool_]:
     """
     try:
         array = np.array(selection)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise ClassifierOutputError(f"classifier returned an unusable value: {exc}") from exc
     if array.shape != (n_components,):
         raise ClassifierOutputError(
@@ -409,9 +409,9 @@ def validate_selection(selection: Any, n_components: int) -> NDArray[np.bool_]:
         )
     if array.dtype == np.bool_:
         return array.astype(bool, copy=True)
-    if np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating):
-        if np.all(np.isin(array, (0, 1))):
-            return array.astype(bool)
+    numeric = np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
+    if numeric and np.all(np.isin(array, (0, 1))):
+        return array.astype(bool)
     raise ClassifierOutputError(
         f"classifier returned {array.dtype} values other than 0/1; a classifier may only "
         "select eigenpatches (True/False)"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .errors import ReucidError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -299,9 +299,12 @@ def save_classifier(
 
 
 def load_classifier(
-    path: str | os.PathLike[str], *, device: str = "cpu", threshold: float = 0.5
+    path: str | os.PathLike[str], *, device: str = "cpu", threshold: float | None = None
 ) -> CNNClassifier:
     """Read a model file written by :func:`save_classifier`.
+
+    The decision threshold is ``threshold`` if given, else the calibrated
+    ``metadata["threshold"]`` stored with the model, else 0.5.
 
     Raises
     ------
@@ -347,6 +350,9 @@ def load_classifier(
     for name, tensor in network.state_dict().items():
         if not bool(torch.isfinite(tensor).all()):
             raise ModelLoadError(f"{source.name}: weight {name!r} has non-finite values")
+    if threshold is None:
+        stored = metadata.get("threshold", 0.5)
+        threshold = float(stored) if isinstance(stored, (int, float)) and 0 < stored < 1 else 0.5
     return CNNClassifier(network, metadata=metadata, threshold=threshold, device=device)
 
 

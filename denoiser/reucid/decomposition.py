@@ -18,6 +18,7 @@ from .eigen import stack_eigen_fast, stack_eigen_reference
 from .patch_size import estimate_patch_size
 from .projection import component_contributions, project_stack
 from .terrain import patch_terrain
+from .threads import single_threaded_blas
 from .validation import as_grey_float_image, check_patch_fits
 
 __all__ = ["Decomposition", "decompose"]
@@ -118,9 +119,19 @@ class Decomposition:
         for k in ks:
             self._mask(k)
         parts = self.contributions
-        cumulative = np.zeros((self.n_components + 1, *self.image.shape), dtype=np.float64)
-        np.cumsum(parts, axis=0, dtype=np.float64, out=cumulative[1:])
-        return (cumulative[ks] / self.terrain).astype(np.float32)
+        result = np.empty((len(ks), *self.image.shape), dtype=np.float32)
+        running = np.zeros(self.image.shape, dtype=np.float64)
+        done = 0
+        # one running sum in float64, sampled at each requested k (in increasing order)
+        for k in sorted(set(ks)):
+            for component in range(done, k):
+                running += parts[component]
+            done = k
+            snapshot = (running / self.terrain).astype(np.float32)
+            for row, wanted in enumerate(ks):
+                if wanted == k:
+                    result[row] = snapshot
+        return result
 
 
 def decompose(
@@ -172,8 +183,9 @@ def decompose(
     if n_components != "all" and (isinstance(n_components, bool) or int(n_components) < 1):
         raise ValueError(f"n_components must be a positive integer or 'all', got {n_components!r}")
     if mode == "fast":
-        eig = stack_eigen_fast(data, p, None, n_components=n_components,
-                               sample_size=sample_size, seed=(0 if seed is None else seed, 0))
+        with single_threaded_blas():
+            eig = stack_eigen_fast(data, p, None, n_components=n_components,
+                                   sample_size=sample_size, seed=(0 if seed is None else seed, 0))
     elif mode == "reference":
         eig, _, _ = stack_eigen_reference(data, p, None, n_components=n_components)
     else:

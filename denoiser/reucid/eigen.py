@@ -6,8 +6,8 @@ and every reconstruction is a linear function of the data.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 
 from .reference import patch_matrix, stack_svd_reference
 from .svd import orient_components, randomized_svd
+from .threads import single_threaded_blas
 
 # Largest patch dimension p^2 for which the Gram route is the default.
 _GRAM_MAX_DIM = 400
@@ -77,9 +78,10 @@ def stack_eigen_fast(
 
     ``svd_method="randomized"`` is Halko's randomized SVD of the sample (top ``K``);
     ``"gram"`` is the exact eigen-decomposition of the sample's ``p^2 x p^2`` Gram
-    matrix; ``"auto"`` (default) takes the Gram route for patches up to 20 x 20 pixels
-    or when ``K`` is a quarter of ``p^2`` or more (then it is both exact and cheaper), and
-    the randomized SVD otherwise.
+    matrix (an exact SVD is used instead when the sample has fewer than ``p^2`` rows);
+    ``"auto"`` (default) takes the Gram route for patches up to 20 x 20 pixels or when
+    ``K`` is a quarter of ``p^2`` or more (then it is both exact and cheaper), and the
+    randomized SVD otherwise.
 
     Examples
     --------
@@ -110,6 +112,8 @@ def stack_eigen_fast(
     sample = np.array(sample, dtype=np.float64)
     rank = min(_rank(n_components, p), p * p)
     scale = n_patches / len(chosen)
+    if svd_method not in ("auto", "gram", "randomized"):
+        raise ValueError(f"svd_method must be 'auto', 'gram' or 'randomized', got {svd_method!r}")
     if svd_method == "auto":
         svd_method = "gram" if (p * p <= _GRAM_MAX_DIM or 4 * rank >= p * p) else "randomized"
     if svd_method == "gram" and len(chosen) >= p * p:
@@ -122,16 +126,15 @@ def stack_eigen_fast(
         return StackEigen(eigenpatches=vt.reshape(-1, p, p), eigenvalues=full_spectrum[:rank],
                           n_patches=n_patches, sample_size=len(chosen),
                           spectrum=lambda: full_spectrum)
-    if svd_method not in ("gram", "randomized"):
-        raise ValueError(f"svd_method must be 'auto', 'gram' or 'randomized', got {svd_method!r}")
     svd = randomized_svd(sample.astype(np.float32) if rank + 10 < p * p // 2 else sample,
                          rank, seed=int(rng.integers(2**31)))
 
     def spectrum() -> NDArray[np.float64]:
-        if sample.shape[0] > sample.shape[1]:
-            values = np.linalg.eigvalsh(sample.T @ sample)[::-1]
-        else:
-            values = np.linalg.svd(sample, compute_uv=False) ** 2
+        with single_threaded_blas():
+            if sample.shape[0] > sample.shape[1]:
+                values = np.linalg.eigvalsh(sample.T @ sample)[::-1]
+            else:
+                values = np.linalg.svd(sample, compute_uv=False) ** 2
         return np.clip(values, 0.0, None) * scale
 
     return StackEigen(
@@ -163,7 +166,8 @@ def stack_eigen_reference(
     matrix, positions = patch_matrix(image, p, position_mask)
     if len(matrix) == 0:
         raise ValueError("the stack holds no patch positions")
-    vt, eigenvalues = stack_svd_reference(matrix, n_components)
+    with single_threaded_blas():
+        vt, eigenvalues = stack_svd_reference(matrix, n_components)
 
     def spectrum() -> NDArray[np.float64]:
         return np.linalg.svd(matrix, compute_uv=False) ** 2

@@ -18,6 +18,7 @@ decomposition. Keeping every eigenpatch with weight 1 reproduces each patch exac
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,9 +27,14 @@ from numpy.typing import ArrayLike, NDArray
 
 from .aggregation import AGGREGATIONS, PatchCanvas, noise_weights
 from .classifiers import SelectionContext, validate_selection
+from .grouping import group_positions
 from .patch_set import PatchSet
+from .threads import single_threaded_blas
 
-__all__ = ["GroupDiagnostics", "NoiseEdge", "group_positions", "run_group_pass"]
+# A residual more than this many standard deviations of chi²(P) above P is not noise.
+_OUTLIER_SIGMAS = 2.0
+
+__all__ = ["GroupDiagnostics", "NoiseEdge", "iter_group_pass", "run_group_pass"]
 
 
 @dataclass
@@ -108,23 +114,81 @@ class NoiseEdge:
         return f"NoiseEdge(noise_variance={self.noise_variance})"
 
 
-def group_positions(labels: ArrayLike) -> list[NDArray[np.intp]]:
-    """Flat patch positions of each group, groups in label order.
+def iter_group_pass(
+    patches: PatchSet, labels: ArrayLike, *, selector: Any, noise_variance: float = 1.0,
+    pilot: PatchSet | None = None, aggregation: str = "weighted",
+    outlier_basis: NDArray[np.float64] | None = None,
+) -> Iterator[tuple[GroupDiagnostics, PatchCanvas]]:
+    """Like :func:`run_group_pass`, yielding ``(group, canvas so far)`` after each group.
 
     Examples
     --------
-    >>> [g.tolist() for g in group_positions([1, 0, 1, 2])]
-    [[1], [0, 2], [3]]
+    >>> from denoiser.reucid.classifiers import FixedRank
+    >>> steps = list(iter_group_pass(PatchSet(np.ones((6, 6)), 3), np.arange(16) % 2,
+    ...                              selector=FixedRank(1)))
+    >>> [group.index for group, _ in steps], steps[-1][1].image().shape
+    ([0, 1], (6, 6))
     """
-    values = np.asarray(labels, dtype=np.intp)
-    order = np.argsort(values, kind="stable")
-    bounds = np.cumsum(np.bincount(values))[:-1]
-    return [g for g in np.split(order, bounds) if len(g)]
+    if aggregation not in AGGREGATIONS:
+        raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
+    groups = group_positions(labels)
+    p, dim = patches.patch_size, patches.patch_dim
+    canvas = PatchCanvas(patches.image.shape, p)
+    for index, positions in enumerate(groups):
+        with single_threaded_blas():
+            tick = time.perf_counter()
+            rows = patches.gather(positions)
+            centre = rows.mean(axis=0)
+            centred = rows - centre
+            values, vectors = np.linalg.eigh(centred.T @ centred)
+            values, vectors = np.clip(values[::-1], 0.0, None), vectors[:, ::-1]
+            eigenpatches = np.ascontiguousarray(vectors.T).reshape(dim, p, p)
+            svd_seconds = time.perf_counter() - tick
+            tick = time.perf_counter()
+            context = SelectionContext(patch_size=p, n_patches=len(positions),
+                                       stack_index=index, n_stacks=len(groups), spectrum=values)
+            # the classifier gets copies: nothing it does reaches the reconstruction
+            answer = selector.select(eigenpatches.astype(np.float32), values.copy(), context)
+            kept = validate_selection(answer, dim)
+            classify_seconds = time.perf_counter() - tick
+            tick = time.perf_counter()
+            # only the selected eigenpatches contribute: project on those alone
+            selected = vectors[:, kept]
+            coefficients = centred @ selected
+            if pilot is None:
+                weights = np.ones_like(coefficients)
+            else:
+                power = ((pilot.gather(positions) - centre) @ selected) ** 2
+                weights = power / (power + noise_variance)
+            estimates = centre + (coefficients * weights) @ selected.T
+            extra = np.zeros(len(positions))
+            if outlier_basis is not None and outlier_basis.shape[1]:
+                flagged = _outliers(rows - estimates, noise_variance)
+                if flagged.any():
+                    # a patch its group does not explain (a defect, an edge) gets back the
+                    # signal part of what the group took away: its residual on the global
+                    # eigenpatches that rise above the noise
+                    residual = rows[flagged] - estimates[flagged]
+                    estimates[flagged] += (residual @ outlier_basis) @ outlier_basis.T
+                    extra[flagged] = outlier_basis.shape[1]
+            patch_weights = 1.0 / (1.0 / noise_weights(weights) + extra) \
+                if aggregation == "weighted" else np.ones(len(positions))
+            canvas.add(positions, estimates, patch_weights)
+            group = GroupDiagnostics(
+                index=index, n_patches=len(positions),
+                mean_patch=centre.reshape(p, p).astype(np.float32), eigenvalues=values,
+                eigenpatches=eigenpatches.astype(np.float32), kept=kept,
+                mean_weight=_spread(weights.mean(axis=0), kept),
+                timings={"svd": svd_seconds, "classify": classify_seconds,
+                         "project": time.perf_counter() - tick},
+            )
+        yield group, canvas
 
 
 def run_group_pass(
     patches: PatchSet, labels: ArrayLike, *, selector: Any, noise_variance: float = 1.0,
     pilot: PatchSet | None = None, aggregation: str = "weighted",
+    outlier_basis: NDArray[np.float64] | None = None,
 ) -> tuple[NDArray[np.float64], list[GroupDiagnostics]]:
     """Denoise every group of patches and aggregate the estimates into an image.
 
@@ -161,51 +225,21 @@ def run_group_pass(
     >>> bool(np.allclose(out, image)), len(groups)
     (True, 4)
     """
-    if aggregation not in AGGREGATIONS:
-        raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
-    groups = group_positions(labels)
-    p, dim = patches.patch_size, patches.patch_dim
-    canvas = PatchCanvas(patches.image.shape, p)
     diagnostics: list[GroupDiagnostics] = []
-    for index, positions in enumerate(groups):
-        tick = time.perf_counter()
-        rows = patches.gather(positions)
-        centre = rows.mean(axis=0)
-        centred = rows - centre
-        values, vectors = np.linalg.eigh(centred.T @ centred)
-        values, vectors = np.clip(values[::-1], 0.0, None), vectors[:, ::-1]
-        eigenpatches = np.ascontiguousarray(vectors.T).reshape(dim, p, p)
-        svd_seconds = time.perf_counter() - tick
-        tick = time.perf_counter()
-        context = SelectionContext(patch_size=p, n_patches=len(positions),
-                                   stack_index=index, n_stacks=len(groups), spectrum=values)
-        # the classifier gets copies: nothing it does reaches the reconstruction
-        answer = selector.select(eigenpatches.astype(np.float32), values.copy(), context)
-        kept = validate_selection(answer, dim)
-        classify_seconds = time.perf_counter() - tick
-        tick = time.perf_counter()
-        # only the selected eigenpatches contribute: project on those alone
-        selected = vectors[:, kept]
-        coefficients = centred @ selected
-        if pilot is None:
-            weights = np.ones_like(coefficients)
-        else:
-            power = ((pilot.gather(positions) - centre) @ selected) ** 2
-            weights = power / (power + noise_variance)
-        estimates = centre + (coefficients * weights) @ selected.T
-        patch_weights = noise_weights(weights) if aggregation == "weighted" \
-            else np.ones(len(positions))
-        canvas.add(positions, estimates, patch_weights)
-        diagnostics.append(GroupDiagnostics(
-            index=index, n_patches=len(positions),
-            mean_patch=centre.reshape(p, p).astype(np.float32), eigenvalues=values,
-            eigenpatches=eigenpatches.astype(np.float32), kept=kept,
-            mean_weight=_spread(weights.mean(axis=0) if len(weights) else
-                                np.zeros(selected.shape[1]), kept),
-            timings={"svd": svd_seconds, "classify": classify_seconds,
-                     "project": time.perf_counter() - tick},
-        ))
+    canvas = PatchCanvas(patches.image.shape, patches.patch_size)
+    for group, canvas in iter_group_pass(patches, labels, selector=selector,
+                                         noise_variance=noise_variance, pilot=pilot,
+                                         aggregation=aggregation,
+                                         outlier_basis=outlier_basis):
+        diagnostics.append(group)
     return canvas.image(), diagnostics
+
+
+def _outliers(residuals: NDArray[np.float64], noise_variance: float) -> NDArray[np.bool_]:
+    """Patches whose residual energy is far above what noise alone leaves (chi-square)."""
+    dim = residuals.shape[1]
+    energy = (residuals**2).sum(axis=1) / max(noise_variance, np.finfo(float).tiny)
+    return energy > dim + _OUTLIER_SIGMAS * np.sqrt(2.0 * dim)
 
 
 def _spread(values: NDArray[np.float64], kept: NDArray[np.bool_]) -> NDArray[np.float64]:

@@ -17,9 +17,11 @@ from .patch_set import PatchSet
 __all__ = [
     "DEFAULT_MAX_FEATURES",
     "DEFAULT_N_GROUPS",
+    "group_positions",
     "group_similar_patches",
     "kmeans_labels",
     "leading_features",
+    "signal_basis",
 ]
 
 #: Groups per image; about 60 000 patches of a 256x256 image make ~1000 per group.
@@ -27,6 +29,8 @@ DEFAULT_N_GROUPS = 64
 #: At most this many global eigenpatch coordinates describe a patch for grouping.
 DEFAULT_MAX_FEATURES = 8
 _KMEANS_ITERATIONS = 15
+_KMEANS_SAMPLE = 10000  # points the centres are fitted on (at least)
+_DISTANCE_BLOCK = 4_000_000  # point-centre distances held at once
 
 
 def leading_features(
@@ -67,19 +71,62 @@ def leading_features(
     ...                  noise_variance=1.0).shape
     (1444, 3)
     """
+    basis = signal_basis(patches, noise_variance=noise_variance, max_components=max_features,
+                         sample_size=sample_size, seed=seed)
+    if basis.shape[1] == 0:
+        basis = signal_basis(patches, noise_variance=0.0, max_components=1,
+                             sample_size=sample_size, seed=seed)
+    return patches.project(basis)
+
+
+def signal_basis(
+    patches: PatchSet, *, noise_variance: float, max_components: int,
+    sample_size: int | None = None, seed: int | None = 0,
+) -> NDArray[np.float64]:
+    """The global eigenpatches whose eigenvalue exceeds the white-noise edge.
+
+    Parameters
+    ----------
+    patches : PatchSet
+        The image's patches (not centred).
+    noise_variance : float
+        Per-pixel noise variance; the edge is ``sigma² (1 + sqrt(P/N))²``.
+    max_components : int
+        Upper limit on the number of eigenpatches returned.
+    sample_size : int, optional
+        Patches used (default: all).
+    seed : int, optional
+        Seed of that sample.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(p*p, k)`` orthonormal columns, strongest first; ``k`` may be 0.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> signal_basis(PatchSet(rng.normal(size=(50, 50)), 3), noise_variance=1.0,
+    ...              max_components=5).shape
+    (9, 0)
+    """
     gram, used = patches.gram(sample_size=sample_size, seed=seed)
     values, vectors = np.linalg.eigh(gram)
     values, vectors = values[::-1], vectors[:, ::-1]
     edge = noise_variance * (1.0 + np.sqrt(patches.patch_dim / used)) ** 2
-    count = int(np.clip(np.count_nonzero(values > edge), 1, max_features))
-    return patches.project(vectors[:, :count])
+    count = int(min(np.count_nonzero(values > edge), max(int(max_components), 0)))
+    return np.ascontiguousarray(vectors[:, :count])
 
 
 def kmeans_labels(
     features: ArrayLike, *, n_groups: int, seed: int | None = 0,
     n_iterations: int = _KMEANS_ITERATIONS,
 ) -> NDArray[np.intp]:
-    """Seeded k-means (k-means++ start on a subsample, Lloyd iterations).
+    """Seeded k-means: centres fitted on a sample, then every point labelled once.
+
+    k-means++ starts the centres; Lloyd iterations refine them on a random sample of
+    at most ``max(10000, 40 * n_groups)`` points (the centres of a few hundred groups
+    are well determined by that many); finally every point joins its nearest centre.
 
     Parameters
     ----------
@@ -88,52 +135,71 @@ def kmeans_labels(
     n_groups : int
         Number of clusters (at most ``N``).
     seed : int, optional
-        Seed of the initialisation.
+        Seed of the sample and the initialisation.
     n_iterations : int, optional
         Lloyd iterations (default 15).
 
     Returns
     -------
     numpy.ndarray
-        ``(N,)`` labels ``0..n_groups-1``, relabelled so that no label is unused.
+        ``(N,)`` labels ``0..G-1`` (``G <= n_groups``), relabelled so none is unused.
 
     Examples
     --------
     >>> points = np.r_[np.zeros((50, 2)), np.ones((50, 2)) * 10]
     >>> labels = kmeans_labels(points, n_groups=2, seed=0)
-    >>> len(set(labels[:50].tolist())), len(set(labels[50:].tolist())), bool(labels[0] != labels[-1])
-    (1, 1, True)
+    >>> len(set(labels[:50].tolist())), len(set(labels[50:].tolist()))
+    (1, 1)
+    >>> bool(labels[0] != labels[-1])
+    True
     """
     points = np.asarray(features, dtype=np.float64)
     n = len(points)
     k = int(min(max(int(n_groups), 1), n))
     rng = np.random.default_rng(seed)
-    subsample = points[rng.choice(n, size=min(n, 20 * k + 2000), replace=False)]
-    centres = np.empty((k, points.shape[1]))
-    centres[0] = subsample[rng.integers(len(subsample))]
-    nearest = ((subsample - centres[0]) ** 2).sum(axis=1)
-    for index in range(1, k):
-        total = nearest.sum()
-        pick = rng.choice(len(subsample), p=nearest / total) if total > 0 \
-            else rng.integers(len(subsample))
-        centres[index] = subsample[pick]
-        nearest = np.minimum(nearest, ((subsample - centres[index]) ** 2).sum(axis=1))
-    squared_norms = (points**2).sum(axis=1)
-    labels = np.zeros(n, dtype=np.intp)
-    for _ in range(n_iterations):
-        distances = squared_norms[:, None] - 2.0 * points @ centres.T \
-            + (centres**2).sum(axis=1)[None, :]
-        new_labels = distances.argmin(axis=1)
+    fit_size = min(n, max(_KMEANS_SAMPLE, 40 * k))
+    sample = points[rng.choice(n, size=fit_size, replace=False)] if fit_size < n else points
+    centres = _kmeans_plus_plus(sample, k, rng)
+    labels = np.zeros(len(sample), dtype=np.intp)
+    for iteration in range(n_iterations):
+        new_labels = _nearest(sample, centres)
         counts = np.bincount(new_labels, minlength=k)
+        filled = counts > 0
         for column in range(points.shape[1]):
-            sums = np.bincount(new_labels, weights=points[:, column], minlength=k)
-            filled = counts > 0
+            sums = np.bincount(new_labels, weights=sample[:, column], minlength=k)
             centres[filled, column] = sums[filled] / counts[filled]
-        if np.array_equal(new_labels, labels):
+        if iteration and np.array_equal(new_labels, labels):
             break
         labels = new_labels
-    _, labels = np.unique(labels, return_inverse=True)
+    _, labels = np.unique(_nearest(points, centres), return_inverse=True)
     return labels.astype(np.intp)
+
+
+def _kmeans_plus_plus(points: NDArray[np.float64], k: int,
+                      rng: np.random.Generator) -> NDArray[np.float64]:
+    """k-means++ seeding (D² sampling)."""
+    centres = np.empty((k, points.shape[1]))
+    centres[0] = points[rng.integers(len(points))]
+    nearest = ((points - centres[0]) ** 2).sum(axis=1)
+    for index in range(1, k):
+        total = nearest.sum()
+        pick = rng.choice(len(points), p=nearest / total) if total > 0 \
+            else rng.integers(len(points))
+        centres[index] = points[pick]
+        nearest = np.minimum(nearest, ((points - centres[index]) ** 2).sum(axis=1))
+    return centres
+
+
+def _nearest(points: NDArray[np.float64], centres: NDArray[np.float64]) -> NDArray[np.intp]:
+    """Index of the nearest centre of each point, in blocks to bound memory."""
+    half_norms = 0.5 * (centres**2).sum(axis=1)
+    out = np.empty(len(points), dtype=np.intp)
+    step = max(1, _DISTANCE_BLOCK // max(len(centres), 1))
+    for start in range(0, len(points), step):
+        block = points[start:start + step]
+        # |x - c|² = |x|² - 2 (x.c - |c|²/2); |x|² does not change the argmin
+        out[start:start + step] = (block @ centres.T - half_norms).argmax(axis=1)
+    return out
 
 
 def group_similar_patches(
@@ -172,3 +238,17 @@ def group_similar_patches(
     features = leading_features(patches, noise_variance=noise_variance,
                                 max_features=max_features, seed=seed)
     return kmeans_labels(features, n_groups=n_groups, seed=seed)
+
+
+def group_positions(labels: ArrayLike) -> list[NDArray[np.intp]]:
+    """Flat patch positions of each group, groups in label order.
+
+    Examples
+    --------
+    >>> [g.tolist() for g in group_positions([1, 0, 1, 2])]
+    [[1], [0, 2], [3]]
+    """
+    values = np.asarray(labels, dtype=np.intp)
+    order = np.argsort(values, kind="stable")
+    bounds = np.cumsum(np.bincount(values))[:-1]
+    return [g for g in np.split(order, bounds) if len(g)]

@@ -104,6 +104,7 @@ def read_image(path: str | Path, *, frame: int | None = None,
         )
     if not source.is_file():
         raise InvalidImageError(f"{source}: no such file")
+    _refuse_if_declared_too_large(source, extension, max_pixels)
     try:
         if extension in (".tif", ".tiff"):
             array, pixel_size, metadata, fmt = _read_tiff(source)
@@ -119,7 +120,7 @@ def read_image(path: str | Path, *, frame: int | None = None,
         raise
     except MemoryError as exc:
         raise InvalidImageError(f"{source.name}: too large to read into memory") from exc
-    except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file for the user
+    except Exception as exc:
         raise InvalidImageError(
             f"{source.name}: could not be read as {extension[1:].upper()} ({type(exc).__name__}: "
             f"{exc}); the file may be truncated or not an image"
@@ -134,6 +135,26 @@ def read_image(path: str | Path, *, frame: int | None = None,
     grey = as_grey_float_image(array, name=source.name).astype(np.float32)
     metadata = {**metadata, "original_dtype": str(array.dtype)}
     return ImageData(array=grey, pixel_size=pixel_size, metadata=metadata, source_format=fmt)
+
+
+def _refuse_if_declared_too_large(source: Path, extension: str, max_pixels: int) -> None:
+    """Check the declared size of TIFF and NPY files before loading their pixels."""
+    shape: tuple[int, ...] | None = None
+    try:
+        if extension in (".tif", ".tiff"):
+            import tifffile
+
+            with tifffile.TiffFile(source) as tif:
+                shape = tuple(tif.series[0].shape) if tif.series else None
+        elif extension == ".npy":
+            shape = tuple(np.load(source, mmap_mode="r", allow_pickle=False).shape)
+    except Exception:  # noqa: BLE001 - unreadable headers are reported by the full read
+        return
+    if shape and len(shape) >= 2 and shape[-1] * shape[-2] > max_pixels:
+        raise InvalidImageError(
+            f"{source.name}: {shape[-2]}x{shape[-1]} pixels is more than the {max_pixels} "
+            "allowed; crop or bin it first"
+        )
 
 
 def _pick_frame(array: np.ndarray, frame: int | None, name: str) -> np.ndarray:

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["DEFAULT_MEMORY_FRACTION", "available_memory_bytes", "estimate_n_stacks",
-           "patch_matrix_bytes"]
+__all__ = ["DEFAULT_MEMORY_FRACTION", "DEFAULT_MIN_BUDGET_BYTES", "available_memory_bytes",
+           "estimate_n_stacks", "patch_matrix_bytes"]
 
 #: Share of the currently available memory the patch matrix may use by default.
 DEFAULT_MEMORY_FRACTION = 0.25
+#: Floor of the default budget: the fast path never builds the patch matrix, so a busy
+#: server should not split a 1024 x 1024 image into stacks (slower, different result).
+DEFAULT_MIN_BUDGET_BYTES = 1024**3
 _FALLBACK_AVAILABLE_BYTES = 2 * 1024**3
 
 
@@ -57,7 +60,7 @@ def estimate_n_stacks(
         Patch side ``p``.
     memory_budget : int, optional
         Bytes one stack's patch matrix may take; default: a quarter of the memory
-        available now.
+        available now, but at least 1 GiB.
     itemsize : int, optional
         Bytes per value at the working precision (4 for float32).
 
@@ -72,7 +75,8 @@ def estimate_n_stacks(
     4
     """
     if memory_budget is None:
-        memory_budget = int(available_memory_bytes() * DEFAULT_MEMORY_FRACTION)
+        memory_budget = max(int(available_memory_bytes() * DEFAULT_MEMORY_FRACTION),
+                            DEFAULT_MIN_BUDGET_BYTES)
     if memory_budget <= 0:
         raise ValueError(f"memory_budget must be positive, got {memory_budget}")
     m, n = shape

@@ -57,8 +57,9 @@ def radial_autocorrelation(image: ArrayLike, *, max_radius: int | None = None) -
 
     The image's smooth background (a box blur much wider than an atomic column) is
     subtracted first, so a drifting background or a vacuum edge does not swamp the
-    short-range correlation; the image is zero-padded to twice its size so the FFT
-    correlation is linear, and each lag is divided by its number of overlapping pixels.
+    short-range correlation; the image is zero-padded by ``max_radius`` so the FFT
+    correlation is linear at the lags kept, and each lag is divided by its number of
+    overlapping pixels.
     Images larger than 512 pixels a side are cut into 256 x 256 tiles whose ACFs are
     averaged (Welch's method), which costs far less than one huge FFT.
 
@@ -83,13 +84,13 @@ def radial_autocorrelation(image: ArrayLike, *, max_radius: int | None = None) -
     4
     """
     data = as_grey_float_image(image)
-    m, n = data.shape
     tiles = _tiles(data)
     side_m, side_n = tiles[0].shape
     if max_radius is None:
         max_radius = max(2, min(side_m, side_n) // 4)
-    shape = (scipy.fft.next_fast_len(2 * side_m, real=True),
-             scipy.fft.next_fast_len(2 * side_n, real=True))
+    # Zero-padding by max_radius is enough for the lags we keep to be free of wrap-around.
+    shape = (scipy.fft.next_fast_len(side_m + max_radius + 1, real=True),
+             scipy.fft.next_fast_len(side_n + max_radius + 1, real=True))
     power = np.zeros((shape[0], shape[1] // 2 + 1))
     for tile in tiles:
         residual = tile - _background(tile)

@@ -19,10 +19,11 @@ from .classifiers import (
 from .eigen import stack_eigen_fast, stack_eigen_reference
 from .memory import estimate_n_stacks
 from .patch_size import estimate_patch_size
-from .projection import project_stack
+from .projection import check_device, project_stack
 from .reference import place_back_reference
 from .stacks import assign_stacks
 from .terrain import full_terrain, patch_terrain
+from .threads import single_threaded_blas
 from .validation import as_grey_float_image, check_patch_fits
 
 __all__ = [
@@ -201,6 +202,7 @@ def denoise(
     sample_size: int | None = None,
     backend: str | None = None,
     workers: int = -1,
+    svd_method: str = "auto",
 ) -> DenoiseResult:
     """Denoise a 2D image with REUCID (Algorithm 1).
 
@@ -232,6 +234,8 @@ def denoise(
         FFT implementation of the fast path (default numpy on CPU, torch otherwise).
     workers : int, optional
         scipy.fft threads (-1 = all).
+    svd_method : {"auto", "gram", "randomized"}, optional
+        Eigen-solver of the fast path (see ``eigen.stack_eigen_fast``).
 
     Returns
     -------
@@ -254,7 +258,7 @@ def denoise(
     for interim in iter_denoise(
         image, classifier, patch_size, n_stacks, seed, device, mode,
         n_components=n_components, memory_budget=memory_budget, sample_size=sample_size,
-        backend=backend, workers=workers,
+        backend=backend, workers=workers, svd_method=svd_method,
     ):
         final = interim.final
     assert final is not None  # iter_denoise always ends with a final result
@@ -275,11 +279,13 @@ def iter_denoise(
     sample_size: int | None = None,
     backend: str | None = None,
     workers: int = -1,
+    svd_method: str = "auto",
 ) -> Iterator[InterimResult]:
     """Like :func:`denoise`, but yield an :class:`InterimResult` after each stack.
 
-    All validation (image, classifier, patch size) happens before the first yield.
-    The last interim result carries the :class:`DenoiseResult` in ``.final``.
+    All validation (image, options, classifier, patch size) happens when it is called,
+    before any stack is processed. The last interim result carries the
+    :class:`DenoiseResult` in ``.final``.
 
     Examples
     --------
@@ -297,6 +303,8 @@ def iter_denoise(
             or n_components < 1:
         raise ValueError(f"n_components must be a positive integer, got {n_components!r}")
     data = as_grey_float_image(image)
+    if mode == "fast":
+        check_device(backend, device)
     timings = {"validate": time.perf_counter() - started}
     selector = resolve_classifier(classifier)
     tick = time.perf_counter()
@@ -313,6 +321,37 @@ def iter_denoise(
         if isinstance(n_stacks, bool) or int(n_stacks) != n_stacks or n_stacks < 1:
             raise ValueError(f"n_stacks must be a positive integer, got {n_stacks!r}")
         d = int(n_stacks)
+    plan = _Plan(data=data, selector=selector, patch_size=p, patch_size_method=p_method,
+                 n_stacks=d, rank=rank, seed=seed, mode=mode, backend=backend, device=device,
+                 workers=workers, sample_size=sample_size, svd_method=svd_method)
+    # Everything above runs at call time, so bad input fails before any progress page.
+    return _run_stacks(plan, timings, started)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Validated settings of one run."""
+
+    data: NDArray[np.float64]
+    selector: Any
+    patch_size: int
+    patch_size_method: str
+    n_stacks: int
+    rank: int | str
+    seed: int | None
+    mode: str
+    backend: str
+    device: str
+    workers: int
+    sample_size: int | None
+    svd_method: str
+
+
+def _run_stacks(plan: _Plan, timings: dict[str, float], started: float
+                ) -> Iterator[InterimResult]:
+    """Steps 3-8 of Algorithm 1, one stack at a time."""
+    data, p, d, rank, seed = plan.data, plan.patch_size, plan.n_stacks, plan.rank, plan.seed
+    selector, mode = plan.selector, plan.mode
     stack_map = assign_stacks(data.shape, p, d, seed=seed)
     canvas = np.zeros(data.shape, dtype=np.float64)
     terrain = np.zeros(data.shape, dtype=np.int64)
@@ -329,8 +368,10 @@ def iter_denoise(
         tick = time.perf_counter()
         matrix = positions = None
         if mode == "fast":
-            eig = stack_eigen_fast(data, p, mask, n_components=rank, sample_size=sample_size,
-                                   seed=stack_seed)
+            with single_threaded_blas():
+                eig = stack_eigen_fast(data, p, mask, n_components=rank,
+                                       sample_size=plan.sample_size, seed=stack_seed,
+                                       svd_method=plan.svd_method)
         else:
             eig, matrix, positions = stack_eigen_reference(data, p, mask, n_components=rank)
         stack_timing["svd"] = time.perf_counter() - tick
@@ -347,8 +388,8 @@ def iter_denoise(
         tick = time.perf_counter()
         useful = eig.eigenpatches[kept]
         if mode == "fast":
-            canvas += project_stack(data, useful, mask, backend=backend, device=device,
-                                    workers=workers)
+            canvas += project_stack(data, useful, mask, backend=plan.backend,
+                                    device=plan.device, workers=plan.workers)
         else:
             canvas += place_back_reference(data.shape, p, matrix, positions, useful)
         stack_timing["project"] = time.perf_counter() - tick
@@ -371,7 +412,7 @@ def iter_denoise(
             so_far = (canvas / terrain).astype(np.float32)
             timings["total"] = time.perf_counter() - started
             final = DenoiseResult(
-                image=so_far, patch_size=p, patch_size_method=p_method, n_stacks=d,
+                image=so_far, patch_size=p, patch_size_method=plan.patch_size_method, n_stacks=d,
                 terrain=terrain_so_far, stacks=stacks, timings=dict(timings),
                 classifier=classifier_name(selector), mode=mode, seed=seed,
                 n_components=p * p if rank == "all" else int(rank),

@@ -24,10 +24,9 @@ from typing import Any
 
 import numpy as np
 import scipy.fft
-from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["project_stack", "component_contributions"]
+__all__ = ["check_device", "component_contributions", "project_stack"]
 
 # Bytes of FFT work arrays allowed per batch of components.
 _BATCH_BYTES = 192 * 1024**2
@@ -88,8 +87,18 @@ class _Backend:
         dtype = self.torch.complex64 if complex_ else self.torch.float32
         return self.torch.zeros(shape, dtype=dtype, device=self.torch_device)
 
-    def sum0(self, array: Any) -> Any:
-        return array.sum(axis=0) if self.name == "numpy" else array.sum(dim=0)
+    def sum1(self, array: Any) -> Any:
+        return array.sum(axis=1) if self.name == "numpy" else array.sum(dim=1)
+
+
+def check_device(backend: str = "numpy", device: str = "cpu") -> None:
+    """Raise ``ValueError`` early if the FFT backend or torch device cannot be used.
+
+    Examples
+    --------
+    >>> check_device("numpy", "cpu")
+    """
+    _Backend(backend, device)
 
 
 def project_stack(
@@ -198,32 +207,39 @@ def _batch_size(shape: tuple[int, int], n_components: int) -> int:
 
 def _masked(ops: _Backend, x: np.ndarray, e: np.ndarray, mask: np.ndarray, *,
             per_component: bool) -> np.ndarray:
-    """General path: correlate, mask to the stack's positions, convolve back."""
-    m, n = x.shape
+    """General path: correlate, mask to the stack's positions, convolve back.
+
+    ``x`` is one ``(m, n)`` image or a batch ``(B, m, n)`` sharing the mask; the
+    eigenpatch spectra are computed once for the whole batch.
+    """
+    single = x.ndim == 2
+    images = x[None] if single else x
+    n_images, m, n = images.shape
     k, p, _ = e.shape
     shape = ops.fast_shape((m, n))
     mask_full = np.zeros(shape, dtype=np.float32)
     mask_full[: m - p + 1, : n - p + 1] = mask
     mask_dev = ops.asarray(mask_full)
-    image_spectrum = ops.rfft2(ops.asarray(x), shape)
-    batch = _batch_size(shape, k)
+    image_spectra = ops.rfft2(ops.asarray(images), shape)[:, None]
+    batch = max(1, _batch_size(shape, k * n_images) // n_images)
     if per_component:
-        parts = np.empty((k, m, n), dtype=np.float32)
+        parts = np.empty((n_images, k, m, n), dtype=np.float32)
     else:
-        total = ops.zeros((shape[0], shape[1] // 2 + 1), complex_=True)
+        total = ops.zeros((n_images, shape[0], shape[1] // 2 + 1), complex_=True)
     for start in range(0, k, batch):
-        kernel_spectrum = ops.rfft2(ops.asarray(e[start:start + batch]), shape)
-        coefficients = ops.irfft2(image_spectrum * ops.conj(kernel_spectrum), shape)
+        kernel_spectrum = ops.rfft2(ops.asarray(e[start:start + batch]), shape)[None]
+        coefficients = ops.irfft2(image_spectra * ops.conj(kernel_spectrum), shape)
         coefficients *= mask_dev
         placed = ops.rfft2(coefficients, shape) * kernel_spectrum
         del coefficients
         if per_component:
-            parts[start:start + batch] = ops.to_numpy(ops.irfft2(placed, shape)[..., :m, :n])
+            parts[:, start:start + batch] = ops.to_numpy(ops.irfft2(placed, shape)[..., :m, :n])
         else:
-            total += ops.sum0(placed)
+            total += ops.sum1(placed)
     if per_component:
-        return parts
-    return ops.to_numpy(ops.irfft2(total, shape))[:m, :n].astype(np.float64)
+        return parts[0] if single else parts
+    canvas = ops.to_numpy(ops.irfft2(total, shape))[..., :m, :n].astype(np.float64)
+    return canvas[0] if single else canvas
 
 
 def _autocorrelation_kernels(e: np.ndarray) -> np.ndarray:
@@ -244,31 +260,34 @@ def _all_positions(ops: _Backend, x: np.ndarray, e: np.ndarray, *,
         return _masked(ops, x, e, np.ones((m - p + 1, n - p + 1), bool),
                        per_component=per_component)
     shape = ops.fast_shape((m, n))
-    kernels = _autocorrelation_kernels(e)
-    if not per_component:
-        kernels = kernels.sum(axis=0, keepdims=True)
-    wrapped = np.zeros((kernels.shape[0], *shape), dtype=np.float32)
-    wrapped[:, : 2 * p - 1, : 2 * p - 1] = kernels
-    wrapped = np.roll(wrapped, (-(p - 1), -(p - 1)), axis=(1, 2))
     image_spectrum = ops.rfft2(ops.asarray(x), shape)
-    batch = _batch_size(shape, kernels.shape[0])
-    result = np.empty((kernels.shape[0], m, n), dtype=np.float32)
-    for start in range(0, kernels.shape[0], batch):
-        filtered = ops.irfft2(
-            image_spectrum * ops.conj(ops.rfft2(ops.asarray(wrapped[start:start + batch]), shape)),
-            shape,
-        )
-        result[start:start + batch] = ops.to_numpy(filtered[..., :m, :n])
-    # H is symmetric (an autocorrelation), so correlating with it equals convolving.
-    band = 2 * p - 2
-    strips = (x[:band], x[m - band:], x[:, :band], x[:, n - band:])
     if per_component:
-        top, bottom, left, right = (
-            _masked(ops, strip, e, np.ones((strip.shape[0] - p + 1, strip.shape[1] - p + 1),
-                                           bool), per_component=True)
-            for strip in strips)
+        # |F(E_k)|^2 is the spectrum of E_k's autocorrelation; no need to build H_k.
+        result = np.empty((k, m, n), dtype=np.float32)
+        batch = _batch_size(shape, k)
+        for start in range(0, k, batch):
+            kernel_spectrum = ops.rfft2(ops.asarray(e[start:start + batch]), shape)
+            power = kernel_spectrum.real**2 + kernel_spectrum.imag**2
+            filtered = ops.irfft2(image_spectrum * power, shape)
+            result[start:start + batch] = ops.to_numpy(filtered[..., :m, :n])
     else:
-        top, bottom, left, right = (_direct_all_positions(strip, e)[None] for strip in strips)
+        kernel = _autocorrelation_kernels(e).sum(axis=0)
+        wrapped = np.zeros(shape, dtype=np.float32)
+        wrapped[: 2 * p - 1, : 2 * p - 1] = kernel
+        wrapped = np.roll(wrapped, (-(p - 1), -(p - 1)), axis=(0, 1))
+        filtered = ops.irfft2(image_spectrum * ops.rfft2(ops.asarray(wrapped), shape), shape)
+        result = ops.to_numpy(filtered[:m, :n])[None].astype(np.float64)
+    # H is symmetric (an autocorrelation), so correlating with it equals convolving; the
+    # border strips replace the wrapped values with exact sub-image results.
+    band = 2 * p - 2
+    rows_pair = np.stack([x[:band], x[m - band:]])
+    cols_pair = np.stack([x[:, :band], x[:, n - band:]])
+    top, bottom = _masked(ops, rows_pair, e, np.ones((band - p + 1, n - p + 1), bool),
+                          per_component=per_component)
+    left, right = _masked(ops, cols_pair, e, np.ones((m - p + 1, band - p + 1), bool),
+                          per_component=per_component)
+    if not per_component:
+        top, bottom, left, right = (part[None] for part in (top, bottom, left, right))
     edge = p - 1
     result[:, :edge, :] = top[:, :edge, :]
     result[:, m - edge:, :] = bottom[:, band - edge:, :]
@@ -276,22 +295,5 @@ def _all_positions(ops: _Backend, x: np.ndarray, e: np.ndarray, *,
     result[:, :, n - edge:] = right[:, :, band - edge:]
     if per_component:
         return result
-    return result[0].astype(np.float64)
+    return result[0]
 
-
-def _direct_all_positions(x: np.ndarray, e: np.ndarray) -> np.ndarray:
-    """Projection of every patch of a small (strip) image, placed back, in float64.
-
-    For the thin border strips this patch-matrix product is cheaper than K FFTs.
-    """
-    k, p, _ = e.shape
-    windows = sliding_window_view(x, (p, p))
-    rows, cols = windows.shape[:2]
-    basis = e.reshape(k, p * p)
-    patches = windows.reshape(rows * cols, p * p)
-    reconstructed = ((patches @ basis.T) @ basis).reshape(rows, cols, p, p)
-    canvas = np.zeros(x.shape, dtype=np.float64)
-    for a in range(p):
-        for b in range(p):
-            canvas[a:a + rows, b:b + cols] += reconstructed[:, :, a, b]
-    return canvas

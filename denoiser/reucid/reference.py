@@ -10,7 +10,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from .svd import orient_components
 
-__all__ = ["patch_matrix", "stack_svd_reference", "place_back_reference"]
+__all__ = ["patch_matrix", "place_back_reference", "stack_svd_reference"]
 
 
 def patch_matrix(image: ArrayLike, patch_size: int,

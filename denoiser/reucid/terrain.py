@@ -39,23 +39,22 @@ def patch_terrain(position_mask: ArrayLike, patch_size: int) -> NDArray[np.int64
     if mask.ndim != 2 or p < 1:
         raise ValueError("position_mask must be 2D and patch_size positive")
     rows, cols = mask.shape
-    padded = np.zeros((rows + p - 1, cols + p - 1), dtype=np.int64)
+    # int32 is ample: a count never exceeds p^2 and a running sum never exceeds p * side.
+    padded = np.zeros((rows + p - 1, cols + p - 1), dtype=np.int32)
     padded[:rows, :cols] = mask
-    return _box_sum(_box_sum(padded, p, axis=0), p, axis=1)
+    return _box_sum(_box_sum(padded, p, axis=0), p, axis=1).astype(np.int64)
 
 
-def _box_sum(values: NDArray[np.int64], width: int, *, axis: int) -> NDArray[np.int64]:
+def _box_sum(values: NDArray[np.int32], width: int, *, axis: int) -> NDArray[np.int32]:
     """Sum over the ``width`` trailing entries (current included) along ``axis``."""
-    total = np.cumsum(values, axis=axis)
-    shifted = np.zeros_like(total)
-    length = values.shape[axis]
-    if width < length:
-        target = [slice(None)] * 2
-        source = [slice(None)] * 2
-        target[axis] = slice(width, None)
-        source[axis] = slice(0, length - width)
-        shifted[tuple(target)] = total[tuple(source)]
-    return total - shifted
+    total = np.cumsum(values, axis=axis, dtype=np.int32)
+    if width < values.shape[axis]:
+        head = [slice(None)] * 2
+        tail = [slice(None)] * 2
+        head[axis] = slice(width, None)
+        tail[axis] = slice(0, values.shape[axis] - width)
+        total[tuple(head)] -= total[tuple(tail)]  # numpy buffers the overlapping operands
+    return total
 
 
 def full_terrain(shape: tuple[int, int], patch_size: int) -> NDArray[np.int64]:

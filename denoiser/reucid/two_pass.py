@@ -22,6 +22,7 @@ and the classifier choose but that never add pixels of their own.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,8 +30,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .aggregation import AGGREGATIONS
-from .group_pca import GroupDiagnostics, run_group_pass
-from .grouping import DEFAULT_MAX_FEATURES, DEFAULT_N_GROUPS, kmeans_labels, leading_features
+from .aggregation import PatchCanvas
+from .group_pca import GroupDiagnostics, iter_group_pass
+from .grouping import (
+    DEFAULT_MAX_FEATURES,
+    DEFAULT_N_GROUPS,
+    kmeans_labels,
+    leading_features,
+    signal_basis,
+)
 from .noise_model import (
     AffineVariance,
     VarianceStabilizer,
@@ -38,10 +46,16 @@ from .noise_model import (
     estimate_noise_model,
 )
 from .patch_set import PatchSet
+from .threads import single_threaded_blas
 
-__all__ = ["STABILIZERS", "GroupedOutcome", "denoise_grouped"]
+__all__ = ["STABILIZERS", "GroupedOutcome", "GroupedStep", "denoise_grouped",
+           "iter_denoise_grouped"]
 
 STABILIZERS = ("anscombe", None)
+# Global eigenpatches at most used to restore what a group cannot explain.
+_MAX_OUTLIER_COMPONENTS = 16
+# Mean detected electrons per pixel below which an image counts as photon-starved.
+_STARVED_COUNTS = 0.05
 
 
 @dataclass
@@ -69,11 +83,47 @@ class GroupedOutcome:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass
+class GroupedStep:
+    """Progress of :func:`iter_denoise_grouped` after one group.
+
+    Attributes
+    ----------
+    pass_index, n_passes : int
+        Which pass (0-based) of how many.
+    group : GroupDiagnostics
+        The group just done.
+    group_index : int
+        Its index in the pass.
+    image : numpy.ndarray
+        Estimate so far in detector units: this pass's groups where done, the previous
+        pass (or the input) elsewhere.
+    outcome : GroupedOutcome or None
+        Set on the last step only.
+    """
+
+    pass_index: int
+    n_passes: int
+    group: GroupDiagnostics
+    group_index: int
+    image: NDArray[np.float64]
+    outcome: GroupedOutcome | None = None
+
+
+def _streamed(steps: Iterator[tuple[GroupDiagnostics, PatchCanvas]], total: int,
+              updates: int) -> Iterator[tuple[GroupDiagnostics, PatchCanvas, bool]]:
+    """Pass group steps on, flagging about ``updates`` evenly spaced ones (not the last)."""
+    every = max(1, -(-total // max(updates, 1)))
+    for index, (group, canvas) in enumerate(steps, start=1):
+        yield group, canvas, updates > 0 and index % every == 0 and index < total
+
+
 def denoise_grouped(
     image: NDArray[np.float64], *, patch_size: int, selector: Any,
     stabilize: str | None = "anscombe", passes: int = 2, aggregation: str = "weighted",
     n_groups: int = DEFAULT_N_GROUPS, max_features: int = DEFAULT_MAX_FEATURES,
     seed: int | None = 0, noise_model: AffineVariance | None = None,
+    restore_outliers: bool = True,
 ) -> GroupedOutcome:
     """Denoise with groups of similar patches (see the module docstring).
 
@@ -100,6 +150,11 @@ def denoise_grouped(
         Seed of the grouping.
     noise_model : AffineVariance, optional
         Known noise model (default: estimated from the image).
+    restore_outliers : bool, optional
+        Give patches that their group does not explain (residual far above the noise:
+        a vacancy, a dopant, an edge) the signal part of their residual back, on the
+        global eigenpatches above the noise (default True). Without it, a rare
+        defect can be pulled towards its group's mean.
 
     Returns
     -------
@@ -116,57 +171,122 @@ def denoise_grouped(
     >>> bool(np.abs(out.image - clean).std() < 0.3 * np.abs(noisy - clean).std())
     True
     """
+    outcome = None
+    for step in iter_denoise_grouped(
+            image, patch_size=patch_size, selector=selector, stabilize=stabilize,
+            passes=passes, aggregation=aggregation, n_groups=n_groups,
+            max_features=max_features, seed=seed, noise_model=noise_model,
+            restore_outliers=restore_outliers, interim_updates=0):
+        outcome = step.outcome
+    assert outcome is not None  # the generator always ends with the outcome
+    return outcome
+
+
+def iter_denoise_grouped(
+    image: NDArray[np.float64], *, patch_size: int, selector: Any,
+    stabilize: str | None = "anscombe", passes: int = 2, aggregation: str = "weighted",
+    n_groups: int = DEFAULT_N_GROUPS, max_features: int = DEFAULT_MAX_FEATURES,
+    seed: int | None = 0, noise_model: AffineVariance | None = None,
+    restore_outliers: bool = True, interim_updates: int = 16,
+) -> Iterator[GroupedStep]:
+    """Like :func:`denoise_grouped`, yielding a :class:`GroupedStep` as groups finish.
+
+    Options are checked when it is called, before any work. At most
+    ``interim_updates`` steps per pass carry an image; the last step carries the
+    :class:`GroupedOutcome`.
+
+    Examples
+    --------
+    >>> from denoiser.reucid.group_pca import NoiseEdge
+    >>> rng = np.random.default_rng(0)
+    >>> steps = list(iter_denoise_grouped(rng.poisson(20.0, (40, 40)).astype(float),
+    ...                                   patch_size=5, selector=NoiseEdge(), n_groups=4))
+    >>> steps[-1].outcome is not None, steps[-1].pass_index, steps[-1].n_passes
+    (True, 1, 2)
+    """
     if stabilize not in STABILIZERS:
         raise ValueError(f"stabilize must be one of {STABILIZERS}, got {stabilize!r}")
     if passes not in (1, 2):
         raise ValueError(f"passes must be 1 or 2, got {passes!r}")
     if aggregation not in AGGREGATIONS:
         raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
-    timings: dict[str, float] = {}
-    tick = time.perf_counter()
-    raw = PatchSet(image, patch_size)
-    rough_variance = bulk_noise_variance(raw, seed=seed)
-    features = leading_features(raw, noise_variance=rough_variance,
-                                max_features=max_features, seed=seed)
-    n_features = features.shape[1]
-    labels = kmeans_labels(features, n_groups=n_groups, seed=seed)
-    timings["grouping"] = time.perf_counter() - tick
-    tick = time.perf_counter()
-    if noise_model is None:
-        noise_model = estimate_noise_model(image, patch_size=patch_size, labels=labels,
-                                           seed=seed)
-    timings["noise_model"] = time.perf_counter() - tick
-    if stabilize == "anscombe":
-        stabilizer: VarianceStabilizer | None = VarianceStabilizer(noise_model)
-        work = stabilizer.forward(image)
-        noise_variance = 1.0
-    else:
-        stabilizer = None
-        work = np.asarray(image, dtype=np.float64)
-        noise_variance = float(np.mean(noise_model.variance(work)))
-    patches = PatchSet(work, patch_size)
-    # the stabilising transform is monotonic: groups of the raw patches stay valid
-    tick = time.perf_counter()
-    estimate, first_groups = run_group_pass(patches, labels, selector=selector,
-                                            noise_variance=noise_variance,
-                                            aggregation=aggregation)
-    timings["pass_1"] = time.perf_counter() - tick
-    estimates = [estimate]
-    groups = [first_groups]
-    if passes == 2:
+
+    def run() -> Iterator[GroupedStep]:
+        timings: dict[str, float] = {}
         tick = time.perf_counter()
-        pilot = PatchSet(estimate, patch_size)
-        pilot_features = leading_features(pilot, noise_variance=0.0,
-                                          max_features=n_features, seed=seed)
-        pilot_labels = kmeans_labels(pilot_features, n_groups=n_groups,
-                                     seed=None if seed is None else seed + 1)
-        estimate, second_groups = run_group_pass(patches, pilot_labels, selector=selector,
-                                                 noise_variance=noise_variance, pilot=pilot,
-                                                 aggregation=aggregation)
-        estimates.append(estimate)
-        groups.append(second_groups)
-        timings["pass_2"] = time.perf_counter() - tick
-    back = (lambda values: values) if stabilizer is None else stabilizer.inverse
-    pass_images = [back(values) for values in estimates]
-    return GroupedOutcome(image=pass_images[-1], pass_images=pass_images,
-                          noise_model=noise_model, groups=groups, timings=timings)
+        model = noise_model if noise_model is not None else estimate_noise_model(
+            image, patch_size=patch_size, n_groups=n_groups, seed=seed)
+        timings["noise_model"] = time.perf_counter() - tick
+        if stabilize == "anscombe":
+            stabilizer: VarianceStabilizer | None = VarianceStabilizer(model)
+            work = stabilizer.forward(image)
+        else:
+            stabilizer = None
+            work = np.asarray(image, dtype=np.float64)
+        back = (lambda values: values) if stabilizer is None else stabilizer.inverse
+        patches = PatchSet(work, patch_size)
+        # measured, not assumed: 1 after a good transform, but below a few counts per
+        # pixel no transform reaches unit variance, and the selection must know it;
+        # with almost no counts at all (mostly empty pixels) the noise is too sparse for
+        # the spectrum's statistics, and the transform's nominal unit variance is used
+        with single_threaded_blas():
+            noise_variance = bulk_noise_variance(patches, seed=seed)
+        if stabilizer is not None and stabilizer.mean_counts(image) < _STARVED_COUNTS:
+            noise_variance = max(noise_variance, 1.0)
+        tick = time.perf_counter()
+        # grouped where the noise is white and of known level, so that only structure
+        # that rises above the noise decides which patches are alike
+        with single_threaded_blas():
+            features = leading_features(patches, noise_variance=noise_variance,
+                                        max_features=max_features, seed=seed)
+            n_features = features.shape[1]
+            labels = kmeans_labels(features, n_groups=n_groups, seed=seed)
+            outlier_basis = signal_basis(patches, noise_variance=noise_variance,
+                                         max_components=_MAX_OUTLIER_COMPONENTS,
+                                         seed=seed) if restore_outliers else None
+        timings["grouping"] = time.perf_counter() - tick
+        tick = time.perf_counter()
+        first_groups: list[GroupDiagnostics] = []
+        canvas = None
+        for group, canvas, show in _streamed(iter_group_pass(
+                patches, labels, selector=selector, noise_variance=noise_variance,
+                aggregation=aggregation, outlier_basis=outlier_basis),
+                int(labels.max()) + 1, interim_updates):
+            first_groups.append(group)
+            if show:
+                yield GroupedStep(0, passes, group, len(first_groups) - 1,
+                                  back(canvas.image(fill=work)))
+        assert canvas is not None
+        estimate = canvas.image()
+        timings["pass_1"] = time.perf_counter() - tick
+        estimates = [estimate]
+        groups = [first_groups]
+        if passes == 2:
+            tick = time.perf_counter()
+            pilot = PatchSet(estimate, patch_size)
+            with single_threaded_blas():
+                pilot_features = leading_features(pilot, noise_variance=0.0,
+                                                  max_features=n_features, seed=seed)
+                pilot_labels = kmeans_labels(pilot_features, n_groups=n_groups,
+                                             seed=None if seed is None else seed + 1)
+            second_groups: list[GroupDiagnostics] = []
+            for group, canvas, show in _streamed(iter_group_pass(
+                    patches, pilot_labels, selector=selector, noise_variance=noise_variance,
+                    pilot=pilot, aggregation=aggregation, outlier_basis=outlier_basis),
+                    int(pilot_labels.max()) + 1, interim_updates):
+                second_groups.append(group)
+                if show:
+                    yield GroupedStep(1, passes, group, len(second_groups) - 1,
+                                      back(canvas.image(fill=estimates[0])))
+            estimate = canvas.image()
+            estimates.append(estimate)
+            groups.append(second_groups)
+            timings["pass_2"] = time.perf_counter() - tick
+        pass_images = [back(values) for values in estimates]
+        outcome = GroupedOutcome(image=pass_images[-1], pass_images=pass_images,
+                                 noise_model=model, groups=groups, timings=timings)
+        last = groups[-1][-1]
+        yield GroupedStep(passes - 1, passes, last, len(groups[-1]) - 1, outcome.image, outcome)
+    return run()
+
+

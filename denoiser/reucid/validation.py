@@ -44,7 +44,7 @@ def as_grey_float_image(image: ArrayLike, *, name: str = "image") -> NDArray[np.
     """
     try:
         array = np.asarray(image)
-    except Exception as exc:  # noqa: BLE001 - any conversion failure means "not an image"
+    except Exception as exc:
         raise InvalidImageError(f"{name} cannot be read as an array: {exc}") from exc
     if array.dtype == object or not (
         np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_

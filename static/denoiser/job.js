@@ -13,6 +13,7 @@
     var url = progressCard.dataset.statusUrl;
     var delay = 1000;
     var lastInterim = null;
+    interim.addEventListener("error", function () { interim.hidden = true; });
 
     var poll = function () {
       fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
@@ -33,7 +34,10 @@
           statusBadge.textContent = job.status === "running" ? "Running" : "Queued";
           statusBadge.className = "status status-" + job.status;
           if (job.status === "queued") {
-            text.textContent = job.attempts > 0 ? "Waiting for a worker (retrying)…" : "Waiting for a worker…";
+            var waited = (Date.now() - Date.parse(job.created_at)) / 1000;
+            text.textContent = job.attempts > 0 ? "Waiting for a worker (retrying)…" :
+              (waited > 60 ? "Still waiting for a worker: the queue is busy, or the site's workers are down. " +
+                             "The job stays queued; this page updates by itself." : "Waiting for a worker…");
           } else if (job.progress.n_stacks) {
             text.textContent = "Stack " + job.progress.stacks_done + " of " + job.progress.n_stacks +
               " (" + pct + "%)";

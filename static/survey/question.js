@@ -145,5 +145,6 @@
     }
   });
   applyView();
-  if (!chosenInput.value && candidates.length) { candidates[0].focus({ preventScroll: true }); }
+  var selected = candidates.filter(function (c) { return c.dataset.candidate === chosenInput.value; })[0];
+  if (selected || candidates.length) { (selected || candidates[0]).focus({ preventScroll: true }); }
 })();

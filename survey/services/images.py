@@ -17,6 +17,14 @@ from survey.rendering import display_range, encode_png
 logger = logging.getLogger(__name__)
 
 MIN_IMAGE_SIDE = 32
+# Every candidate is a full-size image in the respondent's browser, and the decomposition
+# keeps K full-size contribution images in memory: crop larger frames first.
+DEFAULT_MAX_SURVEY_IMAGE_SIDE = 2048
+
+
+def max_image_side() -> int:
+    return min(int(getattr(settings, "REUCID_SURVEY_MAX_IMAGE_SIDE",
+                           DEFAULT_MAX_SURVEY_IMAGE_SIDE)), settings.REUCID_MAX_IMAGE_SIDE)
 
 
 class SurveyImageError(ValueError):
@@ -32,9 +40,10 @@ def validate_image(array: np.ndarray, *, what: str = "image") -> np.ndarray:
         raise SurveyImageError(
             f"the {what} is {image.shape[0]}×{image.shape[1]} pixels; survey images need at "
             f"least {MIN_IMAGE_SIDE} pixels on each side")
-    if max(image.shape) > settings.REUCID_MAX_IMAGE_SIDE:
+    if max(image.shape) > max_image_side():
         raise SurveyImageError(
-            f"the {what} is larger than {settings.REUCID_MAX_IMAGE_SIDE} pixels on a side")
+            f"the {what} is {image.shape[0]}×{image.shape[1]} pixels; survey images may be at "
+            f"most {max_image_side()} pixels on a side (crop a region of interest)")
     if not np.issubdtype(image.dtype, np.number) or np.iscomplexobj(image):
         raise SurveyImageError(f"the {what} must hold real numbers")
     image = image.astype(np.float32)
@@ -140,6 +149,8 @@ def generate_candidates(
         for old in image.candidates.all():
             old.png.delete(save=False)
             old.delete()
+        # Unanswered questions shown with the old candidates are shown afresh.
+        image.presentations.all().delete()
         image.decomposition_file.save(
             f"{image.public_token}_decomposition.npz",
             decomposition_bytes(eigenpatches[:n_components], eigenvalues[:n_components],

@@ -89,3 +89,52 @@ def test_runner_turns_problems_into_statuses(tiny_case):
         outcome = run_method(method, tiny_case.noisy, context)
         assert outcome.status.startswith(prefix), outcome.status
         assert outcome.estimate is None
+
+
+@pytest.fixture
+def reucid():
+    from benchmarks.reucid_methods import reucid_available
+
+    reason = reucid_available()
+    if reason:
+        pytest.skip(reason)
+
+
+@pytest.mark.parametrize("name", ["REUCID, MP-PCA rank", "REUCID, oracle k"])
+def test_reucid_rows_denoise_through_the_core(name, tiny_case, reucid):
+    method = default_methods()[name]
+    outcome = run_method(method, tiny_case.noisy,
+                         MethodContext(noise=tiny_case.noise, clean=tiny_case.clean))
+    assert outcome.status == "ok", outcome.status
+    error_in = np.mean((tiny_case.noisy - tiny_case.clean) ** 2)
+    assert np.mean((outcome.estimate - tiny_case.clean) ** 2) < error_in
+    if name == "REUCID, oracle k":
+        assert outcome.note.startswith("k=")
+
+
+def test_oracle_rank_is_no_worse_than_any_fixed_rank_it_tried(tiny_case, reucid):
+    from benchmarks.reucid_methods import _denoise, oracle_rank
+
+    _rank, image = oracle_rank(tiny_case.noisy, tiny_case.clean, ranks=range(1, 9))
+    best = np.mean((image - tiny_case.clean) ** 2)
+    for other in (1, 4, 8):
+        other_image = _denoise(tiny_case.noisy, f"k={other}", seed=0)
+        # the shortlist comes from one decomposition; allow for the stacks' difference
+        assert best <= np.mean((other_image - tiny_case.clean) ** 2) * 1.05
+
+
+def test_classifier_row_uses_the_model_file_it_is_given(tiny_case, reucid, tmp_path):
+    cnn = pytest.importorskip("denoiser.reucid.cnn")
+    import torch
+
+    torch.manual_seed(0)
+    model_path = cnn.save_classifier(cnn.EigenpatchCNN(), tmp_path / "untrained.pt",
+                                     metadata={"name": "untrained"})
+    method = default_methods()["REUCID (classifier)"]
+    context = MethodContext(noise=tiny_case.noise, classifier=model_path)
+    outcome = run_method(method, tiny_case.noisy, context)
+    assert outcome.status == "ok", outcome.status
+    assert outcome.estimate.shape == tiny_case.noisy.shape
+    missing = run_method(method, tiny_case.noisy,
+                         MethodContext(noise=tiny_case.noise, classifier=tmp_path / "none.pt"))
+    assert missing.status.startswith("not available")

@@ -6,7 +6,7 @@ import pytest
 from scipy.ndimage import gaussian_filter
 
 from benchmarks.metrics import ief, pearson, psnr, quality_metrics, residual_correlation, ssim
-from tests.benchmarks.conftest import lattice
+from tests.benchmarks.images import lattice
 
 
 def test_psnr_uses_the_clean_data_range():

@@ -5,7 +5,7 @@ import numpy as np
 
 from benchmarks import real
 from benchmarks.data import real_images
-from tests.benchmarks.conftest import lattice
+from tests.benchmarks.images import lattice
 
 
 def _write_fake_real_set(root):

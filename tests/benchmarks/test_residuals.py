@@ -7,7 +7,7 @@ from scipy.ndimage import gaussian_filter
 
 from benchmarks.residuals import lag_one_autocorrelation, residual_statistics
 from denoiser.reucid.anscombe import PoissonGaussianNoise
-from tests.benchmarks.conftest import lattice
+from tests.benchmarks.images import lattice
 
 
 def test_perfect_denoising_leaves_white_noise_of_the_expected_variance():

@@ -165,12 +165,11 @@ def screenshot(request, page_problems: PageProblems):
                  .map(img => img.src)"""
         )
         assert not broken, f"broken images on {tab.url}: {broken} (see {path})"
-        overflow = tab.evaluate(
-            "() => document.documentElement.scrollWidth - window.innerWidth"
+        overflow, width = tab.evaluate(
+            "() => [document.documentElement.scrollWidth - window.innerWidth, window.innerWidth]"
         )
         assert overflow <= 1, (
-            f"{tab.url} is {overflow}px wider than the {VIEWPORT['width']}px viewport "
-            f"(see {path})"
+            f"{tab.url} is {overflow}px wider than the {width}px viewport (see {path})"
         )
         failed = [
             item

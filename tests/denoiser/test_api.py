@@ -12,7 +12,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from denoiser import job_files
-from denoiser.models import DenoiseJob, JobStatus
+from denoiser.models import DenoiseJob
 
 from .conftest import lattice_image, npy_bytes, npy_upload
 

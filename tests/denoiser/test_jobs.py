@@ -62,7 +62,6 @@ def test_job_runs_to_done_with_results_and_diagnostics(django_capture_on_commit_
     for name in (job_files.RESULT_PNG, job_files.RESIDUAL_PNG, job_files.RESULT_PREVIEW,
                  job_files.RESIDUAL_PREVIEW, job_files.gallery_name(0)):
         assert job_files.job_path(job, name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert not job_files.job_path(job, job_files.INTERIM_PREVIEW).exists()
 
 
 def test_result_tiff_carries_pixel_size_and_diagnostics(django_capture_on_commit_callbacks):

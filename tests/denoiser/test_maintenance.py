@@ -71,14 +71,17 @@ def test_fresh_jobs_are_left_alone(django_capture_on_commit_callbacks):
 
 def test_lost_queued_message_is_requeued(django_capture_on_commit_callbacks):
     job = age(queued_job(django_capture_on_commit_callbacks),
-              created_at=timezone.now() - timedelta(hours=2))
+              created_at=timezone.now() - timedelta(minutes=30))
+    # Waiting half an hour behind other jobs is not lost (no starving by requeueing)...
+    assert recover_stale_jobs(stale_after=600, queued_after=3600).requeued == []
+    job = age(job, created_at=timezone.now() - timedelta(hours=3))
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        report = recover_stale_jobs(stale_after=600)
+        report = recover_stale_jobs(stale_after=600, queued_after=3600)
     assert report.requeued == [str(job.pk)] and len(callbacks) == 1
     job.refresh_from_db()
     assert job.status == JobStatus.QUEUED and job.attempts == 0
     # Requeued just now: not stale again on the next pass.
-    assert recover_stale_jobs(stale_after=600).requeued == []
+    assert recover_stale_jobs(stale_after=600, queued_after=3600).requeued == []
 
 
 def test_stale_job_without_input_is_failed(django_capture_on_commit_callbacks):

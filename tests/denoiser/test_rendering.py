@@ -68,6 +68,19 @@ def test_scree_svg_without_eigenvalues_says_so():
     assert "No eigenvalues" in scree_svg([])
 
 
+def test_scale_bar_is_drawn_without_touching_the_input():
+    from denoiser.rendering import scale_bar_length, with_scale_bar
+
+    grey = np.full((256, 256), 100, np.uint8)
+    marked = with_scale_bar(grey, 0.25)  # 64 Å field of view -> a 1 nm bar of 40 px
+    assert scale_bar_length(64.0) == 10.0
+    assert (grey == 100).all()
+    changed_rows, changed_cols = np.nonzero(marked != grey)
+    assert changed_rows.min() > 256 // 2 and changed_cols.max() < 256 // 2  # lower left
+    bar_row = marked[256 - 6 - 2]
+    assert np.count_nonzero(bar_row == 255) == 40
+
+
 def test_downsample_keeps_aspect_and_mean():
     image = np.random.default_rng(0).random((400, 200)).astype(np.float32)
     small = downsample_for_display(image, max_side=100)

@@ -1,4 +1,5 @@
 """Synchronous validation of uploads: every bad file is a clear 4xx and leaves no file."""
+import io
 import struct
 import zlib
 
@@ -39,6 +40,9 @@ def test_safe_filename_strips_path_parts_and_control_characters(name, expected):
         ("frame.npy", lambda a: npy_bytes(a)),
         ("frame.tif", lambda a: tiff_bytes(a)),
         ("frame16.tiff", lambda a: tiff_bytes(a.astype(np.uint16))),
+        ("frame8.tif", lambda a: tiff_bytes(np.clip(a * 4, 0, 255).astype(np.uint8))),
+        ("frame32i.tif", lambda a: tiff_bytes(a.astype(np.int32) - 7)),
+        ("frame16.png", lambda a: png_bytes((a * 100).astype(np.uint16))),
         ("frame8.png", lambda a: png_bytes(np.clip(a * 4, 0, 255).astype(np.uint8))),
     ],
 )
@@ -53,9 +57,10 @@ def test_valid_formats_are_read_as_float32(name, payload, scratch_files):
 
 def test_tiff_pixel_size_is_kept():
     image = lattice_image(32)
-    from denoiser.reucid import write_tiff
+    import pathlib
+    import tempfile
 
-    import tempfile, pathlib
+    from denoiser.reucid import write_tiff
 
     path = pathlib.Path(tempfile.mkdtemp()) / "calibrated.tif"
     write_tiff(path, image, pixel_size=(0.25, 0.25))
@@ -196,6 +201,16 @@ def test_huge_declared_tiff_is_refused_from_its_header(settings):
     settings.REUCID_MAX_IMAGE_SIDE = 64
     data = tiff_bytes(np.zeros((128, 128), np.uint8), compression="zlib")
     assert rejected(SimpleUploadedFile("big.tif", data)).status == 413
+
+
+def test_huge_declared_npy_is_refused_from_its_header():
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buffer, {"descr": "<f4", "fortran_order": False, "shape": (20000, 20000)}
+    )
+    data = buffer.getvalue() + b"\x00" * 1024
+    error = rejected(SimpleUploadedFile("huge.npy", data))
+    assert error.status == 413 and "20000 x 20000" in error.message
 
 
 def test_huge_compressed_hdf5_dataset_is_refused_before_reading(settings, tmp_path):

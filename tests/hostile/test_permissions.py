@@ -176,23 +176,30 @@ def test_staff_pages_and_exports_refuse_non_staff(users, survey_image, who):
 
 
 @pytest.mark.parametrize("who", ["anonymous", "alice"])
-def test_non_staff_cannot_start_retraining(users, who):
-    training_models = pytest.importorskip("training.models")
-    if not hasattr(training_models, "TrainingRun"):
-        pytest.skip("training.models.TrainingRun does not exist yet")
-    from django.urls import NoReverseMatch, reverse
+def test_non_staff_cannot_start_retraining(users, who, django_capture_on_commit_callbacks):
+    from training.models import TrainingRun
 
-    try:
-        start_url = reverse("training:start")
-    except NoReverseMatch:
-        pytest.skip("no training:start URL yet")
     stranger = client_for(None if who == "anonymous" else users["alice"])
-    before = training_models.TrainingRun.objects.count()
-    answer = stranger.post(start_url, {})
-    assert answer.status_code in (302, 401, 403, 404, 405), answer.status_code
-    if answer.status_code == 302:
-        assert "/login/" in answer["Location"]
-    assert training_models.TrainingRun.objects.count() == before
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        for url in ("/training/runs/start/", "/admin/training/trainingrun/start/"):
+            answer = stranger.post(url, {"source": "auto"})
+            assert answer.status_code in (302, 401, 403, 404), (url, answer.status_code)
+            if answer.status_code == 302:
+                assert "/login/" in answer["Location"], (url, answer["Location"])
+    assert TrainingRun.objects.count() == 0
+    assert not queued, "a retraining task was queued for a non-staff user"
+    run = TrainingRun.objects.create(source="auto")
+    assert stranger.get(f"/training/runs/{run.pk}/status/").status_code in (302, 401, 403, 404)
+
+
+def test_staff_can_start_retraining(users, django_capture_on_commit_callbacks):
+    """The positive control: the same POST by staff queues exactly one run."""
+    from training.models import TrainingRun
+
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        answer = client_for(users["staff"]).post("/training/runs/start/", {"source": "auto"})
+    assert answer.status_code == 302
+    assert TrainingRun.objects.count() == 1 and len(queued) == 1
 
 
 def test_ordinary_user_cannot_use_admin_actions(users, survey_image):

@@ -22,6 +22,8 @@ settings = SimpleNamespace(**runpy.run_path("reucid_site/settings.py"))
 print(json.dumps({
     "engine": settings.DATABASES["default"]["ENGINE"],
     "db_name": settings.DATABASES["default"]["NAME"],
+    "db_options": settings.DATABASES["default"].get("OPTIONS", {}),
+    "db_health_checks": settings.DATABASES["default"]["CONN_HEALTH_CHECKS"],
     "debug": settings.DEBUG,
     "broker": settings.CELERY_BROKER_URL,
     "eager": settings.CELERY_TASK_ALWAYS_EAGER,
@@ -83,6 +85,8 @@ def test_production_services_from_environment(tmp_path):
 
     assert values["engine"] == "django.db.backends.postgresql"
     assert values["db_name"] == "reucid"
+    assert values["db_options"]["connect_timeout"] == 10
+    assert values["db_health_checks"] is True
     assert values["eager"] is False
     assert values["broker"] == "redis://broker.lab:6379/0"
     assert values["result_backend"] == "redis://broker.lab:6379/1"

@@ -1,9 +1,9 @@
-"""A real Celery worker process for the `services` tests.
+"""Real Celery worker processes for the `services` tests, one per queue as in production.
 
-The worker is started once per session, after pytest-django has created the test database,
-and is pointed at that database (``test_<name>``), at the run's broker and at a media folder it
-shares with the tests. Tests that use it must be ``django_db(transaction=True)`` so the rows
-they write are committed where the worker can see them.
+The workers start once per session, after pytest-django has created the test database, and
+are pointed at that database (``test_<name>``), at the run's broker and at a media folder they
+share with the tests. Tests that use them must be ``django_db(transaction=True)`` so the rows
+they write are committed where the workers can see them.
 """
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, services_configured
 
 WORKER_START_TIMEOUT_S = 120
 QUEUES = ("denoise", "training")
@@ -27,16 +27,33 @@ QUEUES = ("denoise", "training")
 
 @dataclass(frozen=True)
 class WorkerProcess:
-    """The running worker: its Celery node name, media folder and log file."""
+    """One running `celery worker` process: its queue, Celery node name and log file."""
 
+    queue: str
     process: subprocess.Popen
     node_name: str
-    media_root: Path
     log_path: Path
 
     def log_tail(self, n_lines: int = 60) -> str:
         lines = self.log_path.read_text(errors="replace").splitlines()
         return "\n".join(lines[-n_lines:])
+
+
+@dataclass(frozen=True)
+class Workers:
+    """The workers of the session and the media folder they share with the tests."""
+
+    by_queue: dict[str, WorkerProcess]
+    media_root: Path
+
+    def log_tail(self, n_lines: int = 60) -> str:
+        return "\n".join(
+            f"--- worker for queue {queue} ---\n{worker.log_tail(n_lines)}"
+            for queue, worker in self.by_queue.items()
+        )
+
+    def dead(self) -> list[str]:
+        return [q for q, worker in self.by_queue.items() if worker.process.poll() is not None]
 
 
 def database_url_of(settings_dict: dict) -> str:
@@ -61,19 +78,40 @@ def purge_queues(app) -> None:
             queue(channel).purge()
 
 
-def wait_until_ready(app, worker: WorkerProcess) -> None:
+def start_worker(queue: str, environment: dict[str, str], log_path: Path) -> WorkerProcess:
+    node_name = f"{queue}-test-{os.getpid()}@localhost"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "reucid_site", "worker",
+                "-Q", queue, "-c", "1", "-n", node_name,
+                "--without-gossip", "--without-mingle", "-l", "INFO",
+            ],
+            cwd=REPO_ROOT,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return WorkerProcess(queue, process, node_name, log_path)
+
+
+def wait_until_ready(app, workers: Workers) -> None:
+    waiting = {worker.node_name: worker for worker in workers.by_queue.values()}
     deadline = time.monotonic() + WORKER_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if worker.process.poll() is not None:
-            pytest.fail(
-                f"the Celery worker exited with {worker.process.returncode} while starting:\n"
-                f"{worker.log_tail()}"
-            )
-        replies = app.control.ping(destination=[worker.node_name], timeout=1.0)
-        if any(worker.node_name in reply for reply in replies):
-            return
-    pytest.fail(f"the Celery worker did not answer a ping in {WORKER_START_TIMEOUT_S} s:\n"
-                f"{worker.log_tail()}")
+    while waiting and time.monotonic() < deadline:
+        for worker in waiting.values():
+            if worker.process.poll() is not None:
+                pytest.fail(
+                    f"the Celery worker for {worker.queue} exited with "
+                    f"{worker.process.returncode} while starting:\n{worker.log_tail()}"
+                )
+        for reply in app.control.ping(destination=list(waiting), timeout=1.0):
+            for node_name in reply:
+                waiting.pop(node_name, None)
+    if waiting:
+        pytest.fail(f"Celery workers {sorted(waiting)} did not answer a ping in "
+                    f"{WORKER_START_TIMEOUT_S} s:\n{workers.log_tail()}")
 
 
 def stop(worker: WorkerProcess) -> None:
@@ -89,24 +127,20 @@ def stop(worker: WorkerProcess) -> None:
 
 
 @pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, tmp_path_factory) -> Iterator[WorkerProcess]:
-    """One `celery worker -Q denoise,training` subprocess on the test database and broker."""
+def celery_workers(django_db_setup, tmp_path_factory) -> Iterator[Workers]:
+    """`celery worker -Q denoise` and `-Q training` subprocesses on the test DB and broker."""
     from django.conf import settings
     from django.db import connections
 
     from reucid_site.celery import app
 
-    from tests.conftest import services_configured
-
     if not services_configured():
         pytest.skip("needs PostgreSQL (DATABASE_URL) and a broker (CELERY_BROKER_URL)")
-    test_database = connections["default"].settings_dict
     media_root = tmp_path_factory.mktemp("worker-media")
-    log_path = tmp_path_factory.mktemp("worker-log") / "worker.log"
-    node_name = f"reucid-test-{os.getpid()}@localhost"
+    logs = tmp_path_factory.mktemp("worker-logs")
     environment = {
         **os.environ,
-        "DATABASE_URL": database_url_of(test_database),
+        "DATABASE_URL": database_url_of(connections["default"].settings_dict),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "CELERY_TASK_ALWAYS_EAGER": "0",
         "MEDIA_ROOT": str(media_root),
@@ -117,49 +151,41 @@ def celery_worker_process(django_db_setup, tmp_path_factory) -> Iterator[WorkerP
         "DB_CONN_MAX_AGE": "0",
     }
     purge_queues(app)
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable, "-m", "celery", "-A", "reucid_site", "worker",
-                "-Q", ",".join(QUEUES), "-c", "2", "-n", node_name,
-                "--without-gossip", "--without-mingle", "-l", "INFO",
-            ],
-            cwd=REPO_ROOT,
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    worker = WorkerProcess(process, node_name, media_root, log_path)
+    workers = Workers({}, media_root)
     try:
-        wait_until_ready(app, worker)
-        yield worker
+        for queue in QUEUES:
+            workers.by_queue[queue] = start_worker(queue, environment, logs / f"{queue}.log")
+        wait_until_ready(app, workers)
+        yield workers
     finally:
-        stop(worker)
+        for worker in workers.by_queue.values():
+            stop(worker)
 
 
 @pytest.fixture
-def through_broker(celery_worker_process, settings) -> Iterator[WorkerProcess]:
-    """Tasks go to the broker (not eager) and files land where the worker reads them."""
+def through_broker(celery_workers, settings) -> Iterator[Workers]:
+    """Tasks go to the broker (not eager) and files land where the workers read them."""
     from reucid_site.celery import app
 
-    settings.MEDIA_ROOT = celery_worker_process.media_root
+    settings.MEDIA_ROOT = celery_workers.media_root
     was_eager = app.conf.task_always_eager
     app.conf.task_always_eager = False
     try:
-        yield celery_worker_process
+        yield celery_workers
     finally:
         app.conf.task_always_eager = was_eager
 
 
-def wait_for(predicate, *, timeout_s: float, worker: WorkerProcess, what: str) -> None:
-    """Poll ``predicate()`` until true; fail with the worker's log if it never becomes true."""
+def wait_for(predicate: Callable[[], bool], *, timeout_s: float, workers: Workers,
+             what: str) -> None:
+    """Poll ``predicate()`` until true; fail with the workers' logs if it never becomes true."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if predicate():
             return
-        if worker.process.poll() is not None:
-            pytest.fail(f"the Celery worker died while waiting for {what}:\n{worker.log_tail()}")
-        time.sleep(0.5)
-    pytest.fail(f"timed out after {timeout_s} s waiting for {what}; worker log:\n"
-                f"{worker.log_tail()}")
+        if workers.dead():
+            pytest.fail(f"Celery worker(s) {workers.dead()} died while waiting for {what}:\n"
+                        f"{workers.log_tail()}")
+        time.sleep(0.25)
+    pytest.fail(f"timed out after {timeout_s} s waiting for {what}; worker logs:\n"
+                f"{workers.log_tail()}")

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.http import HttpResponse
+from django.test import RequestFactory
 
-from survey.identity import COOKIE_NAME, SALT
+from survey.identity import COOKIE_NAME, remember_respondent
 from tests.survey.factories import make_ready_image, make_respondent, make_survey
 
 
@@ -25,13 +27,7 @@ def respondent(db):
 
 def login_respondent(client, respondent):
     """Give a test client the signed cookie that names `respondent`."""
-    from django.http import HttpResponse
-
-    from survey.identity import remember_respondent
-
     response = HttpResponse()
-    from django.test import RequestFactory
-
     remember_respondent(RequestFactory().get("/"), response, respondent)
     client.cookies[COOKIE_NAME] = response.cookies[COOKIE_NAME].value
     return client
@@ -55,6 +51,3 @@ def plain_user_client(client, db):
     user = get_user_model().objects.create_user("plain", password="pw-plain-123")
     client.force_login(user)
     return client
-
-
-__all__ = ["login_respondent", "SALT"]

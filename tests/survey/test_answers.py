@@ -228,3 +228,14 @@ def test_overview_lists_every_image(images):
     assert [row.image.id for row in rows] == [image.id for image in images]
     assert rows[0].n_answers == 1 and rows[0].summaries["all"].mean == 4
     assert rows[1].summaries["all"].count == 0
+
+
+def test_labels_feed_the_training_apps_dataset_builder(images):
+    examples = pytest.importorskip("training.examples")
+    for k in (3, 4):
+        answer(make_respondent(), images[0], k)
+    (label,) = list(iter_survey_labels())
+    stack = examples.survey_stack(label)
+    assert stack.labels.tolist() == label.useful.tolist()
+    assert stack.k_star == 4  # mean 3.5 rounds half up
+    assert stack.provenance["survey"] == "test" and stack.provenance["n_responses"] == 2

@@ -95,3 +95,16 @@ def test_import_errors_are_clear(command, tmp_path):
     np.save(tmp_path / "tiny.npy", np.ones((4, 4)))
     with pytest.raises(CommandError, match="at least 32"):
         command("import_survey_images", str(tmp_path), "--survey", "x", "--create")
+
+
+def test_import_a_real_experimental_image(shared_data, command, tmp_path):
+    source = shared_data / "real" / "statstem_CsPbBr3_HAADF_241x246.npy"
+    if not source.exists():
+        pytest.skip(f"{source.name} is not in the shared data")
+    (tmp_path / source.name).symlink_to(source)
+    Survey.objects.create(name="Real", slug="real", k_max=6)
+    command("import_survey_images", str(tmp_path), "--survey", "real")
+    image = Survey.objects.get(slug="real").images.get()
+    assert image.status == "ready", image.error
+    assert (image.height, image.width) == (241, 246) and image.source == "experimental"
+    assert image.candidates.count() == 7 and image.patch_size >= 3

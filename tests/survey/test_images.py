@@ -63,11 +63,28 @@ def test_candidate_urls_and_files_do_not_reveal_k(survey):
     (np.zeros((8, 64)), "at least 32"),
     (np.full((40, 40), np.nan), "NaN"),
     (np.ones((40, 40)), "constant"),
+    (np.zeros((40, 3000)), "at most 2048"),
+    (np.zeros((40, 40), dtype=complex), "real numbers"),
 ])
 def test_bad_images_get_clear_errors_and_nothing_is_stored(survey, array, message):
     with pytest.raises(SurveyImageError, match=message):
         add_survey_image(survey=survey, noisy=array, title="bad", make_candidates=False)
     assert not SurveyImage.objects.exists()
+
+
+def test_deleting_an_image_takes_its_answers_but_a_chosen_candidate_stays(survey):
+    from django.db.models import RestrictedError
+
+    from survey.services.answers import present_image, submit_answer
+
+    image = make_ready_image(survey)
+    respondent = make_respondent()
+    chosen = Candidate.objects.get(id=present_image(respondent, image).candidate_ids[0])
+    submit_answer(respondent, image, candidate_token=chosen.token)
+    with pytest.raises(RestrictedError):
+        chosen.delete()
+    image.delete()
+    assert not Candidate.objects.exists() and not respondent.responses.exists()
 
 
 def test_ground_truth_must_match_the_noisy_shape(survey):
@@ -125,6 +142,7 @@ def test_task_records_failure_without_raising(survey, monkeypatch):
     assert generate_candidates_task.apply(args=[image.id]).get() == "failed"
     image.refresh_from_db()
     assert image.status == SurveyImage.Status.FAILED
+    assert generate_candidates_task.apply(args=[image.id + 100]).get() == "missing"
 
 
 def test_candidates_with_answers_are_never_remade(survey):
@@ -141,11 +159,16 @@ def test_candidates_with_answers_are_never_remade(survey):
 
 
 def test_remaking_candidates_replaces_them(survey):
+    from survey.services.answers import present_image, presented_candidates
+
     image = make_ready_image(survey)
+    respondent = make_respondent()
+    present_image(respondent, image)  # shown, not answered
     old_tokens = set(image.candidates.values_list("token", flat=True))
-    generate_candidates(image.id, decompose=toy_decompose)
+    image = generate_candidates(image.id, decompose=toy_decompose)
     assert not old_tokens & set(image.candidates.values_list("token", flat=True))
     assert image.candidates.count() == survey.k_max + 1
+    assert len(presented_candidates(present_image(respondent, image))) == survey.k_max
 
 
 def test_the_real_core_decomposition_makes_candidates(survey):

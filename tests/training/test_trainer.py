@@ -48,3 +48,22 @@ def test_classification_metrics_balanced_accuracy_counts_both_classes():
     assert metrics["accuracy"] == 1.0 and metrics["balanced_accuracy"] == 1.0
     skewed = classification_metrics(np.array([0.9, 0.9, 0.9, 0.9]), np.array([1, 1, 1, 0]))
     assert skewed["accuracy"] == 0.75 and skewed["balanced_accuracy"] == 0.5
+
+
+class _RankedByIndex:
+    """A fake classifier: probability falls linearly with the component index."""
+
+    def probabilities(self, eigenpatches, eigenvalues, context=None):
+        k = len(eigenvalues)
+        return 1.0 - (np.arange(k) + 0.5) / k
+
+
+def test_threshold_calibration_picks_the_best_mean_psnr():
+    from training.evaluation import calibrate_threshold
+    from training.examples import simulated_cases
+
+    cases = list(simulated_cases(materials=["SrTiO3_001"], n_scenes=1, doses=[100, 10000],
+                                 shape=(64, 64), seed=2))
+    best, means = calibrate_threshold(_RankedByIndex(), cases, thresholds=(0.9, 0.5, 0.1))
+    assert set(means) == {"0.9", "0.5", "0.1"}
+    assert means[f"{best:g}"] == max(means.values())

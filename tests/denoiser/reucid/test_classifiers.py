@@ -18,7 +18,7 @@ from denoiser.reucid.classifiers import marchenko_pastur_rank
 from ._images import noisy_lattice
 
 
-def _low_rank_plus_noise(rank: int, n: int = 3000, dim: int = 81, seed: int = 0):
+def _low_rank_plus_noise(rank: int, n: int = 2000, dim: int = 81, seed: int = 0):
     rng = np.random.default_rng(seed)
     signal = rng.normal(size=(n, rank)) @ (rng.normal(size=(rank, dim)) * 4.0)
     sample = signal + rng.normal(size=(n, dim))
@@ -110,3 +110,19 @@ def test_objective_rules_run_end_to_end_and_denoise():
         result = denoise(noisy, rule, patch_size=9)
         assert 0 < result.stacks[0].n_kept < 25
         assert np.sqrt(np.mean((result.image - clean) ** 2)) < 0.8 * error
+
+
+def test_a_saved_cnn_model_file_drives_the_selection(tmp_path):
+    torch = pytest.importorskip("torch")
+    from denoiser.reucid.cnn import EigenpatchCNN, load_classifier, save_classifier
+
+    torch.manual_seed(0)
+    path = save_classifier(EigenpatchCNN(), tmp_path / "model.pt", metadata={"name": "test"})
+    image, _ = noisy_lattice((40, 44))
+    by_path = denoise(image, classifier=path, patch_size=7)
+    by_string = denoise(image, classifier=str(path), patch_size=7)
+    loaded = load_classifier(path)
+    expected = loaded.select(by_path.stacks[0].eigenpatches, by_path.stacks[0].eigenvalues)
+    np.testing.assert_array_equal(by_path.stacks[0].kept, expected)
+    np.testing.assert_array_equal(by_path.image, by_string.image)
+    assert len(by_path.stacks[0].eigenvalues) == 25

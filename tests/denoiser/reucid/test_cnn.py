@@ -148,3 +148,11 @@ def test_pickled_code_is_never_executed(tmp_path):
 
 def test_model_load_error_is_a_reucid_error():
     assert issubclass(ModelLoadError, ReucidError)
+
+
+def test_the_calibrated_threshold_travels_with_the_model(tmp_path):
+    path = save_classifier(EigenpatchCNN(), tmp_path / "t.pt", metadata={"threshold": 0.3})
+    assert load_classifier(path).threshold == 0.3
+    assert load_classifier(path, threshold=0.7).threshold == 0.7
+    plain = save_classifier(EigenpatchCNN(), tmp_path / "p.pt")
+    assert load_classifier(plain).threshold == 0.5

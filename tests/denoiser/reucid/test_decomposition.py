@@ -50,3 +50,22 @@ def test_spectrum_is_available_for_objective_rules():
     dec = decompose(noisy_lattice((40, 40))[0], patch_size=5, n_components=10)
     assert dec.spectrum is not None and len(dec.spectrum) == 25
     np.testing.assert_allclose(dec.spectrum[:10], dec.eigenvalues, rtol=1e-8)
+
+
+def test_reconstructions_keep_the_requested_order_and_repeats():
+    dec = decompose(noisy_lattice((32, 36), seed=3)[0], patch_size=5, n_components=6)
+    stack = dec.reconstructions([5, 0, 1, 5])
+    for row, k in enumerate([5, 0, 1, 5]):
+        np.testing.assert_allclose(stack[row], dec.reconstruct(k), rtol=1e-5, atol=1e-3)
+    assert not np.any(stack[1])
+
+
+def test_torch_backend_gives_the_same_contributions():
+    pytest.importorskip("torch")
+    noisy = noisy_lattice((64, 56), seed=6)[0]
+    numpy_dec = decompose(noisy, patch_size=7, n_components=5)
+    torch_dec = decompose(noisy, patch_size=7, n_components=5, backend="torch")
+    np.testing.assert_allclose(torch_dec.contributions, numpy_dec.contributions,
+                               atol=2e-6 * np.abs(numpy_dec.contributions).max())
+    np.testing.assert_allclose(torch_dec.reconstruct(3), numpy_dec.reconstruct(3),
+                               rtol=1e-5, atol=1e-4)

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from denoiser.reucid.classifiers import ClassifierOutputError, FixedRank
-from denoiser.reucid.group_pca import NoiseEdge, group_positions, run_group_pass
+from denoiser.reucid.group_pca import NoiseEdge, run_group_pass
+from denoiser.reucid.grouping import group_positions
 from denoiser.reucid.patch_set import PatchSet
 
 from ._images import gaussian_lattice

@@ -66,3 +66,11 @@ def test_too_small_to_estimate():
 def test_large_images_are_estimated_from_tiles():
     image = gaussian_lattice((640, 700), 12.0, 2.4)
     assert abs(estimate_patch_size(image).patch_size - 12) <= 3
+
+
+def test_sparse_columns_give_a_patch_that_grows_with_column_width():
+    # Columns 40 px apart: the ACF lobe is one column's own footprint, not the spacing.
+    narrow = estimate_patch_size(gaussian_lattice((256, 256), 40.0, 1.5, offset=(3.0, 5.0)))
+    wide = estimate_patch_size(gaussian_lattice((256, 256), 40.0, 2.5, offset=(3.0, 5.0)))
+    assert narrow.patch_size < 25
+    assert wide.patch_size > narrow.patch_size

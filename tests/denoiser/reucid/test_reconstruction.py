@@ -144,3 +144,10 @@ def test_truncation_removes_noise_on_a_lattice():
     before = np.sqrt(np.mean((noisy - clean) ** 2))
     after = np.sqrt(np.mean((result.image - clean) ** 2))
     assert after < 0.7 * before
+
+
+def test_iter_denoise_validates_when_called_not_when_iterated():
+    from denoiser.reucid import InvalidImageError
+
+    with pytest.raises(InvalidImageError):
+        iter_denoise(np.full((20, 20), np.nan), "k=2", patch_size=5)

@@ -49,3 +49,15 @@ def test_stack_map_is_seeded_and_covers_all_stacks():
 def test_terrain_property_matches_brute_force(rows, cols, p, seed):
     mask = np.random.default_rng(seed).random((rows, cols)) < 0.5
     np.testing.assert_array_equal(patch_terrain(mask, p), brute_force_terrain(mask, p))
+
+
+@settings(max_examples=30, deadline=None)
+@given(m=st.integers(1, 30), n=st.integers(1, 30), p=st.integers(1, 8))
+def test_full_terrain_shortcut_equals_the_rolling_sum(m, n, p):
+    from denoiser.reucid.terrain import full_terrain
+
+    if p > min(m, n):
+        return
+    np.testing.assert_array_equal(full_terrain((m, n), p),
+                                  patch_terrain(np.ones((m - p + 1, n - p + 1), bool), p))
+

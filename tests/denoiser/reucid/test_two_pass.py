@@ -57,7 +57,7 @@ def test_keeping_everything_in_one_pass_is_the_identity_up_to_the_transform():
 
 
 def test_input_untouched_and_results_reproducible():
-    noisy, _ = _noisy_lattice(20.0, seed=3, shape=(48, 48))
+    noisy, _ = _noisy_lattice(20.0, seed=3, shape=(64, 64))
     before = noisy.copy()
     first = denoise_grouped(noisy, patch_size=5, selector=NoiseEdge(), seed=4)
     second = denoise_grouped(noisy, patch_size=5, selector=NoiseEdge(), seed=4)

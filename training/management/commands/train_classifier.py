@@ -85,7 +85,12 @@ class Command(BaseCommand):
         from training.evaluation import format_table, shared_sim_cases
         from training.examples import build_auto_stacks
         from training.labels import DEFAULT_LABEL_RULE, PAPER_IEF_CONSTANT
-        from training.services import held_out_cases, model_metadata, train_and_evaluate
+        from training.services import (
+            calibration_cases,
+            held_out_cases,
+            model_metadata,
+            train_and_evaluate,
+        )
         from training.trainer import TrainingConfig
 
         rule = options["rule"] or DEFAULT_LABEL_RULE
@@ -110,6 +115,7 @@ class Command(BaseCommand):
             stacks, config=TrainingConfig(epochs=options["epochs"], seed=options["seed"]),
             tune_trials=options["tune"],
             evaluation_cases=held_out_cases(n_scenes=options["evaluation_scenes"]),
+            calibration_cases=calibration_cases(n_scenes=6, seed=options["seed"]),
             extra_evaluations=extra, progress=on_epoch,
             stage=lambda text: self.stdout.write(text),
         )
