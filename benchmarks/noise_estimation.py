@@ -55,11 +55,17 @@ def estimate_poisson_gaussian(image: ArrayLike, *, n_bins: int = 24) -> PoissonG
     >>> bool(abs(noise.gain - 3.0) < 0.3)
     True
     """
-    z = np.asarray(image, dtype=np.float64)
-    if z.ndim != 2 or min(z.shape) < 16:
-        raise ValueError(f"Noise estimation needs a 2D image of at least 16x16, got {z.shape}.")
-    if not np.all(np.isfinite(z)):
+    raw = np.asarray(image, dtype=np.float64)
+    if raw.ndim != 2 or min(raw.shape) < 16:
+        raise ValueError(f"Noise estimation needs a 2D image of at least 16x16, got {raw.shape}.")
+    if not np.all(np.isfinite(raw)):
         raise ValueError("The image contains NaN or infinite values.")
+    # Fit in units of the image's spread so that summed frames (~1e6 counts) and
+    # normalised images (~0.1) are equally well conditioned; converted back at the end.
+    scale = float(raw.std())
+    if scale == 0:
+        raise ValueError("The image is constant: there is no noise to measure.")
+    z = raw / scale
     detail = correlate(z, _SECOND_DIFFERENCE, mode="reflect")[1:-1, 1:-1].ravel()
     level = correlate(z, _LOCAL_MEAN_WEIGHTS / _LOCAL_MEAN_WEIGHTS.sum(), mode="reflect")
     level = level[1:-1, 1:-1].ravel()
@@ -70,23 +76,27 @@ def estimate_poisson_gaussian(image: ArrayLike, *, n_bins: int = 24) -> PoissonG
         samples = detail[chunk]
         mad = np.median(np.abs(samples - np.median(samples)))
         variance = (_MAD_TO_SIGMA * mad) ** 2
+        if variance <= 0:
+            continue  # a flat, noise-free bin (clipped vacuum, saturation) says nothing
         means.append(level[chunk].mean())
         variances.append(variance)
         # Sample variance error is ~ variance * sqrt(2/n): weight by its inverse.
-        weights.append(np.sqrt(chunk.size / 2.0) / max(variance, 1e-300))
+        weights.append(np.sqrt(chunk.size / 2.0) / variance)
+    if not variances:
+        raise ValueError("The image has no measurable noise (it looks noise-free or quantised).")
     means_a = np.asarray(means)
     variances_a = np.asarray(variances)
     if np.ptp(means_a) == 0:
         slope, intercept = 0.0, float(np.median(variances_a))
     else:
         slope, intercept = np.polyfit(means_a, variances_a, 1, w=np.asarray(weights))
-    if not np.any(variances_a > 0):
-        raise ValueError("The image has no measurable noise (it looks noise-free or quantised).")
 
     typical_variance = float(np.median(variances_a))
     typical_level = float(max(np.median(np.abs(means_a)), 1e-12))
     smallest_gain = 1e-3 * typical_variance / typical_level
-    if slope < smallest_gain:
+    if not (np.isfinite(slope) and np.isfinite(intercept) and slope >= smallest_gain):
         # No usable signal dependence: keep the Gaussian part, make the Poisson part negligible.
-        return PoissonGaussianNoise(gain=smallest_gain, sigma=float(np.sqrt(typical_variance)))
-    return PoissonGaussianNoise.from_affine_variance(slope=float(slope), intercept=float(intercept))
+        return PoissonGaussianNoise(gain=smallest_gain * scale,
+                                    sigma=float(np.sqrt(typical_variance)) * scale)
+    return PoissonGaussianNoise.from_affine_variance(slope=float(slope) * scale,
+                                                     intercept=float(intercept) * scale**2)

@@ -93,7 +93,14 @@ def run_real(
     usable = {k: m for k, m in methods.items() if not m.needs_ground_truth}
     for image in images:
         noisy = np.array(central_crop(image.image, crop), dtype=np.float64)
-        noise = estimate_poisson_gaussian(noisy)
+        try:
+            noise = estimate_poisson_gaussian(noisy)
+        except ValueError as error:
+            # One unreadable noise level must not stop the other images: report it.
+            record = RealRecord(image=image, noisy=noisy, noise=PoissonGaussianNoise())
+            record.statuses = {name: f"failed: noise estimation: {error}" for name in usable}
+            records.append(record)
+            continue
         record = RealRecord(image=image, noisy=noisy, noise=noise)
         context = MethodContext(noise=noise, classifier=classifier, seed=seed)
         for name, method in usable.items():

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +26,10 @@ __all__ = [
     "reucid_with_classifier",
 ]
 
-#: Ranks the oracle tries: the 25 components the default pipeline computes, i.e. every
-#: rank a classifier inside that pipeline can choose.
-ORACLE_RANKS: tuple[int, ...] = tuple(range(1, 26))
+#: Most ranks the oracle tries (it stops earlier at p², the number of eigenpatches).
+ORACLE_MAX_RANK = 128
+#: Eigenpatches the default pipeline computes, hence shows to a classifier.
+DEFAULT_PIPELINE_COMPONENTS = 25
 
 
 def reucid_available() -> str | None:
@@ -86,22 +86,22 @@ def oracle_rank(
     noisy: NDArray[np.float64],
     clean: NDArray[np.float64],
     *,
-    ranks: Sequence[int] = ORACLE_RANKS,
+    max_rank: int = ORACLE_MAX_RANK,
     seed: int = 0,
 ) -> tuple[int, NDArray[np.float64]]:
     """The fixed rank whose REUCID output has the least MSE against ``clean``.
 
-    One ``decompose`` gives every truncation cheaply and shortlists the best rank;
-    the full pipeline (``denoise(classifier="k=N")``, with its stacks) then decides
-    between that rank and its neighbours, so the reported image is a real REUCID
-    output.
+    One ``decompose`` with ``min(p², max_rank)`` components gives every truncation
+    cheaply and shortlists the best rank; the full pipeline
+    (``denoise(classifier="k=N")``, with its stacks) then decides between that rank
+    and its neighbours, so the reported image is a real REUCID output.
 
     Parameters
     ----------
     noisy, clean : numpy.ndarray
         Same 2D shape.
-    ranks : sequence of int, optional
-        Candidate ranks.
+    max_rank : int, optional
+        Largest rank tried.
     seed : int, optional
 
     Returns
@@ -109,16 +109,19 @@ def oracle_rank(
     tuple of (int, numpy.ndarray)
         The best rank and its output.
     """
-    from denoiser.reucid import decompose
+    from denoiser.reucid import decompose, estimate_patch_size
 
-    decomposition = decompose(np.asarray(noisy), seed=seed)
-    usable = [k for k in ranks if 1 <= k <= decomposition.n_components]
-    if not usable:
-        raise ValueError(f"No candidate rank within 1..{decomposition.n_components}.")
-    errors = [float(np.mean((decomposition.reconstruct(k) - clean) ** 2)) for k in usable]
-    shortlisted = usable[int(np.argmin(errors))]
+    patch_size = estimate_patch_size(np.asarray(noisy)).patch_size
+    n_components = int(min(patch_size**2, max_rank))
+    decomposition = decompose(np.asarray(noisy), patch_size=patch_size,
+                              n_components=n_components, seed=seed)
+    ranks = list(range(1, decomposition.n_components + 1))
+    truncations = decomposition.reconstructions(ranks)
+    errors = np.mean((truncations - clean[None]) ** 2, axis=(1, 2))
+    del truncations
+    shortlisted = ranks[int(np.argmin(errors))]
     best_rank, best_error, best_image = 0, np.inf, None
-    for rank in sorted({shortlisted - 1, shortlisted, shortlisted + 1} & set(usable)):
+    for rank in sorted({shortlisted - 1, shortlisted, shortlisted + 1} & set(ranks)):
         image = _denoise(noisy, f"k={rank}", seed=seed)
         error = float(np.mean((image - clean) ** 2))
         if error < best_error:
@@ -175,8 +178,9 @@ register_method(
     family="oracle",
     needs_ground_truth=True,
     available=reucid_available,
-    description="denoise(classifier='k=N') with the N of least MSE against ground truth: "
-    "the ceiling of a classifier that picks a rank.",
+    description="denoise(classifier='k=N') with the N of least MSE against ground truth "
+    f"(N up to min(p², {ORACLE_MAX_RANK})): the ceiling of a classifier that keeps the "
+    "leading eigenpatches.",
 )
 register_method(
     "REUCID, MP-PCA rank",

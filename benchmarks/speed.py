@@ -77,6 +77,7 @@ class SpeedResult:
     peak_rss_bytes: int | None = None
     peak_reset: bool = True
     gpu_peak_bytes: int | None = None
+    details: str = ""
 
     @classmethod
     def from_json(cls, payload: dict) -> SpeedResult:
@@ -132,7 +133,7 @@ def _method_runner(name: str, noise: object, classifier: object
             options["mode"] = "reference"
         if name == REUCID_GPU:
             options["device"] = "cuda"
-        return lambda image: denoise(image, **options).image
+        return lambda image: denoise(image, **options)
 
     from benchmarks.methods import MethodContext, default_methods
 
@@ -149,6 +150,17 @@ def _sync_gpu(name: str) -> None:
         import torch
 
         torch.cuda.synchronize()
+
+
+def _describe(output: object) -> str:
+    """Patch size, stacks and stage timings of a REUCID result; empty for plain arrays."""
+    timings = getattr(output, "timings", None)
+    if not isinstance(timings, dict):
+        return ""
+    stages = ", ".join(f"{k} {v:.3g} s" for k, v in timings.items()
+                       if isinstance(v, (int, float)))
+    return (f"p={getattr(output, 'patch_size', '?')}, d={getattr(output, 'n_stacks', '?')}; "
+            f"{stages}")
 
 
 def worker(options: argparse.Namespace) -> int:
@@ -201,7 +213,7 @@ def worker(options: argparse.Namespace) -> int:
             resettable = reset_peak()
             before = current_rss_bytes()
             start = time.perf_counter()
-            runner(image)
+            output = runner(image)
             _sync_gpu(name)
             first = time.perf_counter() - start
             peak = peak_rss_bytes()
@@ -216,7 +228,7 @@ def worker(options: argparse.Namespace) -> int:
             times = [] if n >= 1 else [first]
             for _ in range(n):
                 start = time.perf_counter()
-                runner(image)
+                output = runner(image)
                 _sync_gpu(name)
                 times.append(time.perf_counter() - start)
         except Exception as error:  # noqa: BLE001 - report and move on to the next size
@@ -228,7 +240,7 @@ def worker(options: argparse.Namespace) -> int:
                              first_s=first, n=len(times),
                              peak_increment_bytes=max(0, peak - before),
                              peak_rss_bytes=peak, peak_reset=resettable,
-                             gpu_peak_bytes=gpu_peak)
+                             gpu_peak_bytes=gpu_peak, details=_describe(output))
         emit(result)
         previous = result
     return 0
@@ -427,8 +439,8 @@ def render_speed(results: Sequence[SpeedResult], *, sizes: Sequence[int], classi
            "lifetime peaks, an upper bound.")
         + f" A size is not run when the previous size, scaled by the pixel count, predicts "
         f"more than {options.max_run_s:.0f} s per call or {options.memory_limit_gb:.0f} GB. "
-        f"BM3D is timed up to {options.bm3d_max_size}² only (it takes ~30 s per call at "
-        "1024² here). The CPU is shared with other work: expect ±20 % noise on small times.",
+        f"BM3D is timed up to {options.bm3d_max_size}² at most (tens of seconds per call "
+        "at 1024² on this CPU). The CPU is shared with other work: expect ±20 % noise on small times.",
         "",
         "### Median time per call (s)",
         "",
@@ -451,6 +463,8 @@ def render_speed(results: Sequence[SpeedResult], *, sizes: Sequence[int], classi
         lines += [f"![{plot.stem}]({plot.relative_to(report_dir).as_posix()})", ""]
     notes = sorted({f"- {r.method} at {r.size}²: {r.status}" for r in results
                     if r.median_s is None})
+    notes += [f"- {r.method} at {r.size}² (last timed call): {r.details}" for r in results
+              if r.details]
     lines += [("<details><summary>Timed calls per cell (N) and why cells were not run"
               "</summary>"), "", markdown_table(headers, n_rows), "", *notes, "", "</details>"]
     return "\n".join(lines)

@@ -124,6 +124,7 @@ class Stack:
         done = subprocess.run(
             [sys.executable, "manage.py", *args],
             cwd=REPO_ROOT, env=self.env, capture_output=True, text=True, timeout=timeout,
+            check=False,
         )
         if done.returncode != 0:
             raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
@@ -135,6 +136,7 @@ class Stack:
         done = subprocess.run(
             [sys.executable, "-c", prelude + code],
             cwd=REPO_ROOT, env=self.env, capture_output=True, text=True, timeout=timeout,
+            check=False,
         )
         if done.returncode != 0:
             raise RuntimeError(f"django snippet failed:\n{done.stdout}\n{done.stderr}")

@@ -105,7 +105,7 @@ def run_respondent(base_url: str, index: int, recorder: harness.Recorder,
                 picks = [tokens[0], tokens[-1]]
                 with ThreadPoolExecutor(2) as pair:
                     answers = list(pair.map(
-                        lambda token: visitor.post_form(
+                        lambda token, image_id=image_id: visitor.post_form(
                             f"/survey/q/{image_id}/", {"candidate": token, "time_taken_ms": "900"},
                             label="POST vote (race)"),
                         picks))

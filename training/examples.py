@@ -79,9 +79,13 @@ def simulated_cases(
     n_scenes: int,
     doses: Sequence[float] = PAPER_DOSES,
     shape: tuple[int, int] = (128, 128),
+    sizes: Sequence[int] | None = None,
     seed: int = 0,
 ) -> Iterator[SimulatedCase]:
     """Scenes cycling through ``materials``, each imaged at every dose.
+
+    With ``sizes``, scene i is a square image of side ``sizes[i % len(sizes)]`` (so the
+    classifier sees stacks of different numbers of patches) instead of ``shape``.
 
     Examples
     --------
@@ -96,7 +100,8 @@ def simulated_cases(
     for scene, child in enumerate(root.spawn(n_scenes)):
         material = materials[scene % len(materials)]
         scene_seed = int(child.generate_state(1)[0])
-        image = simulate_haadf(material, shape=shape, rng=scene_seed)
+        side = sizes[scene % len(sizes)] if sizes else None
+        image = simulate_haadf(material, shape=(side, side) if side else shape, rng=scene_seed)
         noise_rng = np.random.default_rng(child.spawn(1)[0])
         key = f"sim:{material}:{seed}:{scene}"
         for dose in doses:
@@ -165,6 +170,7 @@ def build_auto_stacks(
     n_scenes: int,
     doses: Sequence[float] = PAPER_DOSES,
     shape: tuple[int, int] = (128, 128),
+    sizes: Sequence[int] | None = None,
     rule: str = DEFAULT_LABEL_RULE,
     c: float = PAPER_IEF_CONSTANT,
     seed: int = 0,
@@ -174,7 +180,8 @@ def build_auto_stacks(
     stacks: list[LabelledStack] = []
     total = n_scenes * len(doses)
     for done, case in enumerate(simulated_cases(materials=materials, n_scenes=n_scenes,
-                                                 doses=doses, shape=shape, seed=seed), 1):
+                                                 doses=doses, shape=shape, sizes=sizes,
+                                                 seed=seed), 1):
         stack = label_case(case, rule=rule, c=c, seed=seed)
         if stack is not None:
             stacks.append(stack)

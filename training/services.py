@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -38,6 +38,7 @@ EVALUATION_SEED = 424242
 #: with the REUCID_TRAINING_RUN_DEFAULTS setting; a run's own options win).
 DEFAULT_RUN_OPTIONS: dict[str, Any] = {
     "n_scenes": 48, "epochs": 20, "seed": 0, "evaluation_scenes": 9, "shape": [128, 128],
+    "sizes": [128, 192],
     "augment": True, "calibration_scenes": 6,
 }
 
@@ -127,7 +128,8 @@ def store_dataset(stacks: Sequence[Any], *, name: str, source: str, label_rule: 
 
 def create_auto_dataset(*, n_scenes: int = 48, doses: Sequence[float] | None = None,
                         materials: Sequence[str] | None = None,
-                        shape: tuple[int, int] = (128, 128), rule: str | None = None,
+                        shape: tuple[int, int] = (128, 128),
+                        sizes: Sequence[int] | None = None, rule: str | None = None,
                         c: float | None = None, seed: int = 0,
                         progress: Callable[[int, int], None] | None = None) -> LabelledDataset:
     """Simulate training-material scenes at the paper's doses and label them."""
@@ -141,12 +143,14 @@ def create_auto_dataset(*, n_scenes: int = 48, doses: Sequence[float] | None = N
     constant = PAPER_IEF_CONSTANT if c is None else float(c)
     stacks = build_auto_stacks(
         materials=tuple(materials or TRAINING_MATERIALS), n_scenes=n_scenes,
-        doses=tuple(doses or PAPER_DOSES), shape=shape, rule=rule, c=constant, seed=seed,
+        doses=tuple(doses or PAPER_DOSES), shape=shape, sizes=sizes, rule=rule, c=constant,
+        seed=seed,
         progress=progress,
     )
     return store_dataset(
         stacks, name=f"simulated ({n_scenes} scenes, {rule})", source=LabelSource.AUTO,
         label_rule=rule, rule_parameters={"c": constant, "shape": list(shape),
+                                          "sizes": list(sizes or []),
                                           "n_scenes": n_scenes}, seed=seed,
     )
 
@@ -241,10 +245,10 @@ def train_and_evaluate(stacks: Sequence[Any], *, config: Any, tune_trials: int =
     if calibration_cases:
         if stage:
             stage("calibrating the decision threshold")
-        threshold, by_threshold = calibrate_threshold(classifier, calibration_cases)
-        classifier = CNNClassifier(outcome.model, threshold=threshold)
-        metrics["threshold_calibration"] = {"threshold": threshold,
-                                            "mean_psnr_by_threshold": by_threshold}
+        threshold, selection, by_choice = calibrate_threshold(classifier, calibration_cases)
+        classifier = CNNClassifier(outcome.model, threshold=threshold, selection=selection)
+        metrics["threshold_calibration"] = {"threshold": threshold, "selection": selection,
+                                            "mean_psnr_db": by_choice}
     evaluations = {"held_out": evaluation_cases, **(extra_evaluations or {})}
     for name, cases in evaluations.items():
         if not cases:
@@ -255,6 +259,7 @@ def train_and_evaluate(stacks: Sequence[Any], *, config: Any, tune_trials: int =
         metrics[name] = {"by_dose": summarise_by_dose(rows), "rows": rows_as_dicts(rows)}
     headline = {
         "threshold": classifier.threshold,
+        "selection": classifier.selection,
         "accuracy": outcome.metrics["accuracy"],
         "balanced_accuracy": outcome.metrics["balanced_accuracy"],
     }
@@ -272,7 +277,7 @@ def train_and_evaluate(stacks: Sequence[Any], *, config: Any, tune_trials: int =
         "sources": sources,
         "n_images": len(stacks),
         "n_groups": len({s.key for s in stacks}),
-        "n_eigenpatches": int(len(y)),
+        "n_eigenpatches": len(y),
         "positive_fraction": float(np.mean(y)),
         "materials": sorted({str(s.provenance.get("material", "survey")) for s in stacks}),
         "train_groups": len(outcome.train_groups),
@@ -288,6 +293,7 @@ def model_metadata(trained: TrainedClassifier, *, name: str, seed: int) -> dict[
     return {
         "name": name,
         "threshold": trained.metrics["headline"].get("threshold", 0.5),
+        "selection": trained.metrics["headline"].get("selection", "independent"),
         "training_data": trained.training_summary,
         "metrics": trained.metrics,
         "code_version": code_version(),
@@ -317,8 +323,7 @@ def register_classifier_file(source: IO[bytes] | Path, *, name: str,
         else:
             source.seek(0)
             with open(local, "wb") as out:
-                for chunk in iter(lambda: source.read(1 << 20), b""):
-                    out.write(chunk)
+                out.writelines(iter(lambda: source.read(1 << 20), b""))
         classifier = load_classifier(local)  # refuses corrupt files before any row exists
         metadata = classifier.metadata
         with open(local, "rb") as handle:
@@ -374,7 +379,8 @@ def roll_back_classifier(*, user: Any = None) -> ClassifierModel:
 def register_shipped_model() -> tuple[ClassifierModel | None, bool, bool]:
     """Register the package's default model and activate it if nothing is active.
 
-    Idempotent. Returns ``(record, created, activated)``; ``record`` is None when the
+    Also activates it when the active model is an older shipped default (a release
+    updated the package); a trained or uploaded active model is left alone. Idempotent. Returns ``(record, created, activated)``; ``record`` is None when the
     package has no shipped model file.
     """
     from denoiser.reucid.cnn import SHIPPED_MODEL_PATH
@@ -389,8 +395,14 @@ def register_shipped_model() -> tuple[ClassifierModel | None, bool, bool]:
         record = register_classifier_file(path, name="shipped default (reucid_default.pt)",
                                           is_shipped=True)
     activated = False
-    if not ClassifierModel.objects.filter(is_active=True).exists():
+    active = ClassifierModel.objects.filter(is_active=True).first()
+    if active is None:
         activate_classifier(record, reason="shipped model registered")
+        activated = True
+    elif active.is_shipped and active.pk != record.pk:
+        # The site was running on the previous default; a new release's default replaces
+        # it. A model an admin trained or activated is never overridden.
+        activate_classifier(record, reason="new shipped model replaces the previous default")
         activated = True
     return record, created, activated
 
@@ -478,7 +490,7 @@ def execute_training_run(run_id: int) -> TrainingRun:
             datasets.append(create_auto_dataset(
                 n_scenes=int(options.get("n_scenes", 48)), rule=options.get("rule"),
                 c=options.get("c"), seed=seed, progress=simulated,
-                shape=tuple(options.get("shape", (128, 128))),
+                shape=tuple(options.get("shape", (128, 128))), sizes=options.get("sizes"),
             ))
         if run.source in (TrainingRun.Source.SURVEY, TrainingRun.Source.BOTH):
             survey = create_survey_dataset(min_responses=int(options.get("min_responses", 1)))
@@ -532,7 +544,7 @@ def execute_training_run(run_id: int) -> TrainingRun:
                 activated = True
         _update_run(run_id, status=TrainingRun.Status.SUCCEEDED, result=record,
                     activated=activated, finished_at=timezone.now(), stage="done")
-    except Exception as exc:  # noqa: BLE001 - a failed run must be recorded, not lost
+    except Exception as exc:
         logger.exception("training run %s failed", run_id)
         message = str(exc) if isinstance(exc, TrainingError) else (
             f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=5)}")
@@ -540,11 +552,6 @@ def execute_training_run(run_id: int) -> TrainingRun:
                     finished_at=timezone.now(), stage="failed")
     run.refresh_from_db()
     return run
-
-
-def config_with(config: Any, **changes: Any) -> Any:
-    """A copy of a frozen config with some fields changed (for commands)."""
-    return replace(config, **changes)
 
 
 # --------------------------------------------------------------------------- IEF constant

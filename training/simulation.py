@@ -396,7 +396,7 @@ def simulate_haadf(
             "core_fwhm_A": probe_model.core_fwhm_A, "tail_weight": probe_model.tail_weight,
             "tail_width_A": probe_model.tail_width_A,
         },
-        "n_columns": int(len(weights)), "simulator": "reucid-incoherent-v1",
+        "n_columns": len(weights), "simulator": "reucid-incoherent-v1",
     }
     return SimulatedImage(clean, pixel, material, rc.astype(np.float32), parameters)
 

@@ -226,8 +226,8 @@ def train_network(
     model.eval()
     final = classification_metrics(torch.sigmoid(_predict(model, xv, lv)).numpy(), yv.numpy())
     final["val_loss"] = best_loss
-    final["train_examples"] = int(len(xt))
-    final["val_examples"] = int(len(xv))
+    final["train_examples"] = len(xt)
+    final["val_examples"] = len(xv)
     return TrainingOutcome(model, history, final, settings,
                            sorted(set(keys[train_mask])), sorted(set(keys[val_mask])))
 

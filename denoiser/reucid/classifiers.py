@@ -384,7 +384,28 @@ def _load_model(path: Path | None) -> EigenpatchClassifier:
                 "`python manage.py train_classifier --ship`); meanwhile use "
                 "classifier='mp', 'gd', 'k=N' or a model file path"
             )
-    return cnn.load_classifier(path)
+    return _load_model_file(cnn, Path(path))
+
+
+# Loaded models keyed by file identity: a page or worker denoising many images reads
+# the model once, and a replaced file (new inode, mtime or size) is read again.
+_MODEL_CACHE: dict[tuple[str, int, int, int], EigenpatchClassifier] = {}
+_MODEL_CACHE_SIZE = 4
+
+
+def _load_model_file(cnn: Any, path: Path) -> EigenpatchClassifier:
+    try:
+        status = path.stat()
+    except OSError:
+        return cnn.load_classifier(path)  # raises the CNN module's clear ModelLoadError
+    key = (str(path.resolve()), status.st_ino, status.st_mtime_ns, status.st_size)
+    model = _MODEL_CACHE.get(key)
+    if model is None:
+        model = cnn.load_classifier(path)
+        if len(_MODEL_CACHE) >= _MODEL_CACHE_SIZE:
+            _MODEL_CACHE.pop(next(iter(_MODEL_CACHE)))
+        _MODEL_CACHE[key] = model
+    return model
 
 
 def validate_selection(selection: Any, n_components: int) -> NDArray[np.bool_]:

@@ -30,6 +30,7 @@ from .errors import ModelLoadError
 MODEL_FORMAT = "reucid-eigenpatch-cnn"
 MODEL_FORMAT_VERSION = 1
 FEATURE_SIDE = 25
+SELECTION_MODES: tuple[str, ...] = ("independent", "leading")
 SHIPPED_MODEL_PATH = Path(__file__).resolve().parent / "models" / "reucid_default.pt"
 SHIPPED_MODEL_CARD_PATH = SHIPPED_MODEL_PATH.with_suffix(".json")
 
@@ -202,10 +203,13 @@ class CNNClassifier:
     metadata: dict[str, Any] = field(default_factory=dict)
     threshold: float = 0.5
     device: str = "cpu"
+    selection: str = "independent"
 
     def __post_init__(self) -> None:
         if not 0.0 < float(self.threshold) < 1.0:
             raise ValueError("threshold must lie strictly between 0 and 1")
+        if self.selection not in SELECTION_MODES:
+            raise ValueError(f"selection must be one of {SELECTION_MODES}")
         self.model = self.model.to(self.device).eval()
 
     def probabilities(
@@ -224,8 +228,19 @@ class CNNClassifier:
     def select(
         self, eigenpatches: np.ndarray, eigenvalues: np.ndarray, context: Any = None
     ) -> np.ndarray:
-        """Boolean ``(K,)`` mask: True where the eigenpatch is classified as useful."""
-        return self.probabilities(eigenpatches, eigenvalues, context) >= self.threshold
+        """Boolean ``(K,)`` mask of the useful eigenpatches.
+
+        ``selection="independent"`` (the paper) keeps every eigenpatch whose probability
+        reaches the threshold; ``"leading"`` counts those, k, and keeps the k eigenpatches
+        with the largest eigenvalues (a rank, like the labels it was trained on).
+        """
+        mask = self.probabilities(eigenpatches, eigenvalues, context) >= self.threshold
+        if self.selection == "leading":
+            order = np.argsort(-np.asarray(eigenvalues, dtype=np.float64), kind="stable")
+            leading = np.zeros_like(mask)
+            leading[order[: int(mask.sum())]] = True
+            return leading
+        return mask
 
 
 def _plain(value: Any) -> Any:
@@ -291,6 +306,7 @@ def save_classifier(
     os.close(handle)
     try:
         torch.save(payload, temporary)
+        os.chmod(temporary, 0o644)  # mkstemp makes it private; a model file is not secret
         os.replace(temporary, target)
     finally:
         if os.path.exists(temporary):
@@ -299,12 +315,14 @@ def save_classifier(
 
 
 def load_classifier(
-    path: str | os.PathLike[str], *, device: str = "cpu", threshold: float | None = None
+    path: str | os.PathLike[str], *, device: str = "cpu", threshold: float | None = None,
+    selection: str | None = None,
 ) -> CNNClassifier:
     """Read a model file written by :func:`save_classifier`.
 
-    The decision threshold is ``threshold`` if given, else the calibrated
-    ``metadata["threshold"]`` stored with the model, else 0.5.
+    The decision threshold and selection mode are the arguments if given, else the
+    calibrated ``metadata["threshold"]`` / ``metadata["selection"]`` stored with the
+    model, else 0.5 / ``"independent"``.
 
     Raises
     ------
@@ -353,7 +371,11 @@ def load_classifier(
     if threshold is None:
         stored = metadata.get("threshold", 0.5)
         threshold = float(stored) if isinstance(stored, (int, float)) and 0 < stored < 1 else 0.5
-    return CNNClassifier(network, metadata=metadata, threshold=threshold, device=device)
+    if selection is None:
+        stored_mode = metadata.get("selection", "independent")
+        selection = stored_mode if stored_mode in SELECTION_MODES else "independent"
+    return CNNClassifier(network, metadata=metadata, threshold=threshold, device=device,
+                         selection=selection)
 
 
 def count_parameters(model: EigenpatchCNN) -> int:

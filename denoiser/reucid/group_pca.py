@@ -106,9 +106,11 @@ class NoiseEdge:
         values = np.asarray(eigenvalues, dtype=np.float64)
         shape = np.shape(eigenpatches)
         dim = context.patch_dim if context is not None else int(np.prod(shape[1:]))
-        n = context.n_patches if context is not None else len(values)
-        edge = self.noise_variance * (1.0 + np.sqrt(dim / max(n, 1))) ** 2
-        return values / max(n, 1) > edge
+        # eigenvalues are sums over the whole stack; their fluctuation is the sample's
+        sample = context.n_patches if context is not None else len(values)
+        total = context.n_stack_patches if context is not None else sample
+        edge = self.noise_variance * (1.0 + np.sqrt(dim / max(sample, 1))) ** 2
+        return values / max(total, 1) > edge
 
     def __repr__(self) -> str:
         return f"NoiseEdge(noise_variance={self.noise_variance})"

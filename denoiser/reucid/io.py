@@ -233,6 +233,8 @@ def _read_png(source: Path) -> tuple[np.ndarray, None, dict, str]:
         array = np.asarray(png)
     if mode == "P":
         raise InvalidImageError(f"{source.name} is a palette PNG; save it as greyscale")
+    if mode in ("LA", "La"):  # grey plus an alpha channel: the grey values are the data
+        array = array[..., 0]
     return array, None, {"png_mode": mode}, "png"
 
 

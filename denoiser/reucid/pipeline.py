@@ -23,7 +23,8 @@ from .projection import check_device, project_stack
 from .reference import place_back_reference
 from .stacks import assign_stacks
 from .terrain import full_terrain, patch_terrain
-from .threads import single_threaded_blas
+from .threads import single_threaded, single_threaded_blas
+from .variants import PAPER, VariantOptions
 from .validation import as_grey_float_image, check_patch_fits
 
 __all__ = [
@@ -134,6 +135,8 @@ class DenoiseResult:
     mode: str
     seed: int | None
     n_components: int
+    #: Options beyond the paper and the noise model used, if any (docs/beyond_the_paper.md).
+    options: dict[str, Any] = field(default_factory=dict)
 
     def to_metadata(self, *, include_eigenpatches: bool = True,
                     max_eigenpatches: int = 64) -> dict[str, Any]:
@@ -161,6 +164,7 @@ class DenoiseResult:
             "seed": self.seed,
             "shape": [int(v) for v in self.image.shape],
             "kept_per_stack": [s.n_kept for s in self.stacks],
+            "options": self.options,
             "timings": {k: round(float(v), 6) for k, v in self.timings.items()},
             "stacks": [s.to_metadata(include_eigenpatches=include_eigenpatches,
                                      max_eigenpatches=max_eigenpatches) for s in self.stacks],
@@ -203,6 +207,11 @@ def denoise(
     backend: str | None = None,
     workers: int = -1,
     svd_method: str = "auto",
+    stabilize: str | None = PAPER.stabilize,
+    grouping: str = PAPER.grouping,
+    passes: int = PAPER.passes,
+    aggregation: str = PAPER.aggregation,
+    noise_model: Any = None,
 ) -> DenoiseResult:
     """Denoise a 2D image with REUCID (Algorithm 1).
 
@@ -237,6 +246,25 @@ def denoise(
     svd_method : {"auto", "gram", "randomized"}, optional
         Eigen-solver of the fast path (see ``eigen.stack_eigen_fast``).
 
+    stabilize : {None, "anscombe"}, optional
+        ``"anscombe"``: estimate the Poisson–Gaussian noise model from the image, work on
+        its generalised Anscombe transform, return through the exact unbiased inverse.
+    grouping : {"random", "similar"}, optional
+        ``"random"``: the paper's stacks. ``"similar"``: stacks are groups of similar
+        patches, each with its own mean and SVD; ``n_stacks`` is then the number of
+        groups (default 128) and ``classifier`` may also be ``"noise-edge"`` (keep
+        what rises above the known noise level).
+    passes : {1, 2}, optional
+        2: regroup on the first estimate and weight each patch's kept components by
+        an empirical Wiener factor from it (``grouping="similar"`` only).
+    aggregation : {"flat", "weighted"}, optional
+        ``"weighted"``: average overlapping patch estimates with weights that favour
+        the less noisy ones (``grouping="similar"`` only).
+    noise_model : AffineVariance or PoissonGaussianNoise, optional
+        Known noise model for the options above (default: estimated from the image).
+        :data:`denoiser.reucid.variants.BEST` lists the combination that measured best
+        (``docs/beyond_the_paper.md``); the defaults are the paper's Algorithm 1.
+
     Returns
     -------
     DenoiseResult
@@ -259,6 +287,8 @@ def denoise(
         image, classifier, patch_size, n_stacks, seed, device, mode,
         n_components=n_components, memory_budget=memory_budget, sample_size=sample_size,
         backend=backend, workers=workers, svd_method=svd_method,
+        stabilize=stabilize, grouping=grouping, passes=passes,
+        aggregation=aggregation, noise_model=noise_model,
     ):
         final = interim.final
     assert final is not None  # iter_denoise always ends with a final result
@@ -280,6 +310,11 @@ def iter_denoise(
     backend: str | None = None,
     workers: int = -1,
     svd_method: str = "auto",
+    stabilize: str | None = PAPER.stabilize,
+    grouping: str = PAPER.grouping,
+    passes: int = PAPER.passes,
+    aggregation: str = PAPER.aggregation,
+    noise_model: Any = None,
 ) -> Iterator[InterimResult]:
     """Like :func:`denoise`, but yield an :class:`InterimResult` after each stack.
 
@@ -303,6 +338,20 @@ def iter_denoise(
             or n_components < 1:
         raise ValueError(f"n_components must be a positive integer, got {n_components!r}")
     data = as_grey_float_image(image)
+    variant = VariantOptions(stabilize=stabilize, grouping=grouping, passes=passes,
+                             aggregation=aggregation)
+    if not variant.is_paper:
+        from .variants import iter_denoise_variant
+
+        return iter_denoise_variant(
+            data, variant, classifier=classifier, patch_size=patch_size, n_stacks=n_stacks,
+            seed=seed, noise_model=noise_model, core_iter=iter_denoise,
+            core_options=dict(device=device, mode=mode, n_components=n_components,
+                              memory_budget=memory_budget, sample_size=sample_size,
+                              backend=backend, workers=workers, svd_method=svd_method))
+    if noise_model is not None:
+        raise ValueError("noise_model is only used with stabilize='anscombe' or "
+                         "grouping='similar'")
     if mode == "fast":
         check_device(backend, device)
     timings = {"validate": time.perf_counter() - started}
@@ -381,8 +430,9 @@ def _run_stacks(plan: _Plan, timings: dict[str, float], started: float
                                    n_stacks=d, spectrum=eig.spectrum)
         # The classifier gets copies: whatever it does to them, the reconstruction below
         # uses the data's own eigenpatches.
-        answer = selector.select(eig.eigenpatches.astype(np.float32),
-                                 eig.eigenvalues.copy(), context)
+        with single_threaded():
+            answer = selector.select(eig.eigenpatches.astype(np.float32),
+                                     eig.eigenvalues.copy(), context)
         kept = validate_selection(answer, len(eig.eigenvalues))
         stack_timing["classify"] = time.perf_counter() - tick
         tick = time.perf_counter()

@@ -1,26 +1,60 @@
-"""Keep BLAS single-threaded around the small dense linear algebra of the SVD step.
+"""Keep thread pools single-threaded around small dense computations.
 
-The Gram matrices and sketches here are a few hundred columns wide; multithreaded
-OpenBLAS gains nothing on them and, on a loaded machine, spinning threads make them
-ten times slower. FFTs keep their own ``workers``.
+The Gram matrices and sketches of the SVD step are a few hundred columns wide, and a
+CNN classifier sees a few dozen 25x25 images; multithreaded OpenBLAS or OpenMP (torch)
+gains nothing on them and, on a loaded machine, spinning threads make them ten times
+slower. FFTs keep their own ``workers``.
 """
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator
-from functools import lru_cache
 from typing import Any
 
-__all__ = ["single_threaded_blas"]
+__all__ = ["single_threaded", "single_threaded_blas"]
 
 
-@lru_cache(maxsize=1)
 def _controller() -> Any:
+    """A threadpoolctl controller that knows the libraries loaded so far.
+
+    A controller only sees the thread pools of libraries loaded before it was made
+    (torch's OpenMP arrives with the CNN), so it is rebuilt whenever new modules load.
+    """
     try:
         from threadpoolctl import ThreadpoolController
-    except ImportError:  # optional: without it BLAS keeps its default threads
+    except ImportError:  # optional: without it the pools keep their default threads
         return None
-    return ThreadpoolController()
+    fingerprint = len(sys.modules)
+    cached = _CACHE.get("controller")
+    if cached is None or cached[0] != fingerprint:
+        cached = (fingerprint, ThreadpoolController())
+        _CACHE["controller"] = cached
+    return cached[1]
+
+
+_CACHE: dict[str, tuple[int, Any]] = {}
+
+
+@contextlib.contextmanager
+def single_threaded(user_api: str | None = None) -> Iterator[None]:
+    """Context manager limiting BLAS and OpenMP pools (or one ``user_api``) to one thread.
+
+    A no-op where threadpoolctl is not installed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> with single_threaded():
+    ...     float(np.ones(4).sum())
+    4.0
+    """
+    controller = _controller()
+    if controller is None:
+        yield
+        return
+    with controller.limit(limits=1, user_api=user_api):
+        yield
 
 
 @contextlib.contextmanager
@@ -34,9 +68,5 @@ def single_threaded_blas() -> Iterator[None]:
     ...     float(np.linalg.eigvalsh(np.eye(3)).sum())
     3.0
     """
-    controller = _controller()
-    if controller is None:
-        yield
-        return
-    with controller.limit(limits=1, user_api="blas"):
+    with single_threaded("blas"):
         yield

@@ -38,3 +38,13 @@ def test_pure_gaussian_noise_gives_a_negligible_poisson_part():
 def test_rejects_unusable_images(image):
     with pytest.raises(ValueError):
         estimate_poisson_gaussian(image)
+
+
+@pytest.mark.parametrize("scale", [1e-4, 1.0, 1e5])
+def test_flat_vacuum_and_any_intensity_scale_are_handled(scale):
+    rng = np.random.default_rng(8)
+    clean = lattice((128, 128), spacing=16.0, width=4.0, peak=200.0, background=20.0)
+    noisy = rng.poisson(clean).astype(float)
+    noisy[:, :40] = 0.0  # clipped, noise-free vacuum (as in normalised particle images)
+    noise = estimate_poisson_gaussian(noisy * scale)
+    assert noise.gain == pytest.approx(scale, rel=0.25)

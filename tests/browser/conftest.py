@@ -75,7 +75,7 @@ def browser(chromium_executable: Path) -> Iterator:
         chromium = playwright.chromium.launch(
             executable_path=str(chromium_executable), args=CHROMIUM_ARGS, headless=True
         )
-    except Exception as error:  # a broken install must read as a skip, not 30 errors
+    except Exception as error:  # noqa: BLE001 - a broken install reads as a skip, not 30 errors
         playwright.stop()
         _restore_env("DJANGO_ALLOW_ASYNC_UNSAFE", previous)
         pytest.skip(f"Chromium at {chromium_executable} would not start: {error}")
@@ -197,7 +197,7 @@ def staff_user(django_user_model):
 
 
 @pytest.fixture
-def log_in(screenshot):
+def log_in():
     """Log a user in through the admin login form, the way a person would."""
 
     def do(tab, username: str, password: str) -> None:

@@ -27,6 +27,15 @@ def held_jobs(monkeypatch) -> list[str]:
 
 
 @pytest.fixture
+def classifier_choice() -> str:
+    """The active trained model when the shipped one exists (the site's default path)."""
+    from training.services import register_shipped_model
+
+    record, _, _ = register_shipped_model()
+    return "active" if record is not None else "mp"
+
+
+@pytest.fixture
 def lattice_tiff(tmp_path):
     path = tmp_path / "SrTiO3 lattice 96.tif"
     tifffile.imwrite(path, lattice_image(4, side=96).astype(np.float32))
@@ -38,7 +47,7 @@ def _loaded(page, selector: str) -> bool:
 
 
 def test_upload_progress_result_and_download(
-    page, screenshot, held_jobs, lattice_tiff, tmp_path
+    page, screenshot, held_jobs, lattice_tiff, classifier_choice, tmp_path
 ):
     from denoiser.models import DenoiseJob, JobStatus
     from denoiser.runner import run_job
@@ -47,7 +56,7 @@ def test_upload_progress_result_and_download(
     screenshot(page, "1-upload-form")
     page.set_input_files("#file-input", str(lattice_tiff))
     assert lattice_tiff.name in page.inner_text("#file-summary")
-    page.select_option("#classifier-select", "mp")
+    page.select_option("#classifier-select", classifier_choice)
     page.fill("#stacks-input", "2")
     page.click("#denoise-submit")
 
@@ -73,6 +82,8 @@ def test_upload_progress_result_and_download(
     assert scree_marks > 0, "the scree plot has no marks"
     assert page.locator("[data-test=gallery-image]").count() >= 1
     assert page.inner_text("#number-stacks").strip() == "2"
+    if classifier_choice == "active":
+        assert page.inner_text("#number-model").strip() not in ("", "—")
     screenshot(page, "3-result")
 
     page.click("#mode-slider")
@@ -106,3 +117,30 @@ def test_unreadable_upload_gets_a_clear_message_and_no_job(page, screenshot, tmp
     assert page.is_enabled("#denoise-submit"), "the form stays usable for another try"
     assert DenoiseJob.objects.count() == 0
     screenshot(page, "refused", allow_failed=("/api/denoise/",))
+
+
+def test_drag_and_drop_upload_is_accepted(page, screenshot, held_jobs, lattice_tiff):
+    """Dropping a file on the drop zone works like choosing it with the picker."""
+    import base64
+
+    payload = base64.b64encode(lattice_tiff.read_bytes()).decode()
+    page.goto("/denoise/")
+    page.evaluate(
+        """([name, data]) => {
+            const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], name, {type: "image/tiff"}));
+            const zone = document.getElementById("drop-zone");
+            for (const type of ["dragenter", "dragover", "drop"]) {
+                zone.dispatchEvent(new DragEvent(type, {dataTransfer: transfer, bubbles: true,
+                                                        cancelable: true}));
+            }
+        }""",
+        [lattice_tiff.name, payload],
+    )
+    assert lattice_tiff.name in page.inner_text("#file-summary")
+    screenshot(page, "dropped")
+    page.select_option("#classifier-select", "mp")
+    page.click("#denoise-submit")
+    page.wait_for_url("**/denoise/jobs/**")
+    assert len(held_jobs) == 1

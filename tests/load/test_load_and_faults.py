@@ -53,13 +53,15 @@ def test_uploads_during_retraining_all_finish():
 def test_killed_workers_leave_no_job_stuck_and_keep_the_active_model():
     from loadtests import faults
 
-    report = faults.run(side=384, timeout=240, settle_s=5,
+    report = faults.run(side=768, timeout=240, settle_s=5,
                         database="reucid_load_faults_test")
     child = report["kill_pool_process_mid_job"]
     assert child["killed_pool_processes"] >= 1
+    assert child["state_when_killed"]["status"] == "running", child
     assert child["ok"], child
     node = report["kill_whole_worker_mid_job"]
-    assert node["state_after_kill"]["status"] == "running"  # what recovery is for
+    assert node["state_when_killed"]["status"] == "running", node
+    assert node["state_after_kill"]["status"] == "running", node  # what recovery is for
     assert node["ok"], node
     training = report["kill_training_worker_mid_run"]
     assert training["active_model_after"] == training["active_model_before"], training

@@ -25,7 +25,7 @@ def tiny_run_settings(settings):
     """Training runs small enough for a unit test (seconds, not minutes)."""
     settings.REUCID_TRAINING_RUN_DEFAULTS = {
         "n_scenes": 6, "epochs": 2, "evaluation_scenes": 1, "shape": [64, 64],
-        "augment": False, "calibration_scenes": 1,
+        "augment": False, "calibration_scenes": 1, "sizes": [64],
     }
     return settings
 

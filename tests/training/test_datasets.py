@@ -100,8 +100,9 @@ def test_auto_and_survey_datasets_sit_side_by_side(monkeypatch, simulated_stack)
 def test_refit_command_reports_a_fit_from_survey_images_with_ground_truth(monkeypatch):
     import io
 
-    import survey.selectors
     from django.core.management import call_command
+
+    import survey.selectors
 
     cases = list(simulated_cases(materials=["Si_110"], n_scenes=2, doses=[1000],
                                  shape=(64, 64), seed=2))

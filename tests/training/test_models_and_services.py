@@ -70,7 +70,7 @@ def test_a_damaged_stored_file_is_never_activated(model_file):
 
 def test_active_path_falls_back_to_the_shipped_model_then_errors(tmp_path, monkeypatch,
                                                                   model_file):
-    import denoiser.reucid.cnn as cnn
+    from denoiser.reucid import cnn
 
     shipped = model_file(seed=5, name="shipped.pt")
     monkeypatch.setattr(cnn, "SHIPPED_MODEL_PATH", shipped)
@@ -82,22 +82,29 @@ def test_active_path_falls_back_to_the_shipped_model_then_errors(tmp_path, monke
 
 def test_register_shipped_model_is_idempotent_and_never_overrides_an_active_model(
         monkeypatch, model_file):
-    import denoiser.reucid.cnn as cnn
+    from denoiser.reucid import cnn
 
     monkeypatch.setattr(cnn, "SHIPPED_MODEL_PATH", model_file(seed=7, name="shipped.pt"))
     record, created, activated = services.register_shipped_model()
     assert created and activated and record.is_shipped
     again, created_again, activated_again = services.register_shipped_model()
     assert again.pk == record.pk and not created_again and not activated_again
+    # a new release's default replaces the old default...
+    monkeypatch.setattr(cnn, "SHIPPED_MODEL_PATH", model_file(seed=10, name="shipped.pt"))
+    newer, created_newer, activated_newer = services.register_shipped_model()
+    assert created_newer and activated_newer and newer.pk != record.pk
+    # ...but never a model an admin chose
     other = services.register_classifier_file(model_file(seed=8), name="other")
     services.activate_classifier(other)
+    monkeypatch.setattr(cnn, "SHIPPED_MODEL_PATH", model_file(seed=11, name="shipped.pt"))
     services.register_shipped_model()
     assert selectors.active_classifier_record() == other
 
 
 def test_register_shipped_model_command(monkeypatch, model_file):
-    import denoiser.reucid.cnn as cnn
     from django.core.management import call_command
+
+    from denoiser.reucid import cnn
 
     monkeypatch.setattr(cnn, "SHIPPED_MODEL_PATH", model_file(seed=9, name="shipped.pt"))
     out = io.StringIO()

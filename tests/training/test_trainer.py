@@ -64,6 +64,27 @@ def test_threshold_calibration_picks_the_best_mean_psnr():
 
     cases = list(simulated_cases(materials=["SrTiO3_001"], n_scenes=1, doses=[100, 10000],
                                  shape=(64, 64), seed=2))
-    best, means = calibrate_threshold(_RankedByIndex(), cases, thresholds=(0.9, 0.5, 0.1))
-    assert set(means) == {"0.9", "0.5", "0.1"}
-    assert means[f"{best:g}"] == max(means.values())
+    best, mode, means = calibrate_threshold(_RankedByIndex(), cases,
+                                            thresholds=(0.9, 0.5, 0.1))
+    assert len(means) == 6 and mode in ("independent", "leading")
+    assert means[f"{mode}@{best:g}"] == max(means.values())
+
+
+def test_optuna_tuning_returns_a_valid_architecture(lattice_vs_noise):
+    pytest.importorskip("optuna")
+    from training.trainer import tune_architecture
+
+    patches, values, useful, groups = lattice_vs_noise
+    x, lam = eigenpatch_features(patches, values)
+    config, trials = tune_architecture(x, lam, useful, groups, n_trials=2, trial_epochs=1,
+                                       config=TrainingConfig(augment=False, seed=0))
+    assert len(trials) == 2 and all(t["val_loss"] is not None for t in trials)
+    best = min(trials, key=lambda t: t["val_loss"])["params"]
+    assert config.architecture.channels == (best["channels_1"], best["channels_2"])
+
+
+def test_the_retraining_task_is_named_and_routed_to_the_training_queue(settings):
+    from training.tasks import train_classifier_task
+
+    assert train_classifier_task.name == "training.train_classifier"
+    assert settings.CELERY_TASK_ROUTES["training.*"]["queue"] == "training"

@@ -126,3 +126,16 @@ def test_a_saved_cnn_model_file_drives_the_selection(tmp_path):
     np.testing.assert_array_equal(by_path.stacks[0].kept, expected)
     np.testing.assert_array_equal(by_path.image, by_string.image)
     assert len(by_path.stacks[0].eigenvalues) == 25
+
+
+def test_model_files_are_read_once_and_again_when_replaced(tmp_path):
+    torch = pytest.importorskip("torch")
+    from denoiser.reucid.cnn import EigenpatchCNN, save_classifier
+
+    torch.manual_seed(0)
+    path = save_classifier(EigenpatchCNN(), tmp_path / "model.pt")
+    first = resolve_classifier(path)
+    assert resolve_classifier(str(path)) is first
+    torch.manual_seed(1)
+    save_classifier(EigenpatchCNN(), path, metadata={"retrained": True})
+    assert resolve_classifier(path) is not first

@@ -156,3 +156,18 @@ def test_the_calibrated_threshold_travels_with_the_model(tmp_path):
     assert load_classifier(path, threshold=0.7).threshold == 0.7
     plain = save_classifier(EigenpatchCNN(), tmp_path / "p.pt")
     assert load_classifier(plain).threshold == 0.5
+
+
+def test_leading_selection_keeps_a_rank_of_the_largest_eigenvalues(tmp_path):
+    torch.manual_seed(0)
+    patches, values = _stack(k=8)
+    independent = CNNClassifier(EigenpatchCNN(), threshold=0.5)
+    leading = CNNClassifier(independent.model, threshold=0.5, selection="leading")
+    chosen = independent.select(patches, values)
+    ranked = leading.select(patches, values)
+    assert ranked.sum() == chosen.sum()
+    assert ranked.tolist() == sorted(ranked.tolist(), reverse=True)  # values are descending
+    path = save_classifier(leading, tmp_path / "l.pt", metadata={"selection": "leading"})
+    assert load_classifier(path).selection == "leading"
+    with pytest.raises(ValueError):
+        CNNClassifier(EigenpatchCNN(), selection="vibes")

@@ -70,6 +70,17 @@ def test_png_rgb_accepted_only_if_grey(tmp_path, image):
         read_image(tmp_path / "colour.png")
 
 
+def test_png_grey_with_alpha_and_palette(tmp_path, image):
+    from PIL import Image
+
+    grey = image.astype(np.uint8)
+    Image.fromarray(grey).convert("LA").save(tmp_path / "la.png")
+    np.testing.assert_array_equal(read_image(tmp_path / "la.png").array, grey)
+    Image.fromarray(grey).convert("P").save(tmp_path / "palette.png")
+    with pytest.raises(InvalidImageError, match="palette"):
+        read_image(tmp_path / "palette.png")
+
+
 def test_npy_without_pickles(tmp_path, image):
     np.save(tmp_path / "a.npy", image)
     np.testing.assert_array_equal(read_image(tmp_path / "a.npy").array, image.astype(np.float32))

@@ -151,3 +151,31 @@ def test_iter_denoise_validates_when_called_not_when_iterated():
 
     with pytest.raises(InvalidImageError):
         iter_denoise(np.full((20, 20), np.nan), "k=2", patch_size=5)
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+@pytest.mark.skipif(not _cuda_available(), reason="no CUDA device on this machine")
+def test_cuda_device_matches_cpu():
+    image, _ = noisy_lattice((96, 80), seed=8)
+    cpu = denoise(image, "k=6", patch_size=7, n_stacks=2)
+    gpu = denoise(image, "k=6", patch_size=7, n_stacks=2, device="cuda")
+    assert _relative_error(gpu.image, cpu.image) < 1e-5
+
+
+def test_denoise_series_treats_each_frame_like_a_single_image():
+    from denoiser.reucid import denoise_series
+
+    frames = np.stack([noisy_lattice((32, 36), seed=s)[0] for s in range(3)])
+    results = denoise_series(frames, "k=3", patch_size=5)
+    assert len(results) == 3
+    for frame, result in zip(frames, results):
+        np.testing.assert_array_equal(result.image, denoise(frame, "k=3", patch_size=5).image)
+    with pytest.raises(ValueError, match="3D"):
+        denoise_series(frames[0], "k=3", patch_size=5)

@@ -30,6 +30,8 @@ class Command(BaseCommand):
                             help="activate the result if it beats the active model")
         parser.add_argument("--scenes", type=int, default=48,
                             help="simulated scenes (each imaged at 4 doses)")
+        parser.add_argument("--sizes", default="128,192",
+                            help="side lengths of the simulated training images, cycled")
         parser.add_argument("--epochs", type=int, default=20)
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--rule", choices=LABEL_RULES, default=None,
@@ -55,6 +57,7 @@ class Command(BaseCommand):
         from training.services import TrainingError, create_training_run, execute_training_run
 
         run_options = {"n_scenes": options["scenes"], "epochs": options["epochs"],
+                       "sizes": [int(v) for v in str(options["sizes"]).split(",") if v.strip()],
                        "seed": options["seed"], "evaluation_scenes": options["evaluation_scenes"]}
         if options["rule"]:
             run_options["rule"] = options["rule"]
@@ -96,8 +99,12 @@ class Command(BaseCommand):
         rule = options["rule"] or DEFAULT_LABEL_RULE
         c = PAPER_IEF_CONSTANT if options["c"] is None else options["c"]
         self.stdout.write(f"simulating and labelling {options['scenes']} scenes x 4 doses ...")
+        try:
+            sizes = [int(v) for v in str(options["sizes"]).split(",") if v.strip()]
+        except ValueError as exc:
+            raise CommandError("--sizes takes comma-separated integers, e.g. 128,192") from exc
         stacks = build_auto_stacks(n_scenes=options["scenes"], rule=rule, c=c,
-                                   seed=options["seed"])
+                                   sizes=sizes, seed=options["seed"])
         self.stdout.write(f"  {len(stacks)} labelled images")
         sim_dir = options["sim_dir"] or Path(settings.BASE_DIR).parent / "shared" / "data" / "sim"
         extra = {}
@@ -119,10 +126,18 @@ class Command(BaseCommand):
             extra_evaluations=extra, progress=on_epoch,
             stage=lambda text: self.stdout.write(text),
         )
-        trained.training_summary["label_rule"] = {"rule": rule, "c": c}
+        paper_k = [s.provenance["k_paper_rule"] for s in stacks if "k_paper_rule" in s.provenance]
+        trained.training_summary["label_rule"] = {
+            "rule": rule, "c": c,
+            "mean_k_star": float(sum(s.k_star for s in stacks) / max(len(stacks), 1)),
+            # the paper's edited IEF (c = 0.64) measured on the same images
+            "paper_rule_mean_k": float(sum(paper_k) / max(len(paper_k), 1)),
+            "paper_rule_share_at_k_max": float(
+                sum(k == len(s.labels) for k, s in zip(paper_k, stacks)) / max(len(paper_k), 1)),
+        }
         trained.training_summary["command"] = (
             f"python manage.py train_classifier --from auto --ship --scenes {options['scenes']} "
-            f"--epochs {options['epochs']} --seed {options['seed']}"
+            f"--epochs {options['epochs']} --seed {options['seed']} --sizes {options['sizes']}"
             + (f" --tune {options['tune']}" if options["tune"] else "")
             + (f" --rule {rule}" if options["rule"] else "")
             + (f" --c {c}" if options["c"] is not None else ""))

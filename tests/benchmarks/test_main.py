@@ -1,0 +1,34 @@
+"""``python -m benchmarks`` runs the three commands in order and survives a failing one."""
+from __future__ import annotations
+
+import pytest
+
+from benchmarks import __main__ as run_all
+from benchmarks import quality, real, speed
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    seen = []
+    for name, module in (("quality", quality), ("speed", speed), ("real", real)):
+        monkeypatch.setattr(module, "main", lambda argv, name=name: seen.append((name, argv)))
+    return seen
+
+
+def test_runs_every_benchmark_with_the_shared_options(calls, tmp_path):
+    report = tmp_path / "b.md"
+    assert run_all.main(["--quick", "--report", str(report)]) == 0
+    assert [name for name, _ in calls] == ["quality", "speed", "real"]
+    assert all("--quick" in argv and str(report) in argv for _, argv in calls)
+    assert "<!-- BEGIN about -->" in report.read_text()
+
+
+def test_only_restricts_and_a_failure_is_reported(calls, monkeypatch, tmp_path):
+    def broken(argv):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(speed, "main", broken)
+    status = run_all.main(["--only", "speed", "--only", "real",
+                           "--report", str(tmp_path / "b.md")])
+    assert status == 1
+    assert [name for name, _ in calls] == ["real"]
