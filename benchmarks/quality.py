@@ -37,7 +37,7 @@ from benchmarks.report import (
     replace_section,
     timestamp,
 )
-from benchmarks.runner import run_method
+from benchmarks.runner import RowBudget
 
 __all__ = ["QualityRecord", "main", "render_quality", "run_quality", "select_cases"]
 
@@ -79,6 +79,7 @@ def select_cases(
     Returns
     -------
     list of SimulatedCase
+        Ordered by dose, then source and image.
     """
     doses = (100, 1000) if quick else DOSES
     materials = ("SrTiO3_001",) if quick else None
@@ -89,7 +90,9 @@ def select_cases(
 
     scenes = BUILTIN_SCENES[:1] if quick else BUILTIN_SCENES
     cases += builtin_simulated_cases(size=size, doses=doses, scenes=scenes)
-    return cases
+    # Lowest dose first over every image: a row cut short by its time budget then still
+    # covers every material at the doses it reached.
+    return sorted(cases, key=lambda c: (doses.index(int(c.dose)), c.source, c.name))
 
 
 def run_quality(
@@ -99,6 +102,7 @@ def run_quality(
     classifier: object = None,
     seed: int = 0,
     progress: bool = False,
+    row_budget_s: float | None = None,
 ) -> list[QualityRecord]:
     """Run every method on every case and score it.
 
@@ -111,6 +115,8 @@ def run_quality(
     seed : int, optional
     progress : bool, optional
         Print one line per case to stderr.
+    row_budget_s : float, optional
+        Seconds a row may spend in total; later cases are "not run" for that row.
 
     Returns
     -------
@@ -119,6 +125,7 @@ def run_quality(
         as method ``"noisy input"``.
     """
     records = []
+    budget = RowBudget(row_budget_s)
     for case in cases:
         base = {
             "case": case.name,
@@ -136,7 +143,7 @@ def run_quality(
         context = MethodContext(noise=case.noise, clean=case.clean, classifier=classifier,
                                 seed=seed)
         for method in methods.values():
-            outcome = run_method(method, case.noisy, context)
+            outcome = budget.run(method, case.noisy, context)
             metrics = (
                 quality_metrics(case.clean, case.noisy, outcome.estimate) if outcome.ok else {}
             )
@@ -225,6 +232,8 @@ def _short_status(statuses: set[str]) -> str:
         return "n/a"
     if any(s.startswith("failed") for s in statuses):
         return "failed"
+    if any(s.startswith("not run") for s in statuses):
+        return "not run (time)"
     return "—"
 
 
@@ -380,6 +389,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--size", type=int, default=256,
                         help="size of the built-in simulated images (default 256)")
+    parser.add_argument("--row-budget-s", type=float, default=None,
+                        help="seconds one row may spend over all cases (default 150, "
+                        "quick 30)")
     parser.add_argument("--methods", type=method_names, default=None,
                         help="row names to run, separated by '|' (default: all registered)")
     return parser
@@ -406,8 +418,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     shared = None if options.no_shared else options.shared_data
     cases = select_cases(quick=options.quick, shared_root=shared, size=options.size)
     classifier, note = resolve_classifier_option(options.classifier)
+    row_budget = options.row_budget_s or (30.0 if options.quick else 150.0)
     records = run_quality(cases, methods, classifier=classifier, seed=options.seed,
-                          progress=True)
+                          progress=True, row_budget_s=row_budget)
     plots = plot_quality(records, options.plots)
     body = render_quality(records, methods=methods, classifier_note=note,
                           seconds=time.perf_counter() - start, plots=plots,

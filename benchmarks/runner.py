@@ -9,7 +9,7 @@ from numpy.typing import NDArray
 
 from benchmarks.methods import Method, MethodContext, MethodUnavailable
 
-__all__ = ["MethodOutcome", "run_method"]
+__all__ = ["MethodOutcome", "RowBudget", "run_method"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,46 @@ class MethodOutcome:
     def ok(self) -> bool:
         """Whether the method produced an estimate."""
         return self.estimate is not None
+
+
+class RowBudget:
+    """Seconds each row may spend over a whole benchmark run.
+
+    A row past its budget is reported "not run (time budget)" on the remaining
+    images, so one slow method cannot push the run past its time limit.
+
+    Examples
+    --------
+    >>> budget = RowBudget(1.0)
+    >>> budget.spend("slow", 2.0)
+    >>> budget.exhausted("slow"), budget.exhausted("fast")
+    (True, False)
+    """
+
+    def __init__(self, seconds_per_row: float | None) -> None:
+        self.seconds_per_row = seconds_per_row
+        self.spent: dict[str, float] = {}
+
+    def spend(self, name: str, seconds: float) -> None:
+        """Charge ``seconds`` to row ``name``."""
+        self.spent[name] = self.spent.get(name, 0.0) + seconds
+
+    def exhausted(self, name: str) -> bool:
+        """Whether row ``name`` has used up its budget."""
+        if self.seconds_per_row is None:
+            return False
+        return self.spent.get(name, 0.0) >= self.seconds_per_row
+
+    def run(self, method: Method, noisy: NDArray[np.float64], context: MethodContext
+            ) -> MethodOutcome:
+        """:func:`run_method` within the budget."""
+        if self.exhausted(method.name):
+            spent = self.spent[method.name]
+            return MethodOutcome(None, 0.0, f"not run (time budget: the row spent {spent:.0f} s "
+                                 f"of {self.seconds_per_row:.0f} s)")
+        outcome = run_method(method, noisy, context)
+        self.spend(method.name, outcome.seconds)
+        return outcome
 
 
 def run_method(method: Method, noisy: NDArray[np.float64], context: MethodContext) -> MethodOutcome:

@@ -440,7 +440,8 @@ def render_speed(results: Sequence[SpeedResult], *, sizes: Sequence[int], classi
         + f" A size is not run when the previous size, scaled by the pixel count, predicts "
         f"more than {options.max_run_s:.0f} s per call or {options.memory_limit_gb:.0f} GB. "
         f"BM3D is timed up to {options.bm3d_max_size}² at most (tens of seconds per call "
-        "at 1024² on this CPU). The CPU is shared with other work: expect ±20 % noise on small times.",
+        "at 1024² on this CPU). The CPU is shared with other work: expect ±20 % noise on "
+        "small times.",
         "",
         "### Median time per call (s)",
         "",

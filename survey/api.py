@@ -9,13 +9,14 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import permissions, status
-from rest_framework.exceptions import NotAuthenticated, ValidationError
+from rest_framework.authentication import CSRFCheck
+from rest_framework.exceptions import NotAuthenticated, PermissionDenied, ValidationError
 from rest_framework.generics import ListAPIView, RetrieveAPIView
 from rest_framework.response import Response as ApiResponse
 from rest_framework.views import APIView
 
 from survey.export_http import EXPORT_KINDS, export_response
-from survey.identity import remember_respondent, respondent_from_request
+from survey.identity import HEADER_NAME, remember_respondent, respondent_from_request
 from survey.models import Survey, SurveyImage
 from survey.selectors import current_survey, image_statistics, next_image_for, progress_for
 from survey.serializers import (
@@ -36,6 +37,22 @@ class SurveyClientMixin:
 
     authentication_classes: list = []
     permission_classes = [permissions.AllowAny]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        self._enforce_csrf_for_cookie_clients(request)
+
+    @staticmethod
+    def _enforce_csrf_for_cookie_clients(request) -> None:
+        # A browser adds the signed cookie to cross-site requests by itself, never the
+        # header token: a write that rides on the cookie alone must prove it is same-site.
+        if request.method in permissions.SAFE_METHODS or request.META.get(HEADER_NAME):
+            return
+        check = CSRFCheck(lambda req: None)
+        check.process_request(request)
+        reason = check.process_view(request, None, (), {})
+        if reason is not None:
+            raise PermissionDenied("CSRF check failed: reload the survey page and try again")
 
     def respondent(self, request, *, needs_profile: bool = True):
         respondent = respondent_from_request(request)

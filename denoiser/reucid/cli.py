@@ -34,6 +34,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--mode", choices=("fast", "reference"), default="fast")
     run.add_argument("--device", default="cpu", help="cpu or a torch device such as cuda")
     run.add_argument("--quiet", action="store_true", help="print nothing on success")
+    beyond = run.add_argument_group(
+        "beyond the paper", "options of docs/beyond_the_paper.md (default: the paper's method)")
+    beyond.add_argument("--stabilize", choices=("anscombe",), default=None,
+                        help="generalised Anscombe transform with an estimated noise model")
+    beyond.add_argument("--grouping", choices=("random", "similar"), default="random",
+                        help="stacks of random (paper) or similar patches")
+    beyond.add_argument("--passes", type=int, choices=(1, 2), default=1)
+    beyond.add_argument("--aggregation", choices=("flat", "weighted"), default="flat")
+    beyond.add_argument("--best", action="store_true",
+                        help="the measured best combination (anscombe, similar, 2, weighted)")
     return parser
 
 
@@ -45,12 +55,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         data = read_image(args.input, frame=args.frame)
+        from .variants import BEST
+
+        variant = BEST.to_metadata() if args.best else {
+            "stabilize": args.stabilize, "grouping": args.grouping, "passes": args.passes,
+            "aggregation": args.aggregation}
         result = denoise(
             data.array, classifier=args.classifier, patch_size=args.patch_size,
             n_stacks=args.stacks, seed=args.seed, device=args.device, mode=args.mode,
-            n_components=args.components,
+            n_components=args.components, **variant,
         )
-        metadata = result.to_metadata()
+        # a hundred groups of eigenpatches would bloat the TIFF: keep their spectra only
+        metadata = result.to_metadata(include_eigenpatches=variant["grouping"] == "random")
         metadata["source"] = {"file": args.input.name, "format": data.source_format}
         write_tiff(args.output, result.image, pixel_size=data.pixel_size, metadata=metadata)
     except (ReucidError, ValueError, OSError) as exc:

@@ -263,7 +263,13 @@ class VarianceStabilizer:
             self._scale = float(np.sqrt(max(model.intercept, np.finfo(np.float64).tiny)))
 
     def mean_counts(self, image: ArrayLike) -> float:
-        """Mean detected events per pixel implied by the model (inf without shot noise)."""
+        """Mean detected events per pixel implied by the model (inf without shot noise).
+
+        Examples
+        --------
+        >>> VarianceStabilizer(AffineVariance(slope=2.0, intercept=0.0)).mean_counts([4.0, 8.0])
+        3.0
+        """
         if self.noise is None:
             return float("inf")
         values = (np.asarray(image, dtype=np.float64) - self.noise.offset) / self.noise.gain

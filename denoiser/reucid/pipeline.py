@@ -24,8 +24,8 @@ from .reference import place_back_reference
 from .stacks import assign_stacks
 from .terrain import full_terrain, patch_terrain
 from .threads import single_threaded, single_threaded_blas
-from .variants import PAPER, VariantOptions
 from .validation import as_grey_float_image, check_patch_fits
+from .variants import PAPER, VariantOptions
 
 __all__ = [
     "DEFAULT_N_COMPONENTS",
@@ -346,9 +346,9 @@ def iter_denoise(
         return iter_denoise_variant(
             data, variant, classifier=classifier, patch_size=patch_size, n_stacks=n_stacks,
             seed=seed, noise_model=noise_model, core_iter=iter_denoise,
-            core_options=dict(device=device, mode=mode, n_components=n_components,
-                              memory_budget=memory_budget, sample_size=sample_size,
-                              backend=backend, workers=workers, svd_method=svd_method))
+            core_options={"device": device, "mode": mode, "n_components": n_components,
+                          "memory_budget": memory_budget, "sample_size": sample_size,
+                          "backend": backend, "workers": workers, "svd_method": svd_method})
     if noise_model is not None:
         raise ValueError("noise_model is only used with stabilize='anscombe' or "
                          "grouping='similar'")

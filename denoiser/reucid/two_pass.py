@@ -29,8 +29,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .aggregation import AGGREGATIONS
-from .aggregation import PatchCanvas
+from .aggregation import AGGREGATIONS, PatchCanvas
 from .group_pca import GroupDiagnostics, iter_group_pass
 from .grouping import (
     DEFAULT_MAX_FEATURES,

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
 from .aggregation import AGGREGATIONS
 from .anscombe import PoissonGaussianNoise
@@ -35,10 +35,10 @@ from .two_pass import STABILIZERS, iter_denoise_grouped
 
 __all__ = [
     "BEST",
-    "GROUPINGS",
-    "PAPER",
     "DEFAULT_N_GROUPS",
+    "GROUPINGS",
     "MAX_GROUPED_PATCH_SIZE",
+    "PAPER",
     "VariantOptions",
     "as_affine_variance",
     "effective_groups",

@@ -65,3 +65,21 @@ def test_shared_abtem_cases_are_read_when_present(shared_data):
         assert case.dose_unit == "e/px"
         assert np.isfinite(case.noisy).all()
         assert case.noise.sigma == pytest.approx(0.05 * case.clean.max(), rel=1e-5)
+
+
+def test_a_row_over_its_time_budget_is_reported_not_run(tiny_case):
+    import time
+
+    from benchmarks.methods import Method
+
+    def slow(noisy, *, context):
+        time.sleep(0.05)
+        return noisy
+
+    methods = {"slow": Method("slow", slow)}
+    records = quality.run_quality([tiny_case, tiny_case], methods, row_budget_s=0.01)
+    statuses = [r.status for r in records if r.method == "slow"]
+    assert statuses[0] == "ok"
+    assert statuses[1].startswith("not run (time budget")
+    text = quality.render_quality(records, methods=methods, classifier_note="-", seconds=0.1)
+    assert "not run (time budget" in text

@@ -206,3 +206,22 @@ def test_survey_answers_through_the_cookie_need_csrf(site_with_content):
         f"a cross-site POST riding the respondent cookie was answered {answer.status_code}"
     )
     assert Response.objects.count() == 0
+
+
+def test_survey_answers_through_the_cookie_pass_with_the_csrf_token(site_with_content):
+    """The same-site page's own request, carrying the CSRF token, is still accepted."""
+    from survey.models import Response
+
+    browser = Client(enforce_csrf_checks=True)
+    page = browser.get("/survey/").content.decode()
+    csrf = page.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
+    browser.post("/survey/", {"consent": "on", "csrfmiddlewaretoken": csrf})
+    browser.post("/survey/profile/", {"expertise": "non_expert", "csrfmiddlewaretoken": csrf})
+    image = site_with_content["image"]
+    page = browser.get(f"/survey/q/{image.pk}/").content.decode()
+    token = page.split('data-candidate="', 1)[1].split('"', 1)[0]
+    answer = browser.post("/survey/api/responses/", {"image": image.pk, "candidate": token},
+                          content_type="application/json",
+                          HTTP_X_CSRFTOKEN=browser.cookies["csrftoken"].value)
+    assert answer.status_code == 201, answer.content
+    assert Response.objects.count() == 1

@@ -63,7 +63,7 @@ class _Adversary:
 
 
 def test_output_is_the_group_mean_plus_the_selected_eigenpatches_whatever_the_classifier_does():
-    image, patches, labels = _image_and_labels(seed=1)
+    _, patches, labels = _image_and_labels(seed=1)
     rng = np.random.default_rng(9)
     masks = [rng.random(16) < 0.4 for _ in range(5)]
     out, groups = run_group_pass(patches, labels, selector=_Adversary(masks),
@@ -86,7 +86,7 @@ def test_malformed_selections_are_refused(answer):
 
 
 def test_pilot_weights_lie_between_zero_and_the_selection():
-    image, patches, labels = _image_and_labels(seed=2)
+    _, patches, labels = _image_and_labels(seed=2)
     selector = NoiseEdge()
     first, _ = run_group_pass(patches, labels, selector=selector)
     second, groups = run_group_pass(patches, labels, selector=selector,

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from denoiser.reucid import denoise, iter_denoise
-from denoiser.reucid.classifiers import FixedRank
 from denoiser.reucid.noise_model import AffineVariance, VarianceStabilizer
 from denoiser.reucid.variants import BEST, PAPER
 
@@ -33,7 +32,7 @@ def test_the_best_variant_beats_the_paper_and_says_what_it_did():
     paper = denoise(noisy, "mp", patch_size=7)
     best = denoise(noisy, "noise-edge", patch_size=7, **BEST_OPTIONS)
     assert best.image.dtype == np.float32 and best.image.shape == noisy.shape
-    error = lambda image: float(np.mean((image - clean) ** 2))  # noqa: E731
+    error = lambda image: float(np.mean((image - clean) ** 2))
     assert error(best.image) < 0.5 * error(paper.image)
     meta = json.loads(json.dumps(best.to_metadata(include_eigenpatches=False)))
     assert meta["options"]["variant"] == BEST_OPTIONS
@@ -93,3 +92,17 @@ def test_bad_option_combinations_are_refused_before_any_work(options):
     noisy, _ = _noisy_lattice(shape=(32, 32))
     with pytest.raises(ValueError):
         iter_denoise(noisy, "mp", patch_size=5, **options)
+
+
+def test_the_command_line_runs_the_best_variant(tmp_path):
+    from denoiser.reucid.cli import main
+    from denoiser.reucid.io import read_image
+
+    noisy, _ = _noisy_lattice(shape=(64, 64), seed=5)
+    source = tmp_path / "in.npy"
+    np.save(source, noisy)
+    target = tmp_path / "out.tif"
+    assert main(["denoise", str(source), "-o", str(target), "--classifier", "noise-edge",
+                 "--best", "--quiet"]) == 0
+    assert read_image(target).array.shape == noisy.shape
+    assert main(["denoise", str(source), "-o", str(target), "--passes", "2"]) == 2
