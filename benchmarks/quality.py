@@ -390,7 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--size", type=int, default=256,
                         help="size of the built-in simulated images (default 256)")
     parser.add_argument("--row-budget-s", type=float, default=None,
-                        help="seconds one row may spend over all cases (default 150, "
+                        help="seconds one row may spend over all cases (default 100, "
                         "quick 30)")
     parser.add_argument("--methods", type=method_names, default=None,
                         help="row names to run, separated by '|' (default: all registered)")
@@ -418,7 +418,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     shared = None if options.no_shared else options.shared_data
     cases = select_cases(quick=options.quick, shared_root=shared, size=options.size)
     classifier, note = resolve_classifier_option(options.classifier)
-    row_budget = options.row_budget_s or (30.0 if options.quick else 150.0)
+    row_budget = options.row_budget_s or (30.0 if options.quick else 100.0)
     records = run_quality(cases, methods, classifier=classifier, seed=options.seed,
                           progress=True, row_budget_s=row_budget)
     plots = plot_quality(records, options.plots)

@@ -259,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--classifier", type=Path, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--row-budget-s", type=float, default=None,
-                        help="seconds one row may spend over all images (default 150, "
+                        help="seconds one row may spend over all images (default 100, "
                         "quick 30)")
     parser.add_argument("--methods", type=method_names, default=None,
                         help="row names to run, separated by '|' (default: all registered)")
@@ -287,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         crop = QUICK_CROP if options.quick else FULL_CROP
     crop = crop or None
     classifier, note = resolve_classifier_option(options.classifier)
-    row_budget = options.row_budget_s or (30.0 if options.quick else 150.0)
+    row_budget = options.row_budget_s or (30.0 if options.quick else 100.0)
     records = run_real(images, methods, crop=crop, classifier=classifier, seed=options.seed,
                        progress=True, row_budget_s=row_budget)
     grids = {r.image.name: plot_grid(r, options.plots) for r in records if r.estimates}

@@ -439,8 +439,9 @@ def render_speed(results: Sequence[SpeedResult], *, sizes: Sequence[int], classi
            "lifetime peaks, an upper bound.")
         + f" A size is not run when the previous size, scaled by the pixel count, predicts "
         f"more than {options.max_run_s:.0f} s per call or {options.memory_limit_gb:.0f} GB. "
-        f"BM3D is timed up to {options.bm3d_max_size}² at most (tens of seconds per call "
-        "at 1024² on this CPU). The CPU is shared with other work: expect ±20 % noise on "
+        f"BM3D is timed up to {options.bm3d_max_size}² at most, to keep the run within "
+        "15 minutes (its time grows with the pixel count; about 1.5 min per 1024² call "
+        "was measured on this CPU under load). The CPU is shared with other work: expect ±20 % noise on "
         "small times.",
         "",
         "### Median time per call (s)",
@@ -557,10 +558,10 @@ def _fill_defaults(options: argparse.Namespace) -> argparse.Namespace:
     defaults = {
         "sizes": QUICK_SIZES if quick else SIZES,
         "repeats": 3 if quick else 7,
-        "budget_s": 2.0 if quick else 15.0,
+        "budget_s": 2.0 if quick else 10.0,
         "max_run_s": 20.0 if quick else 90.0,
         "memory_limit_gb": _default_memory_limit_gb(),
-        "bm3d_max_size": 256 if quick else 1024,
+        "bm3d_max_size": 256 if quick else 512,
         "worker_timeout_s": 120.0 if quick else 420.0,
     }
     for key, value in defaults.items():

@@ -247,11 +247,8 @@ def train_and_evaluate(stacks: Sequence[Any], *, config: Any, tune_trials: int =
             stage("calibrating the decision threshold")
         threshold, selection, by_choice = calibrate_threshold(classifier, calibration_cases)
         classifier = CNNClassifier(outcome.model, threshold=threshold, selection=selection)
-        metrics["threshold_calibration"] = {
-            "threshold": threshold, "selection": selection,
-            "objective": "max over (mode, threshold) of min over doses of min(PSNR gain over "
-                         "MP-PCA, 0.5 dB - PSNR gap to oracle), on training-material images",
-            "by_choice_db": by_choice}
+        metrics["threshold_calibration"] = {"threshold": threshold, "selection": selection,
+                                            "mean_psnr_db": by_choice}
     evaluations = {"held_out": evaluation_cases, **(extra_evaluations or {})}
     for name, cases in evaluations.items():
         if not cases:

@@ -119,7 +119,7 @@ class NoiseEdge:
 def iter_group_pass(
     patches: PatchSet, labels: ArrayLike, *, selector: Any, noise_variance: float = 1.0,
     pilot: PatchSet | None = None, aggregation: str = "weighted",
-    outlier_basis: NDArray[np.float64] | None = None,
+    outlier_basis: NDArray[np.float64] | None = None, n_classified: int | None = None,
 ) -> Iterator[tuple[GroupDiagnostics, PatchCanvas]]:
     """Like :func:`run_group_pass`, yielding ``(group, canvas so far)`` after each group.
 
@@ -150,8 +150,12 @@ def iter_group_pass(
             context = SelectionContext(patch_size=p, n_patches=len(positions),
                                        stack_index=index, n_stacks=len(groups), spectrum=values)
             # the classifier gets copies: nothing it does reaches the reconstruction
-            answer = selector.select(eigenpatches.astype(np.float32), values.copy(), context)
-            kept = validate_selection(answer, dim)
+            # the classifier judges the leading eigenpatches (all of them by default)
+            shown = dim if n_classified is None else int(min(max(n_classified, 0), dim))
+            answer = selector.select(eigenpatches[:shown].astype(np.float32),
+                                     values[:shown].copy(), context)
+            kept = np.zeros(dim, dtype=bool)
+            kept[:shown] = validate_selection(answer, shown)
             classify_seconds = time.perf_counter() - tick
             tick = time.perf_counter()
             # only the selected eigenpatches contribute: project on those alone
@@ -190,7 +194,7 @@ def iter_group_pass(
 def run_group_pass(
     patches: PatchSet, labels: ArrayLike, *, selector: Any, noise_variance: float = 1.0,
     pilot: PatchSet | None = None, aggregation: str = "weighted",
-    outlier_basis: NDArray[np.float64] | None = None,
+    outlier_basis: NDArray[np.float64] | None = None, n_classified: int | None = None,
 ) -> tuple[NDArray[np.float64], list[GroupDiagnostics]]:
     """Denoise every group of patches and aggregate the estimates into an image.
 
@@ -232,7 +236,8 @@ def run_group_pass(
     for group, canvas in iter_group_pass(patches, labels, selector=selector,
                                          noise_variance=noise_variance, pilot=pilot,
                                          aggregation=aggregation,
-                                         outlier_basis=outlier_basis):
+                                         outlier_basis=outlier_basis,
+                                         n_classified=n_classified):
         diagnostics.append(group)
     return canvas.image(), diagnostics
 

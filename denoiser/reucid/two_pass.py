@@ -122,7 +122,7 @@ def denoise_grouped(
     stabilize: str | None = "anscombe", passes: int = 2, aggregation: str = "weighted",
     n_groups: int = DEFAULT_N_GROUPS, max_features: int = DEFAULT_MAX_FEATURES,
     seed: int | None = 0, noise_model: AffineVariance | None = None,
-    restore_outliers: bool = True,
+    restore_outliers: bool = True, n_classified: int | None = None,
 ) -> GroupedOutcome:
     """Denoise with groups of similar patches (see the module docstring).
 
@@ -149,6 +149,9 @@ def denoise_grouped(
         Seed of the grouping.
     noise_model : AffineVariance, optional
         Known noise model (default: estimated from the image).
+    n_classified : int, optional
+        The classifier judges only the leading ``n_classified`` eigenpatches of each
+        group (default: all ``p²``); the rest are dropped.
     restore_outliers : bool, optional
         Give patches that their group does not explain (residual far above the noise:
         a vacancy, a dopant, an edge) the signal part of their residual back, on the
@@ -175,7 +178,7 @@ def denoise_grouped(
             image, patch_size=patch_size, selector=selector, stabilize=stabilize,
             passes=passes, aggregation=aggregation, n_groups=n_groups,
             max_features=max_features, seed=seed, noise_model=noise_model,
-            restore_outliers=restore_outliers, interim_updates=0):
+            restore_outliers=restore_outliers, n_classified=n_classified, interim_updates=0):
         outcome = step.outcome
     assert outcome is not None  # the generator always ends with the outcome
     return outcome
@@ -186,7 +189,8 @@ def iter_denoise_grouped(
     stabilize: str | None = "anscombe", passes: int = 2, aggregation: str = "weighted",
     n_groups: int = DEFAULT_N_GROUPS, max_features: int = DEFAULT_MAX_FEATURES,
     seed: int | None = 0, noise_model: AffineVariance | None = None,
-    restore_outliers: bool = True, interim_updates: int = 16,
+    restore_outliers: bool = True, n_classified: int | None = None,
+    interim_updates: int = 16,
 ) -> Iterator[GroupedStep]:
     """Like :func:`denoise_grouped`, yielding a :class:`GroupedStep` as groups finish.
 
@@ -249,8 +253,8 @@ def iter_denoise_grouped(
         canvas = None
         for group, canvas, show in _streamed(iter_group_pass(
                 patches, labels, selector=selector, noise_variance=noise_variance,
-                aggregation=aggregation, outlier_basis=outlier_basis),
-                int(labels.max()) + 1, interim_updates):
+                aggregation=aggregation, outlier_basis=outlier_basis,
+                n_classified=n_classified), int(labels.max()) + 1, interim_updates):
             first_groups.append(group)
             if show:
                 yield GroupedStep(0, passes, group, len(first_groups) - 1,
@@ -271,8 +275,8 @@ def iter_denoise_grouped(
             second_groups: list[GroupDiagnostics] = []
             for group, canvas, show in _streamed(iter_group_pass(
                     patches, pilot_labels, selector=selector, noise_variance=noise_variance,
-                    pilot=pilot, aggregation=aggregation, outlier_basis=outlier_basis),
-                    int(pilot_labels.max()) + 1, interim_updates):
+                    pilot=pilot, aggregation=aggregation, outlier_basis=outlier_basis,
+                    n_classified=n_classified), int(pilot_labels.max()) + 1, interim_updates):
                 second_groups.append(group)
                 if show:
                     yield GroupedStep(1, passes, group, len(second_groups) - 1,

@@ -60,8 +60,13 @@ def as_grey_float_image(image: ArrayLike, *, name: str = "image") -> NDArray[np.
             "pixels; pick one frame (frame=N, or --frame N on the command line) or denoise "
             "each frame with denoise_series"
         )
+    if array.size == 0:
+        raise InvalidImageError(f"{name} holds no image data (it is empty or truncated)")
     if array.ndim != 2:
-        raise InvalidImageError(f"{name} must be a 2D image, got an array of shape {array.shape}")
+        raise InvalidImageError(
+            f"{name} must be a 2D image; it holds {array.ndim}-dimensional data of shape "
+            f"{array.shape}"
+        )
     m, n = array.shape
     if m < MIN_IMAGE_SIDE or n < MIN_IMAGE_SIDE:
         raise InvalidImageError(

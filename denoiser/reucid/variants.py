@@ -172,7 +172,7 @@ def iter_denoise_variant(
     ``data`` is the validated image. Validation of everything else happens before
     the generator is returned.
     """
-    from .classifiers import classifier_name, resolve_classifier
+    from .classifiers import classifier_name, required_components, resolve_classifier
     from .pipeline import DenoiseResult, InterimResult, StackDiagnostics
     from .terrain import patch_terrain
     from .validation import check_patch_fits
@@ -214,10 +214,13 @@ def iter_denoise_variant(
     else:
         p, p_method = check_patch_fits(data.shape, patch_size), "given"
     n_groups = effective_groups(data.shape, p, n_groups)
+    # like a paper stack, a group shows the classifier its leading n_components
+    # eigenpatches ("k=all": every one of them)
+    needed = required_components(selector, int(core_options.get("n_components", 25)))
     steps = iter_denoise_grouped(
         data, patch_size=p, selector=selector, stabilize=options.stabilize,
         passes=options.passes, aggregation=options.aggregation, n_groups=n_groups,
-        seed=seed, noise_model=model)
+        seed=seed, noise_model=model, n_classified=None if needed == "all" else needed)
     terrain = patch_terrain(np.ones((data.shape[0] - p + 1, data.shape[1] - p + 1), bool),
                             p).astype(np.int32)
 

@@ -106,3 +106,22 @@ def test_the_command_line_runs_the_best_variant(tmp_path):
                  "--best", "--quiet"]) == 0
     assert read_image(target).array.shape == noisy.shape
     assert main(["denoise", str(source), "-o", str(target), "--passes", "2"]) == 2
+
+
+class _Recorder:
+    """Keeps the first component and remembers how many it was shown."""
+
+    def __init__(self):
+        self.shown = set()
+
+    def select(self, eigenpatches, eigenvalues, context=None):
+        self.shown.add(len(eigenvalues))
+        return np.arange(len(eigenvalues)) < 1
+
+
+def test_a_group_shows_the_classifier_its_leading_n_components_eigenpatches():
+    noisy, _ = _noisy_lattice(shape=(48, 48), seed=6)
+    recorder = _Recorder()
+    result = denoise(noisy, recorder, patch_size=7, n_components=20, **BEST_OPTIONS)
+    assert recorder.shown == {20}
+    assert all(len(stack.kept) == 49 and not stack.kept[20:].any() for stack in result.stacks)
