@@ -13,7 +13,9 @@ would look like (see :mod:`benchmarks.residuals`).
 from __future__ import annotations
 
 import argparse
+import io
 import sys
+import textwrap
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -146,7 +148,7 @@ def plot_grid(record: RealRecord, directory: Path, *, crop: int = GRID_CROP) -> 
     for column, name in enumerate(names, start=1):
         estimate = central_crop(record.estimates[name], crop)
         axes[0, column].imshow(estimate, cmap="gray", vmin=low, vmax=high)
-        axes[0, column].set_title(name, fontsize=7)
+        axes[0, column].set_title(textwrap.fill(name, 24), fontsize=7)
         axes[1, column].imshow(shown - estimate, cmap="gray", vmin=-3 * sigma, vmax=3 * sigma)
     for axis in axes[0].tolist() + axes[1, 1:].tolist():
         axis.set_xticks([])
@@ -156,8 +158,14 @@ def plot_grid(record: RealRecord, directory: Path, *, crop: int = GRID_CROP) -> 
     figure.tight_layout(rect=(0, 0, 1, 0.95))
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"real_{record.image.name}.png"
-    figure.savefig(path, dpi=80)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, dpi=72)
     plt.close(figure)
+    # Grey-scale pictures: an 8-bit grey PNG is a quarter of matplotlib's RGBA one.
+    from PIL import Image
+
+    buffer.seek(0)
+    Image.open(buffer).convert("L").save(path, optimize=True)
     return path
 
 

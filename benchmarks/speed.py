@@ -440,8 +440,8 @@ def render_speed(results: Sequence[SpeedResult], *, sizes: Sequence[int], classi
         + f" A size is not run when the previous size, scaled by the pixel count, predicts "
         f"more than {options.max_run_s:.0f} s per call or {options.memory_limit_gb:.0f} GB. "
         f"BM3D is timed up to {options.bm3d_max_size}² at most, to keep the run within "
-        "15 minutes (its time grows with the pixel count; about 1.5 min per 1024² call "
-        "was measured on this CPU under load). The CPU is shared with other work: expect ±20 % noise on "
+        "15 minutes (its time per call grows with the pixel count and passes a minute "
+        "near 1024² on a loaded 2-core machine). The CPU is shared with other work: expect ±20 % noise on "
         "small times.",
         "",
         "### Median time per call (s)",

@@ -9,10 +9,10 @@ from .uploads import UploadRejected
 @admin.register(DenoiseJob)
 class DenoiseJobAdmin(admin.ModelAdmin):
     list_display = (
-        "original_filename", "status", "owner", "classifier_choice", "height", "width",
+        "original_filename", "status", "owner", "method", "classifier_choice", "height", "width",
         "stacks_done", "n_stacks", "attempts", "created_at", "elapsed_seconds",
     )
-    list_filter = ("status", "classifier_choice")
+    list_filter = ("status", "method", "classifier_choice")
     search_fields = ("id", "original_filename", "owner__username")
     readonly_fields = [field.name for field in DenoiseJob._meta.fields]
     actions = ["requeue_failed", "delete_with_files"]

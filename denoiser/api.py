@@ -78,6 +78,7 @@ class DenoiseSubmitView(APIView):
                 uploaded=form.validated_data["file"],
                 owner=request.user,
                 classifier=form.validated_data["classifier"],
+                method=form.validated_data["method"],
                 patch_size=form.validated_data.get("patch_size"),
                 seed=form.validated_data["seed"],
                 n_stacks=form.validated_data.get("n_stacks"),

@@ -1,7 +1,8 @@
 """Which eigenpatch classifier a job uses: the active trained model or an objective rule.
 
 Users pick "active" (the model the training app marks active, else the shipped model),
-or, for comparison, "mp" (Marchenko–Pastur), "gd" (Gavish–Donoho), "k=N" or "k=all".
+or, for comparison, "mp" (Marchenko–Pastur), "gd" (Gavish–Donoho), "k=N" or "k=all";
+with the "best" method also "noise-edge" (which combinations are allowed: :mod:`.methods`).
 """
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ACTIVE = "active"
+NOISE_EDGE = "noise-edge"
 RULE_LABELS = {
     "mp": "Marchenko–Pastur threshold (MP-PCA)",
     "gd": "Gavish–Donoho hard threshold",
+    NOISE_EDGE: "noise-edge rule (known, stabilised noise level)",
 }
 _FIXED_K = re.compile(r"^k=(\d{1,4}|all)$")
 MAX_FIXED_K = 4096
@@ -31,15 +34,17 @@ class ResolvedClassifier:
     version: str
 
 
-def normalise_choice(choice: str | None) -> str:
+def normalise_choice(choice: str | None, *, default: str = ACTIVE) -> str:
     """Canonical form of a user's choice, or ValueError with the accepted forms.
 
     Examples
     --------
     >>> normalise_choice(" MP "), normalise_choice("K=5"), normalise_choice(None)
     ('mp', 'k=5', 'active')
+    >>> normalise_choice("Noise-Edge"), normalise_choice(None, default="noise-edge")
+    ('noise-edge', 'noise-edge')
     """
-    value = (choice or ACTIVE).strip().lower().replace(" ", "")
+    value = (choice or "").strip().lower().replace(" ", "") or default
     if value in (ACTIVE, *RULE_LABELS):
         return value
     match = _FIXED_K.match(value)
@@ -49,7 +54,7 @@ def normalise_choice(choice: str | None) -> str:
         return value
     raise ValueError(
         f"Unknown classifier '{choice}'. Choose 'active' (the trained model), 'mp', 'gd', "
-        "'k=N' (keep the N largest eigenpatches) or 'k=all'."
+        "'k=N' (keep the N largest eigenpatches), 'k=all', or 'noise-edge' (best method only)."
     )
 
 
@@ -106,7 +111,7 @@ def active_model() -> tuple[Path, str]:
     return path, version
 
 
-def resolve_classifier(choice: str | None) -> ResolvedClassifier:
+def resolve_classifier(choice: str | None, *, default: str = ACTIVE) -> ResolvedClassifier:
     """Turn a user's choice into what the worker passes to ``denoise(classifier=...)``.
 
     Raises
@@ -116,7 +121,7 @@ def resolve_classifier(choice: str | None) -> ResolvedClassifier:
     ClassifierUnavailable
         For "active" when no model exists.
     """
-    value = normalise_choice(choice)
+    value = normalise_choice(choice, default=default)
     if value == ACTIVE:
         path, version = active_model()
         return ResolvedClassifier(choice=value, spec=str(path), version=version)

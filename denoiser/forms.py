@@ -3,18 +3,24 @@ from __future__ import annotations
 
 from django import forms
 
-from .classifier_choice import MAX_FIXED_K
+from . import methods
+from .classifier_choice import MAX_FIXED_K, NOISE_EDGE
 
 CLASSIFIER_CHOICES = [
     ("active", "Active trained model (REUCID CNN)"),
     ("mp", "Marchenko–Pastur threshold (MP-PCA)"),
     ("gd", "Gavish–Donoho hard threshold"),
     ("k", "Fixed number of eigenpatches k"),
+    (NOISE_EDGE, "Noise-edge rule (best method only)"),
 ]
 
 
 class DenoiseForm(forms.Form):
     file = forms.FileField(label="STEM image", allow_empty_file=True)
+    method = forms.ChoiceField(
+        choices=[(name, methods.METHOD_LABELS[name]) for name in methods.METHODS],
+        initial=methods.PAPER, required=False, widget=forms.RadioSelect,
+    )
     classifier = forms.ChoiceField(choices=CLASSIFIER_CHOICES, initial="active")
     k = forms.IntegerField(
         label="k", required=False, min_value=1, max_value=MAX_FIXED_K, initial=5,
@@ -39,6 +45,10 @@ class DenoiseForm(forms.Form):
         if data.get("classifier") == "k" and not data.get("k"):
             self.add_error("k", "Give the number of eigenpatches to keep.")
         return data
+
+    def chosen_method(self) -> str:
+        """"paper" or "best" ("paper" when the field was left out)."""
+        return self.cleaned_data.get("method") or methods.PAPER
 
     def classifier_choice(self) -> str:
         """The value services.submit_job understands ("active", "mp", "gd", "k=N")."""

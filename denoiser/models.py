@@ -15,6 +15,13 @@ class JobStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class DenoiseMethod(models.TextChoices):
+    """Quality mode (see :mod:`denoiser.methods`)."""
+
+    PAPER = "paper", "Paper (REUCID, fast)"
+    BEST = "best", "Best quality (grouped, slower)"
+
+
 class DenoiseJob(models.Model):
     """One REUCID reconstruction of one uploaded image.
 
@@ -44,8 +51,12 @@ class DenoiseJob(models.Model):
     pixel_size_col = models.FloatField(null=True, blank=True, help_text="Å per pixel")
 
     # Options, as the user chose them.
+    method = models.CharField(
+        max_length=16, choices=DenoiseMethod.choices, default=DenoiseMethod.PAPER,
+        help_text='"paper" (the paper\'s REUCID) or "best" (grouped variant beyond the paper)',
+    )
     classifier_choice = models.CharField(
-        max_length=32, help_text='"active", "mp", "gd", "k=N" or "k=all"'
+        max_length=32, help_text='"active", "mp", "gd", "k=N", "k=all" or "noise-edge"'
     )
     classifier_spec = models.CharField(
         max_length=1024, help_text="What the core receives: a model path or a rule name."

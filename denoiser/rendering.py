@@ -259,12 +259,15 @@ def scree_svg(
     width: int = 640,
     height: int = 320,
     max_components: int = 256,
+    series_label: str = "stack",
+    value_label: str = "eigenvalue",
 ) -> str:
     """An SVG scree plot: eigenvalue (log scale) against component index, per stack.
 
     Each stack in ``stacks`` is a dict with ``eigenvalues`` (descending) and ``kept``
     (booleans). Kept components are filled circles, dropped ones hollow; each stack has
-    its own colour.
+    its own colour. A stack's optional ``label`` names it in the tooltips (default
+    ``"<series_label> <number>"``); ``value_label`` is the y axis title.
 
     Examples
     --------
@@ -332,10 +335,11 @@ def scree_svg(
         f'<text x="{margin_left + plot_w / 2:.1f}" y="{height - 6}" text-anchor="middle" '
         'font-size="12" fill="#1d2230">component</text>'
         f'<text transform="translate(14 {margin_top + plot_h / 2:.1f}) rotate(-90)" '
-        'text-anchor="middle" font-size="12" fill="#1d2230">eigenvalue</text>'
+        f'text-anchor="middle" font-size="12" fill="#1d2230">{escape(value_label)}</text>'
     )
     for stack_index, (values, kept) in enumerate(series):
         colour = palette[stack_index % len(palette)]
+        name = str(stacks[stack_index].get("label") or f"{series_label} {stack_index + 1}")
         points = " ".join(f"{x_of(i):.1f},{y_of(v):.1f}" for i, v in enumerate(values))
         parts.append(
             f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="1.2" '
@@ -344,7 +348,7 @@ def scree_svg(
         for index, (value, is_kept) in enumerate(zip(values, kept)):
             fill = colour if is_kept else "#fff"
             label = escape(
-                f"stack {stack_index + 1}, component {index + 1}: {value:.4g}"
+                f"{name}, component {index + 1}: {value:.4g}"
                 f" ({'kept' if is_kept else 'dropped'})"
             )
             parts.append(

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
-from . import job_files
+from . import job_files, methods
 from .models import DenoiseJob, JobStatus
 from .rendering import (
     display_range,
@@ -43,6 +43,9 @@ MAX_GALLERIES = 16
 GALLERY_DROPPED_SHOWN = 30
 #: Interim pictures are written at most this often (seconds); progress is always written.
 INTERIM_MIN_INTERVAL = 0.5
+#: A grouped ("best") result has ~128 groups of p^2 eigenpatches each: the job keeps a
+#: summary of all groups, and eigenvalues and galleries of only this many largest ones.
+GROUPS_SHOWN = 4
 
 
 class JobCancelled(Exception):
@@ -175,6 +178,8 @@ def _denoise_with_progress(job: DenoiseJob, image: np.ndarray):
     from denoiser.reucid import iter_denoise
 
     record = _progress_writer(job)
+    # with "best" the core yields ~16 interim results per pass, and n_stacks counts
+    # groups x passes, so progress reads the same way for both methods
     generator = iter_denoise(
         image,
         classifier=job.classifier_spec,
@@ -182,6 +187,7 @@ def _denoise_with_progress(job: DenoiseJob, image: np.ndarray):
         n_stacks=job.requested_stacks,
         seed=int(job.seed),
         device=str(getattr(settings, "REUCID_DEVICE", "cpu")),
+        **methods.variant_options(job.method),
     )
     last = None
     for interim in generator:
@@ -232,6 +238,69 @@ def stack_summaries(result) -> list[dict]:
     return summaries
 
 
+def is_grouped(result) -> bool:
+    """True for a result of the grouped ("best") pipeline: its stacks are groups."""
+    return getattr(result, "mode", "") == "grouped"
+
+
+def _significant(value: float, digits: int = 4) -> float | None:
+    return float(f"{value:.{digits}g}") if math.isfinite(value) else None
+
+
+def largest_groups(result, count: int = GROUPS_SHOWN) -> list[int]:
+    """Positions (in ``result.stacks``) of the ``count`` groups with most patches."""
+    sizes = [int(group.n_patches) for group in result.stacks]
+    return sorted(range(len(sizes)), key=lambda i: (-sizes[i], i))[:count]
+
+
+def group_summary(result) -> dict:
+    """All groups of a grouped result in a few numbers (no per-group arrays but kept counts).
+
+    ``kept_histogram[k]`` is the number of groups that kept ``k`` eigenpatches.
+    """
+    groups = list(result.stacks)
+    kept = np.array([group.n_kept for group in groups], dtype=np.int64)
+    sizes = np.array([group.n_patches for group in groups], dtype=np.int64)
+    variant = (getattr(result, "options", {}) or {}).get("variant", {})
+
+    def spread(values: np.ndarray) -> dict:
+        if values.size == 0:
+            return {"min": 0, "median": 0, "mean": 0, "max": 0}
+        return {"min": int(values.min()), "median": float(np.median(values)),
+                "mean": round(float(values.mean()), 3), "max": int(values.max())}
+
+    return {
+        "n_groups": len(groups),
+        "passes": int(variant.get("passes", 1)),
+        "n_components": int(getattr(result, "n_components", 0) or 0),
+        "patches_per_group": spread(sizes),
+        "kept_per_group": spread(kept),
+        "kept_histogram": np.bincount(kept).tolist() if kept.size else [],
+    }
+
+
+def shown_group_summaries(result, positions: list[int]) -> list[dict]:
+    """Eigenvalues per patch (λ/n: the variance along each eigenpatch, in the stabilised
+    units where the noise is about 1) and kept flags of the shown groups."""
+    summaries = []
+    for position in positions:
+        group = result.stacks[position]
+        n_patches = max(int(group.n_patches), 1)
+        per_patch = np.asarray(group.eigenvalues, dtype=np.float64) / n_patches
+        kept = np.asarray(group.kept, dtype=bool)
+        summaries.append(
+            {
+                "group": int(group.index),
+                "n_patches": int(group.n_patches),
+                "eigenvalues": [_significant(float(v)) for v in per_patch],
+                "kept": kept.tolist(),
+                "n_kept": int(kept.sum()),
+                "n_components": int(kept.size),
+            }
+        )
+    return summaries
+
+
 def _write_outputs(job: DenoiseJob, image: np.ndarray, result) -> dict:
     """Write TIFFs, PNGs and galleries; return the diagnostics to store on the job."""
     from denoiser.reucid import write_tiff
@@ -242,17 +311,28 @@ def _write_outputs(job: DenoiseJob, image: np.ndarray, result) -> dict:
     # eigenvalues and kept masks are in ``stacks``.
     core_metadata = jsonable(result.to_metadata(include_eigenpatches=False))
     core_stacks = core_metadata.pop("stacks", None) or []
-    stacks = stack_summaries(result)
-    for summary, core_stack in zip(stacks, core_stacks):
-        for key in ("n_patches", "sample_size", "timings"):
-            if key in core_stack:
-                summary[key] = core_stack[key]
+    grouped = is_grouped(result)
+    if grouped:
+        # ~128 groups x p^2 eigenvalues would make the JSON hundreds of kB: keep a
+        # summary and the largest groups only (they are also the galleries)
+        shown = largest_groups(result)
+        stacks = shown_group_summaries(result, shown)
+        gallery_stacks = [result.stacks[position] for position in shown]
+    else:
+        stacks = stack_summaries(result)
+        for summary, core_stack in zip(stacks, core_stacks):
+            for key in ("n_patches", "sample_size", "timings"):
+                if key in core_stack:
+                    summary[key] = core_stack[key]
+        gallery_stacks = list(getattr(result, "stacks", []) or [])[:MAX_GALLERIES]
     diagnostics = {
+        "method": job.method,
         "core": core_metadata,
         "stacks": stacks,
         "patch_size": int(result.patch_size),
         "n_stacks": int(result.n_stacks),
-        "kept_per_stack": [stack["n_kept"] for stack in stacks],
+        "kept_per_stack": [int(stack.n_kept) for stack in result.stacks] if grouped
+        else [stack["n_kept"] for stack in stacks],
         "model_version": job.model_version,
         "classifier": job.classifier_choice,
         "seed": int(job.seed),
@@ -261,6 +341,8 @@ def _write_outputs(job: DenoiseJob, image: np.ndarray, result) -> dict:
         "output_range": list(display_range(output)),
         "residual_std": float(np.std(residual)),
     }
+    if grouped:
+        diagnostics["groups"] = group_summary(result)
     file_metadata = {
         "software": "REUCID",
         "job_id": str(job.pk),
@@ -306,7 +388,7 @@ def _write_outputs(job: DenoiseJob, image: np.ndarray, result) -> dict:
         path(job_files.RESIDUAL_PREVIEW),
         lambda p: save_png(diverging_rgb(residual_preview, limit=residual_limit), p),
     )
-    for index, stack in enumerate((getattr(result, "stacks", []) or [])[:MAX_GALLERIES]):
+    for index, stack in enumerate(gallery_stacks):
         kept = np.asarray(stack.kept, dtype=bool)
         last_kept = int(np.flatnonzero(kept)[-1]) + 1 if kept.any() else 0
         shown = min(kept.size, last_kept + GALLERY_DROPPED_SHOWN)

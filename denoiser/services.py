@@ -13,7 +13,7 @@ import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
-from . import job_files
+from . import job_files, methods
 from .classifier_choice import ClassifierUnavailable, resolve_classifier
 from .models import DenoiseJob, JobStatus
 from .rendering import display_range, downsample_for_display, save_png, to_grey_uint8
@@ -82,8 +82,12 @@ def submit_job(
     seed: int = 0,
     n_stacks: int | None = None,
     frame: int | None = None,
+    method: str | None = None,
 ) -> DenoiseJob:
     """Validate an upload, store it and enqueue a denoise job.
+
+    ``method`` is "paper" (default) or "best"; ``classifier`` None or blank means the
+    method's default ("active" for "paper", "noise-edge" for "best").
 
     Raises
     ------
@@ -91,7 +95,10 @@ def submit_job(
         For any input the job could not run on (message for the user, HTTP status).
     """
     try:
-        resolved = resolve_classifier(classifier)
+        method = methods.normalise_method(method)
+        resolved = resolve_classifier(classifier, default=methods.default_classifier(method))
+        methods.check_combination(method, resolved.choice, patch_size=patch_size,
+                                  n_stacks=n_stacks)
     except (ValueError, ClassifierUnavailable) as error:
         raise UploadRejected(str(error)) from error
     seed = int(seed)
@@ -100,6 +107,10 @@ def submit_job(
     if n_stacks is not None and not 1 <= int(n_stacks) <= MAX_STACKS:
         raise UploadRejected(f"The number of stacks must be between 1 and {MAX_STACKS}.")
     validated = validate_upload(uploaded, frame=frame)
+    try:
+        methods.check_image_size(method, validated.array.shape)
+    except ValueError as error:
+        raise UploadRejected(str(error)) from error
     patch_size = check_patch_size(patch_size, validated.array.shape)
     if patch_size is None:
         _check_auto_patch_size(validated.array)
@@ -113,6 +124,7 @@ def submit_job(
         seed=seed,
         n_stacks=None if n_stacks is None else int(n_stacks),
         frame=frame,
+        method=method,
     )
 
 
@@ -127,6 +139,7 @@ def create_job(
     seed: int,
     n_stacks: int | None = None,
     frame: int | None = None,
+    method: str = methods.PAPER,
 ) -> DenoiseJob:
     """Store a validated image as a new queued job; the worker starts after commit."""
     height, width = validated.array.shape
@@ -146,6 +159,7 @@ def create_job(
         seed=seed,
         requested_stacks=n_stacks,
         frame=frame,
+        method=method,
         task_id=uuid.uuid4().hex,
     )
     try:

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import job_files, selectors, services
+from . import job_files, methods, selectors, services
 from .classifier_choice import ClassifierUnavailable, active_model
 from .forms import DenoiseForm
 from .models import JobStatus
@@ -27,8 +27,20 @@ def _page_context(request: HttpRequest, form: DenoiseForm) -> dict:
         past_jobs = selectors.jobs_of_user(request.user)[:50]
     else:
         past_jobs = selectors.jobs_of_session(request.session)[:50]
+    chosen = form["method"].value() if form.is_bound else None
+    chosen = chosen if chosen in methods.METHODS else methods.PAPER
     return {
         "form": form,
+        "methods": [
+            {
+                "value": name,
+                "label": methods.METHOD_LABELS[name],
+                "trade_off": methods.METHOD_TRADE_OFFS[name],
+                "checked": name == chosen,
+            }
+            for name in methods.METHODS
+        ],
+        "best_max_patch_size": methods.BEST_MAX_PATCH_SIZE,
         "active_version": active_version,
         "model_error": model_error,
         "past_jobs": past_jobs,
@@ -53,6 +65,7 @@ def denoise_page(request: HttpRequest) -> HttpResponse:
                 uploaded=form.cleaned_data["file"],
                 owner=request.user,
                 classifier=form.classifier_choice(),
+                method=form.chosen_method(),
                 patch_size=form.cleaned_data.get("patch_size"),
                 seed=form.cleaned_data["seed"],
                 n_stacks=form.cleaned_data.get("n_stacks"),
@@ -75,6 +88,22 @@ def _job_or_404(request: HttpRequest, job_id):
     return job
 
 
+def noise_model_text(model: dict | None) -> str:
+    """The estimated noise model in words, or "" when there is none.
+
+    Examples
+    --------
+    >>> noise_model_text({"slope": 1.0291, "intercept": -0.1387})
+    'variance ≈ 1.03 × signal − 0.139'
+    """
+    try:
+        slope, intercept = float(model["slope"]), float(model["intercept"])
+    except (TypeError, KeyError, ValueError):
+        return ""
+    sign = "−" if intercept < 0 else "+"
+    return f"variance ≈ {slope:.3g} × signal {sign} {abs(intercept):.3g}"
+
+
 @require_GET
 def job_page(request: HttpRequest, job_id) -> HttpResponse:
     """Progress while the job runs, the result page when it is done, the reason if failed."""
@@ -82,6 +111,8 @@ def job_page(request: HttpRequest, job_id) -> HttpResponse:
     status_payload = JobSerializer(job, context={"request": request}).data
     context = {
         "job": job,
+        "method_label": methods.METHOD_LABELS.get(job.method, job.method),
+        "method_trade_off": methods.METHOD_TRADE_OFFS.get(job.method, ""),
         "status_url": reverse("denoiser:api-job", args=[job.pk]),
         "downloads": [
             {"name": name, "label": label, "url": status_payload["urls"]["downloads"][name]}
@@ -91,12 +122,32 @@ def job_page(request: HttpRequest, job_id) -> HttpResponse:
     if job.status == JobStatus.DONE:
         diagnostics = job.diagnostics or {}
         stacks = diagnostics.get("stacks", [])
+        groups = diagnostics.get("groups")
+        if groups:
+            # a grouped result keeps only its largest groups' eigenvalues, per patch
+            scree = scree_svg(
+                [{**stack, "label": f"group {stack.get('group')}"} for stack in stacks],
+                value_label="eigenvalue / patch",
+            )
+        else:
+            scree = scree_svg(stacks)
         context.update(
-            scree=mark_safe(scree_svg(stacks)),  # numbers and escaped labels only
+            scree=mark_safe(scree),  # numbers and escaped labels only
+            groups=groups,
+            kept_histogram=[
+                {"kept": kept, "groups": count}
+                for kept, count in enumerate((groups or {}).get("kept_histogram", []))
+                if count
+            ],
+            noise_model=noise_model_text(
+                ((diagnostics.get("core") or {}).get("options") or {}).get("noise_model")
+            ),
             stacks=[
                 {
                     **stack,
                     "number": i + 1,
+                    "title": f"Group {stack.get('group')} ({stack.get('n_patches')} patches)"
+                    if groups else f"Stack {i + 1}",
                     "gallery_url": reverse("denoiser:job-image", args=[job.pk, f"gallery-{i}"])
                     if i < diagnostics.get("galleries", 0)
                     else "",

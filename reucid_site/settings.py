@@ -263,7 +263,15 @@ CELERY_BEAT_SCHEDULE = {
         "task": "denoiser.recover_stale_jobs",
         "schedule": float(os.environ.get("REUCID_RECOVER_STALE_EVERY_S", 300)),
     },
+    "recover-stale-training-runs": {
+        "task": "training.recover_stale_runs",
+        "schedule": float(os.environ.get("REUCID_RECOVER_STALE_EVERY_S", 300)),
+    },
 }
+# A training run that sends no progress for this long has lost its worker.
+REUCID_TRAINING_STALE_AFTER_SECONDS = float(
+    os.environ.get("REUCID_TRAINING_STALE_AFTER_SECONDS", 900)
+)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

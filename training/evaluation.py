@@ -1,7 +1,7 @@
 """What matters to users: denoised image quality with the classifier's selection.
 
-For each held-out image with ground truth, one decomposition (K = 25) is truncated three
-ways and compared against the clean image:
+For each held-out image with ground truth, one decomposition (K = the classifier's
+``n_components``, else 25) is truncated three ways and compared against the clean image:
 
 * ``cnn``: the classifier's selection;
 * ``oracle``: the k with the best PSNR against the ground truth (an upper bound no
@@ -44,15 +44,41 @@ class EvaluationRow:
     ssim_mp: float
 
 
-def evaluate_case(classifier: Any, case: SimulatedCase, *, n_components: int = N_COMPONENTS,
+def components_for(classifier: Any, n_components: int | None = None) -> int:
+    """K for evaluating ``classifier``: the argument, else what the denoiser would use.
+
+    The denoiser computes ``max(25, classifier.n_components_required)`` eigenpatches per
+    stack (``classifiers.required_components``); a rule that wants ``"all"`` is scored
+    on 25 here so that the table stays cheap.
+
+    Examples
+    --------
+    >>> from denoiser.reucid.classifiers import FixedRank
+    >>> components_for(object()), components_for(object(), 40), components_for(FixedRank(60))
+    (25, 40, 60)
+    """
+    if n_components is not None:
+        return int(n_components)
+    from denoiser.reucid.classifiers import required_components
+
+    needed = required_components(classifier, N_COMPONENTS)
+    return N_COMPONENTS if needed == "all" else int(needed)
+
+
+def evaluate_case(classifier: Any, case: SimulatedCase, *, n_components: int | None = None,
                   seed: int = 0) -> EvaluationRow | None:
-    """Score one image; None when the core cannot decompose it (e.g. pure noise)."""
+    """Score one image; None when the core cannot decompose it (e.g. pure noise).
+
+    ``n_components`` (default: the classifier's own, else 25) is K of the decomposition
+    that all three selections truncate, so it also caps the oracle and MP-PCA ranks.
+    """
     from denoiser.reucid.classifiers import MarchenkoPastur, SelectionContext
     from denoiser.reucid.decomposition import decompose
     from denoiser.reucid.errors import ReucidError
 
     try:
-        decomposition = decompose(case.noisy, n_components=n_components, seed=seed)
+        decomposition = decompose(case.noisy, n_components=components_for(classifier, n_components),
+                                  seed=seed)
     except ReucidError:
         return None
     k_max = decomposition.n_components
@@ -87,6 +113,7 @@ def calibrate_threshold(
     *,
     thresholds: Sequence[float] = (0.5, 0.45, 0.4, 0.35, 0.3, 0.25, 0.2, 0.15, 0.1),
     selections: Sequence[str] = ("independent", "leading"),
+    n_components: int | None = None,
     seed: int = 0,
 ) -> tuple[float, str, dict[str, float]]:
     """The decision threshold and selection mode that maximise the mean PSNR.
@@ -106,7 +133,9 @@ def calibrate_threshold(
     totals: dict[tuple[str, float], list[float]] = {pair: [] for pair in pairs}
     for case in cases:
         try:
-            decomposition = decompose(case.noisy, n_components=N_COMPONENTS, seed=seed)
+            decomposition = decompose(case.noisy,
+                                      n_components=components_for(classifier, n_components),
+                                      seed=seed)
         except ReucidError:
             continue
         probabilities = classifier.probabilities(decomposition.eigenpatches.copy(),
@@ -128,9 +157,10 @@ def calibrate_threshold(
 
 
 def evaluate_cases(classifier: Any, cases: Iterable[SimulatedCase], *,
-                   seed: int = 0) -> list[EvaluationRow]:
-    """Score every case that can be decomposed."""
-    rows = [evaluate_case(classifier, case, seed=seed) for case in cases]
+                   n_components: int | None = None, seed: int = 0) -> list[EvaluationRow]:
+    """Score every case that can be decomposed (K as in :func:`evaluate_case`)."""
+    rows = [evaluate_case(classifier, case, n_components=n_components, seed=seed)
+            for case in cases]
     return [row for row in rows if row is not None]
 
 

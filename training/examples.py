@@ -173,16 +173,21 @@ def build_auto_stacks(
     sizes: Sequence[int] | None = None,
     rule: str = DEFAULT_LABEL_RULE,
     c: float = PAPER_IEF_CONSTANT,
+    n_components: int = N_COMPONENTS,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[LabelledStack]:
-    """Simulate, add noise, decompose and label ``n_scenes × len(doses)`` images."""
+    """Simulate, add noise, decompose and label ``n_scenes × len(doses)`` images.
+
+    Each image contributes its ``n_components`` leading eigenpatches (fewer when the
+    patch has fewer pixels), so the labels' k* is capped there too.
+    """
     stacks: list[LabelledStack] = []
     total = n_scenes * len(doses)
     for done, case in enumerate(simulated_cases(materials=materials, n_scenes=n_scenes,
                                                  doses=doses, shape=shape, sizes=sizes,
                                                  seed=seed), 1):
-        stack = label_case(case, rule=rule, c=c, seed=seed)
+        stack = label_case(case, rule=rule, c=c, n_components=n_components, seed=seed)
         if stack is not None:
             stacks.append(stack)
         if progress is not None:

@@ -12,6 +12,7 @@ import tempfile
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -19,6 +20,7 @@ import numpy as np
 from django.conf import settings
 from django.core.files import File
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from .models import (
@@ -39,7 +41,7 @@ EVALUATION_SEED = 424242
 DEFAULT_RUN_OPTIONS: dict[str, Any] = {
     "n_scenes": 48, "epochs": 20, "seed": 0, "evaluation_scenes": 9, "shape": [128, 128],
     "sizes": [128, 192],
-    "augment": True, "calibration_scenes": 6,
+    "augment": True, "calibration_scenes": 6, "n_components": 25,
 }
 
 
@@ -130,9 +132,12 @@ def create_auto_dataset(*, n_scenes: int = 48, doses: Sequence[float] | None = N
                         materials: Sequence[str] | None = None,
                         shape: tuple[int, int] = (128, 128),
                         sizes: Sequence[int] | None = None, rule: str | None = None,
-                        c: float | None = None, seed: int = 0,
+                        c: float | None = None, n_components: int = 25, seed: int = 0,
                         progress: Callable[[int, int], None] | None = None) -> LabelledDataset:
-    """Simulate training-material scenes at the paper's doses and label them."""
+    """Simulate training-material scenes at the paper's doses and label them.
+
+    ``n_components`` leading eigenpatches of each image are labelled.
+    """
     from .examples import PAPER_DOSES, build_auto_stacks
     from .labels import DEFAULT_LABEL_RULE, LABEL_RULES, PAPER_IEF_CONSTANT
     from .simulation import TRAINING_MATERIALS
@@ -144,14 +149,15 @@ def create_auto_dataset(*, n_scenes: int = 48, doses: Sequence[float] | None = N
     stacks = build_auto_stacks(
         materials=tuple(materials or TRAINING_MATERIALS), n_scenes=n_scenes,
         doses=tuple(doses or PAPER_DOSES), shape=shape, sizes=sizes, rule=rule, c=constant,
-        seed=seed,
+        n_components=n_components, seed=seed,
         progress=progress,
     )
     return store_dataset(
         stacks, name=f"simulated ({n_scenes} scenes, {rule})", source=LabelSource.AUTO,
         label_rule=rule, rule_parameters={"c": constant, "shape": list(shape),
                                           "sizes": list(sizes or []),
-                                          "n_scenes": n_scenes}, seed=seed,
+                                          "n_scenes": n_scenes,
+                                          "n_components": n_components}, seed=seed,
     )
 
 
@@ -212,12 +218,16 @@ def train_and_evaluate(stacks: Sequence[Any], *, config: Any, tune_trials: int =
                        evaluation_cases: Sequence[Any] = (),
                        extra_evaluations: dict[str, Sequence[Any]] | None = None,
                        calibration_cases: Sequence[Any] = (),
+                       n_components: int | None = None,
                        progress: Callable[[Any, int], None] | None = None,
                        stage: Callable[[str], None] | None = None) -> TrainedClassifier:
     """Train (optionally after an Optuna search), calibrate, and score on held-out images.
 
     With ``calibration_cases`` (images of the training materials) the decision threshold
     is set to the one giving the best mean PSNR there; it travels in the model metadata.
+    ``n_components`` (default: the longest stack's length) is the number of leading
+    eigenpatches the model ranks; it travels in the metadata too, and the denoiser
+    computes that many per stack when it uses the model.
     """
     from denoiser.reucid.cnn import CNNClassifier
 
@@ -240,13 +250,16 @@ def train_and_evaluate(stacks: Sequence[Any], *, config: Any, tune_trials: int =
     if stage:
         stage("training")
     outcome = train_network(x, lam, y, groups, config=config, progress=progress)
-    classifier = CNNClassifier(outcome.model)
+    if n_components is None:
+        n_components = max(len(s.labels) for s in stacks)
+    classifier = CNNClassifier(outcome.model, n_components=n_components)
     metrics: dict[str, Any] = {"validation": outcome.metrics, "tuning_trials": trials}
     if calibration_cases:
         if stage:
             stage("calibrating the decision threshold")
         threshold, selection, by_choice = calibrate_threshold(classifier, calibration_cases)
-        classifier = CNNClassifier(outcome.model, threshold=threshold, selection=selection)
+        classifier = CNNClassifier(outcome.model, threshold=threshold, selection=selection,
+                                   n_components=n_components)
         metrics["threshold_calibration"] = {"threshold": threshold, "selection": selection,
                                             "mean_psnr_db": by_choice}
     evaluations = {"held_out": evaluation_cases, **(extra_evaluations or {})}
@@ -260,6 +273,7 @@ def train_and_evaluate(stacks: Sequence[Any], *, config: Any, tune_trials: int =
     headline = {
         "threshold": classifier.threshold,
         "selection": classifier.selection,
+        "n_components": n_components,
         "accuracy": outcome.metrics["accuracy"],
         "balanced_accuracy": outcome.metrics["balanced_accuracy"],
     }
@@ -294,6 +308,7 @@ def model_metadata(trained: TrainedClassifier, *, name: str, seed: int) -> dict[
         "name": name,
         "threshold": trained.metrics["headline"].get("threshold", 0.5),
         "selection": trained.metrics["headline"].get("selection", "independent"),
+        "n_components": trained.metrics["headline"].get("n_components"),
         "training_data": trained.training_summary,
         "metrics": trained.metrics,
         "code_version": code_version(),
@@ -441,7 +456,52 @@ def start_training_run(*, source: str = TrainingRun.Source.BOTH, tune_trials: in
 
 
 def _update_run(run_id: int, **fields: Any) -> None:
-    TrainingRun.objects.filter(pk=run_id).update(**fields)
+    TrainingRun.objects.filter(pk=run_id).update(heartbeat_at=timezone.now(), **fields)
+
+
+def training_stale_after_seconds() -> float:
+    """How long a running run may go without a heartbeat before its worker counts as lost."""
+    return float(getattr(settings, "REUCID_TRAINING_STALE_AFTER_SECONDS", 900))
+
+
+def _stale_running_runs(now: Any = None) -> Any:
+    cutoff = (now or timezone.now()) - timedelta(seconds=training_stale_after_seconds())
+    return TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING).filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff)
+    )
+
+
+def _claim_run(run_id: int) -> bool:
+    """Atomically take a queued run, or one whose worker died (redelivered message)."""
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().get(pk=run_id)
+        claimable = run.status == TrainingRun.Status.QUEUED or (
+            _stale_running_runs().filter(pk=run_id).exists()
+        )
+        if not claimable:
+            return False
+        _update_run(run_id, status=TrainingRun.Status.RUNNING, started_at=timezone.now(),
+                    stage="gathering data", history=[], epoch=0, error="")
+        return True
+
+
+def fail_stale_training_runs(*, now: Any = None) -> list[int]:
+    """Mark runs whose worker stopped (no heartbeat) as failed; the active model stays.
+
+    Returns the ids of the runs marked failed. A run whose message is redelivered to a
+    live worker later is restarted by :func:`execute_training_run` instead.
+    """
+    failed: list[int] = []
+    for run_id in _stale_running_runs(now).values_list("pk", flat=True):
+        with transaction.atomic():
+            if not _stale_running_runs(now).select_for_update().filter(pk=run_id).exists():
+                continue
+            _update_run(run_id, status=TrainingRun.Status.FAILED, finished_at=timezone.now(),
+                        stage="failed",
+                        error="The worker running this training stopped responding; the "
+                              "active model is unchanged. Start a new run.")
+            failed.append(run_id)
+    return failed
 
 
 def _active_is_better(active: ClassifierModel | None, candidate_rows: list[dict[str, Any]],
@@ -472,11 +532,9 @@ def execute_training_run(run_id: int) -> TrainingRun:
     """
     from .trainer import TrainingConfig
 
+    if not _claim_run(run_id):
+        return TrainingRun.objects.get(pk=run_id)
     run = TrainingRun.objects.get(pk=run_id)
-    if run.status != TrainingRun.Status.QUEUED:
-        return run
-    _update_run(run_id, status=TrainingRun.Status.RUNNING, started_at=timezone.now(),
-                stage="gathering data", history=[], epoch=0, error="")
     options = {**DEFAULT_RUN_OPTIONS, **getattr(settings, "REUCID_TRAINING_RUN_DEFAULTS", {}),
                **(run.options or {})}
     seed = int(options.get("seed", 0))
@@ -490,6 +548,7 @@ def execute_training_run(run_id: int) -> TrainingRun:
             datasets.append(create_auto_dataset(
                 n_scenes=int(options.get("n_scenes", 48)), rule=options.get("rule"),
                 c=options.get("c"), seed=seed, progress=simulated,
+                n_components=int(options.get("n_components", 25)),
                 shape=tuple(options.get("shape", (128, 128))), sizes=options.get("sizes"),
             ))
         if run.source in (TrainingRun.Source.SURVEY, TrainingRun.Source.BOTH):

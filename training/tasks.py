@@ -10,3 +10,11 @@ def train_classifier_task(run_id: int) -> str:
     from .services import execute_training_run
 
     return execute_training_run(run_id).status
+
+
+@shared_task(name="training.recover_stale_runs")
+def recover_stale_training_runs_task() -> list[int]:
+    """Mark runs whose worker died as failed, so none shows "running" forever."""
+    from .services import fail_stale_training_runs
+
+    return fail_stale_training_runs()

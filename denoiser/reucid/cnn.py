@@ -204,13 +204,27 @@ class CNNClassifier:
     threshold: float = 0.5
     device: str = "cpu"
     selection: str = "independent"
+    n_components: int | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 < float(self.threshold) < 1.0:
             raise ValueError("threshold must lie strictly between 0 and 1")
         if self.selection not in SELECTION_MODES:
             raise ValueError(f"selection must be one of {SELECTION_MODES}")
+        if self.n_components is not None and (
+                isinstance(self.n_components, bool) or int(self.n_components) != self.n_components
+                or int(self.n_components) < 1):
+            raise ValueError(f"n_components must be a positive integer, got {self.n_components!r}")
         self.model = self.model.to(self.device).eval()
+
+    @property
+    def n_components_required(self) -> int | None:
+        """Eigenpatches per stack the model was trained to rank (None: the caller's default).
+
+        A model trained on the leading K eigenpatches can only keep up to K, so the
+        denoiser computes at least this many (see ``classifiers.required_components``).
+        """
+        return None if self.n_components is None else int(self.n_components)
 
     def probabilities(
         self, eigenpatches: np.ndarray, eigenvalues: np.ndarray, context: Any = None
@@ -316,13 +330,14 @@ def save_classifier(
 
 def load_classifier(
     path: str | os.PathLike[str], *, device: str = "cpu", threshold: float | None = None,
-    selection: str | None = None,
+    selection: str | None = None, n_components: int | None = None,
 ) -> CNNClassifier:
     """Read a model file written by :func:`save_classifier`.
 
-    The decision threshold and selection mode are the arguments if given, else the
-    calibrated ``metadata["threshold"]`` / ``metadata["selection"]`` stored with the
-    model, else 0.5 / ``"independent"``.
+    The decision threshold, selection mode and number of eigenpatches per stack are the
+    arguments if given, else the ``metadata["threshold"]`` / ``metadata["selection"]`` /
+    ``metadata["n_components"]`` stored with the model, else 0.5 / ``"independent"`` /
+    None (the denoiser's default, 25).
 
     Raises
     ------
@@ -374,8 +389,12 @@ def load_classifier(
     if selection is None:
         stored_mode = metadata.get("selection", "independent")
         selection = stored_mode if stored_mode in SELECTION_MODES else "independent"
+    if n_components is None:
+        stored_k = metadata.get("n_components")
+        n_components = stored_k if isinstance(stored_k, int) and not isinstance(stored_k, bool) \
+            and stored_k >= 1 else None
     return CNNClassifier(network, metadata=metadata, threshold=threshold, device=device,
-                         selection=selection)
+                         selection=selection, n_components=n_components)
 
 
 def count_parameters(model: EigenpatchCNN) -> int:

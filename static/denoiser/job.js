@@ -11,6 +11,8 @@
     var caption = document.getElementById("interim-caption");
     var statusBadge = document.getElementById("job-status");
     var url = progressCard.dataset.statusUrl;
+    // "best" reports groups x passes as its stacks
+    var unit = progressCard.dataset.method === "best" ? "Group" : "Stack";
     var delay = 1000;
     var lastInterim = null;
     interim.addEventListener("error", function () { interim.hidden = true; });
@@ -39,17 +41,19 @@
               (waited > 60 ? "Still waiting for a worker: the queue is busy, or the site's workers are down. " +
                              "The job stays queued; this page updates by itself." : "Waiting for a worker…");
           } else if (job.progress.n_stacks) {
-            text.textContent = "Stack " + job.progress.stacks_done + " of " + job.progress.n_stacks +
-              " (" + pct + "%)";
+            text.textContent = unit + " " + job.progress.stacks_done + " of " + job.progress.n_stacks +
+              (unit === "Group" ? " (both passes, " : " (") + pct + "%)";
           } else {
-            text.textContent = "Estimating the patch size and preparing the stacks…";
+            text.textContent = unit === "Group" ?
+              "Estimating the noise model and grouping similar patches…" :
+              "Estimating the patch size and preparing the stacks…";
           }
           if (job.urls.interim_preview && job.urls.interim_preview !== lastInterim) {
             lastInterim = job.urls.interim_preview;
             interim.src = lastInterim;
             interim.hidden = false;
             caption.textContent = "Reconstruction after " + job.progress.stacks_done + " of " +
-              job.progress.n_stacks + " stack(s)";
+              job.progress.n_stacks + (unit === "Group" ? " group steps" : " stack(s)");
           }
           window.setTimeout(poll, delay);
         })

@@ -39,6 +39,33 @@
   classifier.addEventListener("change", syncK);
   syncK();
 
+  // Method: "paper" or "best". Each has its default classifier (the trained model,
+  // the noise-edge rule); switching keeps a classifier the user picked if it still fits.
+  var methodInputs = form.querySelectorAll("input[name=method]");
+  var stacksOption = document.getElementById("stacks-option");
+  var noiseEdge = classifier.querySelector('option[value="noise-edge"]');
+  var activeOption = classifier.querySelector('option[value="active"]');
+  var classifierTouched = false;
+  classifier.addEventListener("change", function () { classifierTouched = true; });
+  function chosenMethod() {
+    var checked = form.querySelector("input[name=method]:checked");
+    return checked ? checked.value : "paper";
+  }
+  function paperDefault() { return activeOption && !activeOption.disabled ? "active" : "mp"; }
+  function syncMethod() {
+    var best = chosenMethod() === "best";
+    noiseEdge.disabled = !best;
+    stacksOption.hidden = best;
+    if (!classifierTouched) {
+      classifier.value = best ? "noise-edge" : paperDefault();
+    } else if (!best && classifier.value === "noise-edge") {
+      classifier.value = paperDefault();
+    }
+    syncK();
+  }
+  methodInputs.forEach(function (input) { input.addEventListener("change", syncMethod); });
+  syncMethod();
+
   fileInput.addEventListener("change", function () { chooseFile(fileInput.files[0]); });
   ["dragenter", "dragover"].forEach(function (name) {
     dropZone.addEventListener(name, function (event) {
@@ -74,13 +101,15 @@
     var choice = classifier.value;
     if (choice === "k") choice = "k=" + document.getElementById("k-input").value;
     data.append("classifier", choice);
+    var method = chosenMethod();
+    data.append("method", method);
     var patch = document.getElementById("patch-size-input").value.trim();
     if (patch) data.append("patch_size", patch);
     data.append("seed", document.getElementById("seed-input").value || "0");
     var frame = document.getElementById("frame-input").value.trim();
     if (frame) data.append("frame", frame);
     var stacks = document.getElementById("stacks-input").value.trim();
-    if (stacks) data.append("n_stacks", stacks);
+    if (stacks && method === "paper") data.append("n_stacks", stacks);
 
     var xhr = new XMLHttpRequest();
     xhr.open("POST", form.dataset.apiUrl);

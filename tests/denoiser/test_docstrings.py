@@ -7,7 +7,8 @@ import pytest
 
 @pytest.mark.parametrize(
     "module",
-    ["denoiser.rendering", "denoiser.profiles", "denoiser.uploads", "denoiser.classifier_choice"],
+    ["denoiser.rendering", "denoiser.profiles", "denoiser.uploads", "denoiser.classifier_choice",
+     "denoiser.methods", "denoiser.views"],
 )
 def test_docstring_examples(module):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)

@@ -126,3 +126,25 @@ def test_admin_start_button_queues_a_run(staff_client, monkeypatch):
     assert b"Start retraining" in changelist.content
     staff_client.post(reverse("admin:training_trainingrun_start"), {"source": "auto"})
     assert started and started[0]["source"] == "auto"
+
+
+def test_train_classifier_components_option_is_recorded_in_the_model(tmp_path,
+                                                                      tiny_run_settings):
+    from django.core.management.base import CommandError
+
+    from denoiser.reucid.cnn import load_classifier
+
+    call_command("train_classifier", "--from", "auto", "--scenes", "6", "--epochs", "1",
+                 "--sizes", "64", "--evaluation-scenes", "1", "--components", "12",
+                 stdout=io.StringIO())
+    model = ClassifierModel.objects.get()
+    assert model.metrics["headline"]["n_components"] == 12
+    local = tmp_path / "model.pt"
+    with model.file.open("rb") as handle:
+        local.write_bytes(handle.read())
+    assert load_classifier(local).n_components_required == 12
+    dataset = LabelledDataset.objects.get()
+    assert dataset.rule_parameters["n_components"] == 12
+    assert set(dataset.images.values_list("n_components", flat=True)) == {12}
+    with pytest.raises(CommandError, match="positive"):
+        call_command("train_classifier", "--components", "0", stdout=io.StringIO())

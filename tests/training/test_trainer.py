@@ -88,3 +88,23 @@ def test_the_retraining_task_is_named_and_routed_to_the_training_queue(settings)
 
     assert train_classifier_task.name == "training.train_classifier"
     assert settings.CELERY_TASK_ROUTES["training.*"]["queue"] == "training"
+
+
+def test_evaluation_decomposes_as_many_components_as_the_classifier_ranks():
+    from denoiser.reucid.classifiers import FixedRank
+    from training.evaluation import components_for, evaluate_case
+    from training.examples import simulated_cases
+
+    case = next(simulated_cases(materials=["SrTiO3_001"], n_scenes=1, doses=[10000],
+                                shape=(64, 64), seed=2))
+
+    class KeepAll(FixedRank):
+        n_components_required = 40
+
+    assert components_for(KeepAll("all")) == 40
+    assert components_for(FixedRank(3)) == components_for(FixedRank("all")) == 25
+    wide = evaluate_case(KeepAll("all"), case)
+    narrow = evaluate_case(KeepAll("all"), case, n_components=10)
+    assert wide is not None and narrow is not None
+    assert wide.k_cnn == 40 and narrow.k_cnn == 10  # keeps the whole decomposition
+    assert narrow.k_oracle <= 10 and wide.psnr_oracle >= narrow.psnr_oracle

@@ -171,3 +171,31 @@ def test_leading_selection_keeps_a_rank_of_the_largest_eigenvalues(tmp_path):
     assert load_classifier(path).selection == "leading"
     with pytest.raises(ValueError):
         CNNClassifier(EigenpatchCNN(), selection="vibes")
+
+
+def test_the_number_of_components_travels_with_the_model(tmp_path):
+    path = save_classifier(EigenpatchCNN(), tmp_path / "k.pt", metadata={"n_components": 40})
+    assert load_classifier(path).n_components_required == 40
+    assert load_classifier(path, n_components=30).n_components_required == 30
+    plain = save_classifier(EigenpatchCNN(), tmp_path / "plain.pt")
+    assert load_classifier(plain).n_components_required is None
+    odd = save_classifier(EigenpatchCNN(), tmp_path / "odd.pt", metadata={"n_components": "x"})
+    assert load_classifier(odd).n_components_required is None
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError):
+            CNNClassifier(EigenpatchCNN(), n_components=bad)
+
+
+def test_the_denoiser_computes_the_components_the_model_was_trained_on(tmp_path):
+    from denoiser.reucid.pipeline import denoise
+
+    torch.manual_seed(0)
+    path = save_classifier(EigenpatchCNN(), tmp_path / "k.pt", metadata={"n_components": 36})
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[:48, :48]
+    image = np.cos(2 * np.pi * x / 8) * np.cos(2 * np.pi * y / 8) + rng.normal(size=x.shape)
+    result = denoise(image, str(path), patch_size=7, n_stacks=2)
+    assert result.n_components == 36
+    assert all(len(stack.eigenvalues) == 36 for stack in result.stacks)
+    older = save_classifier(EigenpatchCNN(), tmp_path / "old.pt")  # no n_components stored
+    assert denoise(image, str(older), patch_size=7, n_stacks=2).n_components == 25

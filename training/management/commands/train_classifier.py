@@ -33,6 +33,9 @@ class Command(BaseCommand):
         parser.add_argument("--sizes", default="128,192",
                             help="side lengths of the simulated training images, cycled")
         parser.add_argument("--epochs", type=int, default=20)
+        parser.add_argument("--components", type=int, default=25, metavar="N",
+                            help="leading eigenpatches per image the model learns to rank "
+                                 "(recorded in the model; the denoiser then computes N)")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--rule", choices=LABEL_RULES, default=None,
                             help="automatic label rule (default psnr-best)")
@@ -44,6 +47,8 @@ class Command(BaseCommand):
                                  "(default ../shared/data/sim when present)")
 
     def handle(self, *args, **options) -> None:
+        if options["components"] < 1:
+            raise CommandError("--components must be a positive integer")
         if options["ship"]:
             if options["source"] != "auto":
                 raise CommandError("the shipped model is trained from simulation only: "
@@ -58,7 +63,8 @@ class Command(BaseCommand):
 
         run_options = {"n_scenes": options["scenes"], "epochs": options["epochs"],
                        "sizes": [int(v) for v in str(options["sizes"]).split(",") if v.strip()],
-                       "seed": options["seed"], "evaluation_scenes": options["evaluation_scenes"]}
+                       "seed": options["seed"], "evaluation_scenes": options["evaluation_scenes"],
+                       "n_components": options["components"]}
         if options["rule"]:
             run_options["rule"] = options["rule"]
         if options["c"] is not None:
@@ -104,7 +110,8 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError("--sizes takes comma-separated integers, e.g. 128,192") from exc
         stacks = build_auto_stacks(n_scenes=options["scenes"], rule=rule, c=c,
-                                   sizes=sizes, seed=options["seed"])
+                                   sizes=sizes, n_components=options["components"],
+                                   seed=options["seed"])
         self.stdout.write(f"  {len(stacks)} labelled images")
         sim_dir = options["sim_dir"] or Path(settings.BASE_DIR).parent / "shared" / "data" / "sim"
         extra = {}
@@ -123,6 +130,7 @@ class Command(BaseCommand):
             tune_trials=options["tune"],
             evaluation_cases=held_out_cases(n_scenes=options["evaluation_scenes"]),
             calibration_cases=calibration_cases(n_scenes=6, seed=options["seed"]),
+            n_components=options["components"],
             extra_evaluations=extra, progress=on_epoch,
             stage=lambda text: self.stdout.write(text),
         )
@@ -137,7 +145,8 @@ class Command(BaseCommand):
         }
         trained.training_summary["command"] = (
             f"python manage.py train_classifier --from auto --ship --scenes {options['scenes']} "
-            f"--epochs {options['epochs']} --seed {options['seed']} --sizes {options['sizes']}"
+            f"--epochs {options['epochs']} --seed {options['seed']} --sizes {options['sizes']} "
+            f"--components {options['components']}"
             + (f" --tune {options['tune']}" if options["tune"] else "")
             + (f" --rule {rule}" if options["rule"] else "")
             + (f" --c {c}" if options["c"] is not None else ""))

@@ -1,0 +1,241 @@
+"""The "method" option: "paper" (default) or "best" (the grouped variant beyond the paper).
+
+Validation of method/classifier combinations on the API and the page, and a "best" job
+run end to end (eager) on a small synthetic lattice with compact diagnostics.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tifffile
+from django.utils.html import escape
+from rest_framework.test import APIClient
+
+from denoiser import job_files, methods, runner
+from denoiser.models import DenoiseJob, JobStatus
+
+from .conftest import lattice_image, npy_upload
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
+
+#: Big enough for several groups of similar patches, small enough to run in well under 1 s.
+BEST_IMAGE_SIDE = 96
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+def no_job_left(settings) -> bool:
+    folder = settings.MEDIA_ROOT / "denoise"
+    return DenoiseJob.objects.count() == 0 and (
+        not folder.exists() or not any(folder.iterdir())
+    )
+
+
+@pytest.mark.parametrize(
+    "fields, words",
+    [
+        ({"method": "fast"}, 'is not a method: choose "paper" (default) or "best"'),
+        ({"method": "paper", "classifier": "noise-edge"}, "noise-edge rule needs"),
+        ({"classifier": "noise-edge"}, "with the 'paper' method choose"),
+        ({"method": "best", "classifier": "k=all"}, "would return the noisy input"),
+        ({"method": "best", "n_stacks": 4}, "applies to the 'paper' method only"),
+        ({"method": "best", "patch_size": 21}, "at most 15 pixels (got 21)"),
+        ({"method": "best", "classifier": "magic"}, "Unknown classifier"),
+    ],
+)
+def test_api_refuses_bad_combinations_with_a_clear_400(api, fields, words, settings, scratch_files):
+    data = {"file": npy_upload(lattice_image()), **fields}
+    response = api.post("/api/denoise/", data, format="multipart")
+    assert response.status_code == 400, response.content
+    assert words in response.json()["detail"]
+    assert no_job_left(settings) and scratch_files() == []
+
+
+def test_best_refuses_images_above_its_pixel_limit(api, settings, scratch_files):
+    settings.REUCID_BEST_MAX_PIXELS = 64 * 64 - 1
+    response = api.post(
+        "/api/denoise/", {"file": npy_upload(lattice_image()), "method": "best"},
+        format="multipart",
+    )
+    assert response.status_code == 400
+    assert "'best' method accepts images of at most" in response.json()["detail"]
+    assert "use the 'paper' method" in response.json()["detail"]
+    assert no_job_left(settings) and scratch_files() == []
+    # the same image is fine with the paper's method
+    response = api.post(
+        "/api/denoise/",
+        {"file": npy_upload(lattice_image()), "method": "paper", "classifier": "mp"},
+        format="multipart",
+    )
+    assert response.status_code == 201, response.content
+
+
+@pytest.mark.parametrize(
+    "fields, choice",
+    [
+        ({"method": "best"}, "noise-edge"),
+        ({"method": "best", "classifier": ""}, "noise-edge"),
+        ({"method": "best", "classifier": "MP"}, "mp"),
+        ({"method": "best", "classifier": "gd"}, "gd"),
+        ({"method": "best", "classifier": "k=3"}, "k=3"),
+    ],
+)
+def test_api_accepts_best_with_its_classifiers(api, django_capture_on_commit_callbacks,
+                                               fields, choice):
+    with django_capture_on_commit_callbacks(execute=False):
+        response = api.post(
+            "/api/denoise/", {"file": npy_upload(lattice_image()), **fields}, format="multipart"
+        )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["method"] == "best" and body["classifier"] == choice
+    job = DenoiseJob.objects.get(pk=body["id"])
+    assert job.method == "best" and job.classifier_choice == choice
+
+
+def test_paper_stays_the_default(api, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False):
+        response = api.post(
+            "/api/denoise/", {"file": npy_upload(lattice_image()), "classifier": "mp"},
+            format="multipart",
+        )
+    assert response.status_code == 201
+    assert response.json()["method"] == "paper"
+    assert DenoiseJob.objects.get().method == "paper"
+    assert methods.variant_options("paper") == {}
+
+
+def test_page_form_submits_best_and_refuses_noise_edge_with_paper(
+    client, settings, django_capture_on_commit_callbacks
+):
+    refused = client.post(
+        "/denoise/",
+        {"file": npy_upload(lattice_image()), "method": "paper", "classifier": "noise-edge",
+         "seed": 0},
+    )
+    assert refused.status_code == 400
+    assert "noise-edge rule needs" in refused.content.decode()
+    assert no_job_left(settings)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/denoise/",
+            {"file": npy_upload(lattice_image()), "method": "best", "classifier": "noise-edge",
+             "seed": 0},
+        )
+    assert response.status_code == 302
+    job = DenoiseJob.objects.get()
+    assert (job.method, job.classifier_choice) == ("best", "noise-edge")
+    assert job.status == JobStatus.DONE, job.error
+
+
+def test_upload_page_explains_both_methods(client):
+    html = client.get("/denoise/").content.decode()
+    assert 'id="method-paper"' in html and 'id="method-best"' in html
+    assert 'value="paper" data-test="method-paper" checked' in html
+    for sentence in methods.METHOD_TRADE_OFFS.values():
+        assert escape(sentence) in html
+    assert '<option value="noise-edge" data-method="best">' in html
+
+
+def test_best_job_runs_end_to_end_with_small_diagnostics(
+    api, django_capture_on_commit_callbacks, monkeypatch
+):
+    interim_steps: list[tuple[int, int]] = []
+    writer = runner._progress_writer
+
+    def counting_writer(job):
+        record = writer(job)
+
+        def counted(interim):
+            interim_steps.append((int(interim.stack_index) + 1, int(interim.n_stacks)))
+            record(interim)
+
+        return counted
+
+    monkeypatch.setattr(runner, "_progress_writer", counting_writer)
+    image = lattice_image(BEST_IMAGE_SIDE, seed=4)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post(
+            "/api/denoise/", {"file": npy_upload(image), "method": "best", "seed": 2},
+            format="multipart",
+        )
+    assert response.status_code == 201, response.content
+    job = DenoiseJob.objects.get(pk=response.json()["id"])
+    assert job.status == JobStatus.DONE, job.error
+    assert (job.method, job.classifier_choice) == ("best", "noise-edge")
+
+    # progress: about 16 interim results per pass, counted over groups x passes
+    diagnostics = job.diagnostics
+    groups = diagnostics["groups"]
+    assert groups["passes"] == 2 and groups["n_groups"] > 1
+    assert job.n_stacks == job.stacks_done == interim_steps[-1][1]
+    assert interim_steps[-1][0] == interim_steps[-1][1]
+    assert 2 <= len(interim_steps) <= 2 * 16 + 1
+    assert [done for done, _ in interim_steps] == sorted(done for done, _ in interim_steps)
+
+    # the output is the core's BEST variant with the noise-edge rule, bit for bit
+    from denoiser.reucid import denoise
+    from denoiser.reucid.variants import BEST
+
+    reference = denoise(image, classifier="noise-edge", seed=2, **BEST.to_metadata())
+    output = tifffile.imread(job_files.job_path(job, job_files.RESULT_TIFF))
+    np.testing.assert_allclose(output, reference.image, atol=1e-5)
+    assert float(np.std(output - image)) < float(np.std(image))
+
+    # diagnostics stay small: a summary of all groups, eigenvalues of a few, no eigenpatches
+    size = len(json.dumps(diagnostics))
+    assert size < 16_000, size
+    assert "eigenpatches" not in json.dumps(diagnostics)
+    assert diagnostics["method"] == "best"
+    assert diagnostics["core"]["options"]["variant"] == BEST.to_metadata()
+    assert set(diagnostics["core"]["options"]["noise_model"]) == {"slope", "intercept"}
+    assert len(diagnostics["kept_per_stack"]) == groups["n_groups"] == reference.n_stacks
+    assert diagnostics["kept_per_stack"] == [s.n_kept for s in reference.stacks]
+    assert sum(groups["kept_histogram"]) == groups["n_groups"]
+    assert groups["n_components"] == diagnostics["patch_size"] ** 2
+    shown = diagnostics["stacks"]
+    assert 1 <= len(shown) <= runner.GROUPS_SHOWN
+    sizes = sorted((s.n_patches for s in reference.stacks), reverse=True)
+    assert [s["n_patches"] for s in shown] == sizes[: len(shown)]
+    for stack in shown:
+        assert len(stack["eigenvalues"]) == len(stack["kept"]) == groups["n_components"]
+        assert stack["n_kept"] == sum(stack["kept"])
+    assert diagnostics["galleries"] == len(shown)
+    for index in range(len(shown)):
+        assert job_files.job_path(job, job_files.gallery_name(index)).is_file()
+
+    # the page shows the method, the group summary and explains the grouped scree plot
+    html = api.get(f"/denoise/jobs/{job.pk}/").content.decode()
+    assert "method: best" in html and escape(methods.METHOD_TRADE_OFFS["best"]) in html
+    assert f"{groups['n_groups']} groups of similar patches × 2 passes" in html
+    assert 'data-test="grouped-scree-note"' in html and 'data-test="kept-histogram"' in html
+    assert "Noise model" in html and "variance ≈" in html
+    assert html.count('data-kept="') == sum(len(s["kept"]) for s in shown)
+    assert api.get(f"/api/jobs/{job.pk}/").json()["method"] == "best"
+
+
+def test_best_job_with_the_trained_model(api, django_capture_on_commit_callbacks, settings):
+    """The shipped CNN judges each group's leading eigenpatches."""
+    from denoiser.classifier_choice import ClassifierUnavailable, active_model
+
+    try:
+        active_model()
+    except ClassifierUnavailable:
+        pytest.skip("no trained model on this checkout")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post(
+            "/api/denoise/",
+            {"file": npy_upload(lattice_image(64)), "method": "best", "classifier": "active"},
+            format="multipart",
+        )
+    assert response.status_code == 201, response.content
+    job = DenoiseJob.objects.get(pk=response.json()["id"])
+    assert job.status == JobStatus.DONE, job.error
+    assert job.diagnostics["core"]["classifier"].startswith("cnn")
+    assert job.diagnostics["groups"]["n_groups"] >= 1
