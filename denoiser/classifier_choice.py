@@ -15,7 +15,7 @@ NOISE_EDGE = "noise-edge"
 RULE_LABELS = {
     "mp": "Marchenko–Pastur threshold (MP-PCA)",
     "gd": "Gavish–Donoho hard threshold",
-    NOISE_EDGE: "noise-edge rule (known, stabilised noise level)",
+    NOISE_EDGE: "Marchenko–Pastur edge of the stabilised noise level",
 }
 _FIXED_K = re.compile(r"^k=(\d{1,4}|all)$")
 MAX_FIXED_K = 4096

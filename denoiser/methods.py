@@ -106,9 +106,9 @@ def check_combination(
         return
     if classifier_choice == "k=all":
         raise ValueError(
-            "'k=all' keeps every eigenpatch of every group, so the 'best' method would "
-            "return the noisy input; choose 'noise-edge' (default), 'active', 'mp', 'gd' "
-            "or a fixed k."
+            "'k=all' keeps every eigenpatch of every group, which defeats the 'best' "
+            "method (most of the noise stays); choose 'noise-edge' (default), 'active', "
+            "'mp', 'gd' or a fixed k."
         )
     if n_stacks is not None:
         raise ValueError(

@@ -247,10 +247,24 @@ def _significant(value: float, digits: int = 4) -> float | None:
     return float(f"{value:.{digits}g}") if math.isfinite(value) else None
 
 
-def largest_groups(result, count: int = GROUPS_SHOWN) -> list[int]:
-    """Positions (in ``result.stacks``) of the ``count`` groups with most patches."""
-    sizes = [int(group.n_patches) for group in result.stacks]
-    return sorted(range(len(sizes)), key=lambda i: (-sizes[i], i))[:count]
+def shown_groups(result, count: int = GROUPS_SHOWN) -> list[int]:
+    """Positions (in ``result.stacks``) of the groups a job page shows.
+
+    The groups that kept the most eigenpatches (larger first on ties), where the
+    selection has something to show, and the largest group, typically plain lattice or
+    background, where it usually keeps nothing beyond the mean.
+    """
+    groups = list(result.stacks)
+    if not groups:
+        return []
+    by_kept = sorted(range(len(groups)),
+                     key=lambda i: (-groups[i].n_kept, -groups[i].n_patches, i))
+    largest = min(range(len(groups)), key=lambda i: (-groups[i].n_patches, i))
+    chosen = by_kept[: max(count - 1, 1)]
+    if largest not in chosen:
+        chosen.append(largest)
+    chosen += [i for i in by_kept if i not in chosen][: max(count - len(chosen), 0)]
+    return chosen[:count]
 
 
 def group_summary(result) -> dict:
@@ -315,7 +329,7 @@ def _write_outputs(job: DenoiseJob, image: np.ndarray, result) -> dict:
     if grouped:
         # ~128 groups x p^2 eigenvalues would make the JSON hundreds of kB: keep a
         # summary and the largest groups only (they are also the galleries)
-        shown = largest_groups(result)
+        shown = shown_groups(result)
         stacks = shown_group_summaries(result, shown)
         gallery_stacks = [result.stacks[position] for position in shown]
     else:
