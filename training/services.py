@@ -41,7 +41,7 @@ EVALUATION_SEED = 424242
 DEFAULT_RUN_OPTIONS: dict[str, Any] = {
     "n_scenes": 48, "epochs": 20, "seed": 0, "evaluation_scenes": 9, "shape": [128, 128],
     "sizes": [128, 192],
-    "augment": True, "calibration_scenes": 6, "n_components": 25,
+    "augment": True, "calibration_scenes": 6, "n_components": 50,
 }
 
 
@@ -548,7 +548,7 @@ def execute_training_run(run_id: int) -> TrainingRun:
             datasets.append(create_auto_dataset(
                 n_scenes=int(options.get("n_scenes", 48)), rule=options.get("rule"),
                 c=options.get("c"), seed=seed, progress=simulated,
-                n_components=int(options.get("n_components", 25)),
+                n_components=int(options.get("n_components", 50)),
                 shape=tuple(options.get("shape", (128, 128))), sizes=options.get("sizes"),
             ))
         if run.source in (TrainingRun.Source.SURVEY, TrainingRun.Source.BOTH):

@@ -33,7 +33,7 @@ class Command(BaseCommand):
         parser.add_argument("--sizes", default="128,192",
                             help="side lengths of the simulated training images, cycled")
         parser.add_argument("--epochs", type=int, default=20)
-        parser.add_argument("--components", type=int, default=25, metavar="N",
+        parser.add_argument("--components", type=int, default=50, metavar="N",
                             help="leading eigenpatches per image the model learns to rank "
                                  "(recorded in the model; the denoiser then computes N)")
         parser.add_argument("--seed", type=int, default=0)
