@@ -310,12 +310,13 @@ def render_quality(
     oracle_ks = [int(r.note[2:]) for r in records
                  if r.method == "REUCID, oracle k" and r.note.startswith("k=")]
     if oracle_ks:
-        from benchmarks.reucid_methods import DEFAULT_PIPELINE_COMPONENTS as shown
+        from benchmarks.reucid_methods import classifier_components, default_classifier_source
 
+        shown = classifier_components(default_classifier_source()[0])
         beyond = sum(k > shown for k in oracle_ks)
         lines += [(f"The oracle k ranged from {min(oracle_ks)} to {max(oracle_ks)} (per case "
                    f"in the table at the end); it exceeded the {shown} eigenpatches the "
-                   f"default pipeline computes and shows the classifier in {beyond} of "
+                   f"pipeline computes for and shows the classifier in {beyond} of "
                    f"{len(oracle_ks)} cases: there, a classifier that only selects among "
                    f"those {shown} cannot reach the best truncation."), ""]
     problems = _problems(records)

@@ -28,8 +28,28 @@ __all__ = [
 
 #: Most ranks the oracle tries (it stops earlier at p², the number of eigenpatches).
 ORACLE_MAX_RANK = 128
-#: Eigenpatches the default pipeline computes, hence shows to a classifier.
+#: Eigenpatches the default pipeline computes for a classifier that asks for no more.
 DEFAULT_PIPELINE_COMPONENTS = 25
+
+
+def classifier_components(path: Path | None = None) -> int:
+    """Eigenpatches the pipeline shows the classifier at ``path`` (``None``: shipped model).
+
+    A model file may ask for more than the pipeline's default (its ``n_components``).
+
+    Examples
+    --------
+    >>> classifier_components() >= DEFAULT_PIPELINE_COMPONENTS
+    True
+    """
+    try:
+        from denoiser.reucid.cnn import SHIPPED_MODEL_PATH, load_classifier
+
+        model = load_classifier(path or SHIPPED_MODEL_PATH)
+    except Exception:  # no model here: the pipeline default applies
+        return DEFAULT_PIPELINE_COMPONENTS
+    return max(DEFAULT_PIPELINE_COMPONENTS,
+               int(getattr(model, "n_components_required", DEFAULT_PIPELINE_COMPONENTS)))
 
 
 def reucid_available() -> str | None:
