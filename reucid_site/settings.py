@@ -173,6 +173,10 @@ LOGIN_URL = "/admin/login/"
 # Uploads: microscope frames can be large; Django streams big files to disk.
 REUCID_MAX_UPLOAD_BYTES = int(os.environ.get("REUCID_MAX_UPLOAD_BYTES", 200 * 1024 * 1024))
 REUCID_MAX_IMAGE_SIDE = int(os.environ.get("REUCID_MAX_IMAGE_SIDE", 8192))
+# The "best" (grouped) method costs ~0.5 GB and ~17 s per megapixel on one core.
+REUCID_BEST_MAX_PIXELS = int(os.environ.get("REUCID_BEST_MAX_PIXELS", 2048 * 2048))
+# Survey candidates are full-size images in the respondent's browser.
+REUCID_SURVEY_MAX_IMAGE_SIDE = int(os.environ.get("REUCID_SURVEY_MAX_IMAGE_SIDE", 2048))
 # Denoise jobs: where they run (a GPU worker node sets REUCID_DEVICE=cuda), how long a job may
 # go without a heartbeat before it counts as lost, how often it is retried, how long kept.
 REUCID_DEVICE = os.environ.get("REUCID_DEVICE", "cpu")
