@@ -66,9 +66,6 @@ class SurveyImageAddForm(forms.ModelForm):
                     handle.write(chunk)
             try:
                 return read_image_file(path)
-            except ImportError as error:
-                raise forms.ValidationError(
-                    "Reading this format needs the denoiser core; upload a .npy file.") from error
             except (ValueError, OSError) as error:
                 raise forms.ValidationError(f"Cannot read {upload.name}: {error}") from error
 

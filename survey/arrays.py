@@ -52,14 +52,10 @@ def load_decomposition(name: str) -> StoredDecomposition:
 def read_image_file(path: Path) -> tuple[np.ndarray, tuple[float, float] | None]:
     """A 2-D float32 image and its pixel size (Å) from a microscope or array file.
 
-    Uses the denoiser core's reader (TIFF, DM, EMD, SER, MRC, HDF5...); ``.npy`` files are
-    read directly so survey images can be added before the core is installed.
+    Uses the denoiser core's reader (TIFF, PNG, NPY, DM, EMD, SER, MRC, HDF5...), so survey
+    images pass the same checks as uploads.
     """
-    path = Path(path)
-    if path.suffix.lower() == ".npy":
-        array = np.load(path, allow_pickle=False)
-        return np.asarray(array, dtype=np.float32), None
     from denoiser.reucid import read_image
 
-    data = read_image(path)
+    data = read_image(Path(path))
     return np.asarray(data.array, dtype=np.float32), data.pixel_size

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from survey.models import Response, Survey
 
-FEATURE_SIDE = 25
+FEATURE_SIDE = 25  # the CNN's input side (denoiser.reucid.cnn.FEATURE_SIDE)
 CSV_COLUMNS = [
     "response_id", "survey", "image_id", "image_title", "respondent", "expertise",
     "expertise_at_answer", "verified_expert", "field", "years_experience", "chosen_k",
@@ -33,27 +33,15 @@ def eigenpatch_arrays(eigenpatches: np.ndarray,
                       eigenvalues: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Eigenpatches as ``(K, 25, 25)`` float32 and eigenvalue / largest eigenvalue.
 
-    Uses the classifier's own preprocessing (``denoiser.reucid.cnn.eigenpatch_features``)
-    when it is installed, so exported arrays are exactly what the CNN sees; otherwise
-    the same bilinear resize with scipy.
+    Uses the classifier's own preprocessing (``denoiser.reucid.cnn.eigenpatch_features``),
+    so exported arrays are exactly what the CNN sees.
     """
-    try:
-        from denoiser.reucid.cnn import eigenpatch_features
-    except ImportError:
-        eigenpatch_features = None
-    if eigenpatch_features is not None:
-        features, normalised = eigenpatch_features(eigenpatches, eigenvalues)
-        return (np.asarray(features, dtype=np.float32).reshape(-1, FEATURE_SIDE, FEATURE_SIDE),
-                np.asarray(normalised, dtype=np.float32))
-    from scipy.ndimage import zoom
+    # Imported here: cnn loads torch, which pages that never export should not pay for.
+    from denoiser.reucid.cnn import eigenpatch_features
 
-    patches = np.asarray(eigenpatches, dtype=np.float32)
-    factor = FEATURE_SIDE / patches.shape[-1]
-    resized = np.stack([zoom(p, factor, order=1, grid_mode=True, mode="nearest")
-                        for p in patches]).astype(np.float32)
-    values = np.asarray(eigenvalues, dtype=np.float32)
-    largest = float(values.max()) if values.size and values.max() > 0 else 1.0
-    return resized, values / largest
+    features, normalised = eigenpatch_features(eigenpatches, eigenvalues)
+    return (np.asarray(features, dtype=np.float32).reshape(-1, FEATURE_SIDE, FEATURE_SIDE),
+            np.asarray(normalised, dtype=np.float32))
 
 
 def export_provenance(survey: Survey | None, *, min_responses: int) -> dict:

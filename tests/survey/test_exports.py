@@ -95,7 +95,7 @@ def test_empty_survey_exports_are_valid(survey):
         assert data["eigenpatches"].shape == (0, 25, 25)
 
 
-def test_eigenpatch_resize_fallback_matches_shapes():
+def test_eigenpatch_arrays_are_25x25_with_normalised_eigenvalues():
     rng = np.random.default_rng(0)
     patches, values = rng.normal(size=(4, 9, 9)), np.array([4.0, 2.0, 1.0, 0.5])
     resized, normalised = eigenpatch_arrays(patches, values)
