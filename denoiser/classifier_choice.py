@@ -91,15 +91,8 @@ def active_model() -> tuple[Path, str]:
         "No trained classifier is available on this server yet. Choose the "
         "Marchenko–Pastur rule (mp), Gavish–Donoho (gd) or a fixed k instead."
     )
-    try:
-        from training.selectors import active_classifier_path, active_classifier_record
-    except ImportError:
-        from django.conf import settings
+    from training.selectors import active_classifier_path, active_classifier_record
 
-        shipped = Path(getattr(settings, "REUCID_SHIPPED_MODEL", ""))
-        if shipped.is_file():
-            return shipped, "shipped model"
-        raise ClassifierUnavailable(no_model) from None
     try:
         path = Path(active_classifier_path())
     except ModelLoadError as error:

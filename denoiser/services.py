@@ -57,10 +57,8 @@ def check_patch_size(patch_size: int | None, shape: tuple[int, int]) -> int | No
 
 def _check_auto_patch_size(image: np.ndarray) -> None:
     """Estimate the patch size now, so an image it cannot be found for is a 4xx."""
-    try:
-        from denoiser.reucid import estimate_patch_size
-    except ImportError:
-        return
+    from denoiser.reucid import estimate_patch_size
+
     try:
         estimate = estimate_patch_size(image)
         patch_size = int(getattr(estimate, "patch_size", estimate))

@@ -290,8 +290,6 @@ SPECTACULAR_SETTINGS = {
     "VERSION": REUCID_VERSION,
 }
 
-# Where the active classifier comes from when no ClassifierModel is active.
-REUCID_SHIPPED_MODEL = BASE_DIR / "denoiser" / "reucid" / "models" / "reucid_default.pt"
 
 # Behind a TLS-terminating proxy: DJANGO_SECURE_HTTPS=1 turns on HTTPS redirects, HSTS and
 # secure cookies (off by default so plain-HTTP lab installs and the test suite work).

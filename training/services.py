@@ -163,12 +163,10 @@ def create_auto_dataset(*, n_scenes: int = 48, doses: Sequence[float] | None = N
 
 def create_survey_dataset(*, min_responses: int = 1) -> LabelledDataset | None:
     """Turn the survey's mean choices into a dataset; None when there are none yet."""
+    from survey.selectors import iter_survey_labels
+
     from .examples import survey_stack
 
-    try:
-        from survey.selectors import iter_survey_labels
-    except ImportError:
-        return None
     stacks = [survey_stack(label) for label in iter_survey_labels(min_responses=min_responses)]
     if not stacks:
         return None
@@ -622,13 +620,10 @@ def refit_ief_constant(*, min_responses: int = 1) -> Any:
     survey image has ground truth yet.
     """
     from denoiser.reucid.decomposition import decompose
+    from survey.selectors import iter_survey_labels
 
     from .labels import fit_ief_constant, ief_curve
 
-    try:
-        from survey.selectors import iter_survey_labels
-    except ImportError as exc:
-        raise TrainingError("the survey app is not installed") from exc
     curves, targets = [], []
     for label in iter_survey_labels(min_responses=min_responses):
         if label.clean is None:

@@ -176,16 +176,16 @@ def test_active_model_missing_is_a_clear_rejection(monkeypatch, settings):
     assert DenoiseJob.objects.count() == 0
 
 
-def test_active_model_without_training_app_falls_back_to_shipped_file(monkeypatch, settings, tmp_path):
+def test_active_model_without_an_active_record_falls_back_to_shipped_file(monkeypatch, tmp_path):
     from denoiser.classifier_choice import ClassifierUnavailable, active_model
+    from denoiser.reucid import cnn
 
-    monkeypatch.setitem(sys.modules, "training.selectors", None)  # import fails
-    settings.REUCID_SHIPPED_MODEL = tmp_path / "missing.pt"
+    monkeypatch.setattr(cnn, "SHIPPED_MODEL_PATH", tmp_path / "missing.pt")
     with pytest.raises(ClassifierUnavailable):
         active_model()
     shipped = tmp_path / "shipped.pt"
     shipped.write_bytes(b"x")
-    settings.REUCID_SHIPPED_MODEL = shipped
+    monkeypatch.setattr(cnn, "SHIPPED_MODEL_PATH", shipped)
     assert active_model() == (shipped, "shipped model")
 
 

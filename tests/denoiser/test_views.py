@@ -17,10 +17,11 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
 
 
 @pytest.fixture
-def no_model(monkeypatch, settings, tmp_path):
+def no_model(monkeypatch, tmp_path):
     """A site where neither a trained nor a shipped model exists."""
-    monkeypatch.setitem(sys.modules, "training.selectors", None)
-    settings.REUCID_SHIPPED_MODEL = tmp_path / "absent.pt"
+    from denoiser.reucid import cnn
+
+    monkeypatch.setattr(cnn, "SHIPPED_MODEL_PATH", tmp_path / "absent.pt")
 
 
 @pytest.fixture
