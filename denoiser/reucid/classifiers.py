@@ -318,7 +318,7 @@ def resolve_classifier(spec: Any) -> EigenpatchClassifier:
     ----------
     spec : EigenpatchClassifier, str, pathlib.Path or None
         A loaded classifier; ``"mp"``, ``"gd"``, ``"k=N"``, ``"k=all"``; a path to a
-        model file; or None for the shipped model.
+        model file; ``"cnn"`` or None for the shipped model.
 
     Returns
     -------
@@ -341,6 +341,8 @@ def resolve_classifier(spec: Any) -> EigenpatchClassifier:
         return _load_model(None)
     if isinstance(spec, str):
         text = spec.strip()
+        if text.lower() in ("cnn", "shipped"):
+            return _load_model(None)
         lowered = text.lower()
         if lowered in ("mp", "mppca", "marchenko-pastur"):
             return MarchenkoPastur()
@@ -355,7 +357,7 @@ def resolve_classifier(spec: Any) -> EigenpatchClassifier:
         if "/" in text or "\\" in text or text.endswith((".pt", ".pth")) or Path(text).exists():
             return _load_model(Path(text))
         raise ValueError(
-            f"unknown classifier {spec!r}; use 'mp', 'gd', 'k=N', 'k=all', a model file "
+            f"unknown classifier {spec!r}; use 'cnn', 'mp', 'gd', 'k=N', 'k=all', a model file "
             "path, or a loaded classifier"
         )
     if isinstance(spec, Path):

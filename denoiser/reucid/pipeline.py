@@ -25,7 +25,7 @@ from .stacks import assign_stacks
 from .terrain import full_terrain, patch_terrain
 from .threads import single_threaded, single_threaded_blas
 from .validation import as_grey_float_image, check_patch_fits
-from .variants import PAPER, VariantOptions
+from .variants import FROM_VARIANT, resolve_variant
 
 __all__ = [
     "DEFAULT_N_COMPONENTS",
@@ -207,13 +207,15 @@ def denoise(
     backend: str | None = None,
     workers: int = -1,
     svd_method: str = "auto",
-    stabilize: str | None = PAPER.stabilize,
-    grouping: str = PAPER.grouping,
-    passes: int = PAPER.passes,
-    aggregation: str = PAPER.aggregation,
+    variant: Any = "best",
+    stabilize: Any = FROM_VARIANT,
+    grouping: Any = FROM_VARIANT,
+    passes: Any = FROM_VARIANT,
+    aggregation: Any = FROM_VARIANT,
+    pilot: Any = FROM_VARIANT,
     noise_model: Any = None,
 ) -> DenoiseResult:
-    """Denoise a 2D image with REUCID (Algorithm 1).
+    """Denoise a 2D image with REUCID.
 
     Parameters
     ----------
@@ -221,7 +223,9 @@ def denoise(
         2D image (any real dtype; a grey RGB image is accepted). Not modified.
     classifier : classifier, str, path or None, optional
         A loaded classifier (anything with ``select``), a model file path, ``"mp"``,
-        ``"gd"``, ``"k=N"`` or ``"k=all"``; None = the shipped CNN model.
+        ``"gd"``, ``"k=N"``, ``"k=all"``, ``"cnn"``, ``"noise-edge"`` (similar-patch groups
+        only); None = the variant's default: the noise-edge rule for ``"best"``, the
+        shipped CNN model for ``"paper"``.
     patch_size : int, optional
         Patch side ``p``; default: estimated from the autocorrelation.
     n_stacks : int, optional
@@ -246,6 +250,14 @@ def denoise(
     svd_method : {"auto", "gram", "randomized"}, optional
         Eigen-solver of the fast path (see ``eigen.stack_eigen_fast``).
 
+    variant : {"best", "paper"} or VariantOptions, optional
+        ``"best"`` (default): the combination that measured best on simulated HAADF
+        (``docs/beyond_the_paper.md``): generalised Anscombe transform, a coarse
+        pilot from the paper's pipeline on the binned image, two passes over groups of
+        similar patches with Wiener weights, noise-weighted aggregation.
+        ``"paper"``: the paper's Algorithm 1 (random stacks, one pass, flat overlap
+        average): 20-50x faster, for live view and long series. The single options
+        below change one step of the chosen variant.
     stabilize : {None, "anscombe"}, optional
         ``"anscombe"``: estimate the Poisson–Gaussian noise model from the image, work on
         its generalised Anscombe transform, return through the exact unbiased inverse.
@@ -255,15 +267,18 @@ def denoise(
         groups (default 128) and ``classifier`` may also be ``"noise-edge"`` (keep
         what rises above the known noise level).
     passes : {1, 2}, optional
-        2: regroup on the first estimate and weight each patch's kept components by
+        Passes over groups; each after the first (or each, with ``pilot="coarse"``)
+        regroups on the previous estimate and weights each patch's kept components by
         an empirical Wiener factor from it (``grouping="similar"`` only).
     aggregation : {"flat", "weighted"}, optional
         ``"weighted"``: average overlapping patch estimates with weights that favour
         the less noisy ones (``grouping="similar"`` only).
+    pilot : {None, "coarse"}, optional
+        ``"coarse"``: the first grouped pass takes its groups and weights from the
+        paper's pipeline on the 2x2-binned image with unit-cell-sized patches
+        (``grouping="similar"`` only; skipped on images under 30 pixels).
     noise_model : AffineVariance or PoissonGaussianNoise, optional
         Known noise model for the options above (default: estimated from the image).
-        :data:`denoiser.reucid.variants.BEST` lists the combination that measured best
-        (``docs/beyond_the_paper.md``); the defaults are the paper's Algorithm 1.
 
     Returns
     -------
@@ -287,8 +302,8 @@ def denoise(
         image, classifier, patch_size, n_stacks, seed, device, mode,
         n_components=n_components, memory_budget=memory_budget, sample_size=sample_size,
         backend=backend, workers=workers, svd_method=svd_method,
-        stabilize=stabilize, grouping=grouping, passes=passes,
-        aggregation=aggregation, noise_model=noise_model,
+        variant=variant, stabilize=stabilize, grouping=grouping, passes=passes,
+        aggregation=aggregation, pilot=pilot, noise_model=noise_model,
     ):
         final = interim.final
     assert final is not None  # iter_denoise always ends with a final result
@@ -310,10 +325,12 @@ def iter_denoise(
     backend: str | None = None,
     workers: int = -1,
     svd_method: str = "auto",
-    stabilize: str | None = PAPER.stabilize,
-    grouping: str = PAPER.grouping,
-    passes: int = PAPER.passes,
-    aggregation: str = PAPER.aggregation,
+    variant: Any = "best",
+    stabilize: Any = FROM_VARIANT,
+    grouping: Any = FROM_VARIANT,
+    passes: Any = FROM_VARIANT,
+    aggregation: Any = FROM_VARIANT,
+    pilot: Any = FROM_VARIANT,
     noise_model: Any = None,
 ) -> Iterator[InterimResult]:
     """Like :func:`denoise`, but yield an :class:`InterimResult` after each stack.
@@ -338,13 +355,13 @@ def iter_denoise(
             or n_components < 1:
         raise ValueError(f"n_components must be a positive integer, got {n_components!r}")
     data = as_grey_float_image(image)
-    variant = VariantOptions(stabilize=stabilize, grouping=grouping, passes=passes,
-                             aggregation=aggregation)
-    if not variant.is_paper:
+    options = resolve_variant(variant, stabilize=stabilize, grouping=grouping, passes=passes,
+                              aggregation=aggregation, pilot=pilot)
+    if not options.is_paper:
         from .variants import iter_denoise_variant
 
         return iter_denoise_variant(
-            data, variant, classifier=classifier, patch_size=patch_size, n_stacks=n_stacks,
+            data, options, classifier=classifier, patch_size=patch_size, n_stacks=n_stacks,
             seed=seed, noise_model=noise_model, core_iter=iter_denoise,
             core_options={"device": device, "mode": mode, "n_components": n_components,
                           "memory_budget": memory_budget, "sample_size": sample_size,

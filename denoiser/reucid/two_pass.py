@@ -30,6 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .aggregation import AGGREGATIONS, PatchCanvas
+from .coarse_pilot import coarse_pilot
 from .group_pca import GroupDiagnostics, iter_group_pass
 from .grouping import (
     DEFAULT_MAX_FEATURES,
@@ -47,10 +48,12 @@ from .noise_model import (
 from .patch_set import PatchSet
 from .threads import single_threaded_blas
 
-__all__ = ["STABILIZERS", "GroupedOutcome", "GroupedStep", "denoise_grouped",
+__all__ = ["PILOTS", "STABILIZERS", "GroupedOutcome", "GroupedStep", "denoise_grouped",
            "iter_denoise_grouped"]
 
 STABILIZERS = ("anscombe", None)
+#: First estimates the grouped passes can start from (None: the first pass makes its own).
+PILOTS = (None, "coarse")
 # Global eigenpatches at most used to restore what a group cannot explain.
 _MAX_OUTLIER_COMPONENTS = 16
 # Mean detected electrons per pixel below which an image counts as photon-starved.
@@ -73,6 +76,9 @@ class GroupedOutcome:
         Per pass, the groups and what was kept in each.
     timings : dict
         Seconds per phase.
+    pilot : dict or None
+        The coarse pilot used (``{"kind": "coarse", "patch_size": ..., "n_kept": ...}``),
+        None when the first pass made its own.
     """
 
     image: NDArray[np.float64]
@@ -80,6 +86,7 @@ class GroupedOutcome:
     noise_model: AffineVariance
     groups: list[list[GroupDiagnostics]]
     timings: dict[str, float] = field(default_factory=dict)
+    pilot: dict[str, Any] | None = None
 
 
 @dataclass
@@ -123,6 +130,7 @@ def denoise_grouped(
     n_groups: int = DEFAULT_N_GROUPS, max_features: int = DEFAULT_MAX_FEATURES,
     seed: int | None = 0, noise_model: AffineVariance | None = None,
     restore_outliers: bool = True, n_classified: int | None = None,
+    pilot: str | None = None,
 ) -> GroupedOutcome:
     """Denoise with groups of similar patches (see the module docstring).
 
@@ -178,7 +186,8 @@ def denoise_grouped(
             image, patch_size=patch_size, selector=selector, stabilize=stabilize,
             passes=passes, aggregation=aggregation, n_groups=n_groups,
             max_features=max_features, seed=seed, noise_model=noise_model,
-            restore_outliers=restore_outliers, n_classified=n_classified, interim_updates=0):
+            restore_outliers=restore_outliers, n_classified=n_classified, pilot=pilot,
+            interim_updates=0):
         outcome = step.outcome
     assert outcome is not None  # the generator always ends with the outcome
     return outcome
@@ -190,7 +199,7 @@ def iter_denoise_grouped(
     n_groups: int = DEFAULT_N_GROUPS, max_features: int = DEFAULT_MAX_FEATURES,
     seed: int | None = 0, noise_model: AffineVariance | None = None,
     restore_outliers: bool = True, n_classified: int | None = None,
-    interim_updates: int = 16,
+    pilot: str | None = None, interim_updates: int = 16,
 ) -> Iterator[GroupedStep]:
     """Like :func:`denoise_grouped`, yielding a :class:`GroupedStep` as groups finish.
 
@@ -213,6 +222,8 @@ def iter_denoise_grouped(
         raise ValueError(f"passes must be 1 or 2, got {passes!r}")
     if aggregation not in AGGREGATIONS:
         raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
+    if pilot not in PILOTS:
+        raise ValueError(f"pilot must be one of {PILOTS}, got {pilot!r}")
 
     def run() -> Iterator[GroupedStep]:
         timings: dict[str, float] = {}
@@ -237,57 +248,67 @@ def iter_denoise_grouped(
         if stabilizer is not None and stabilizer.mean_counts(image) < _STARVED_COUNTS:
             noise_variance = max(noise_variance, 1.0)
         tick = time.perf_counter()
-        # grouped where the noise is white and of known level, so that only structure
-        # that rises above the noise decides which patches are alike
+        first_estimate = None
+        pilot_used = None
+        if pilot == "coarse":
+            coarse = coarse_pilot(work, seed=seed)
+            if coarse is not None:
+                first_estimate = coarse.image
+                pilot_used = {"kind": "coarse", "patch_size": coarse.patch_size,
+                              "n_kept": coarse.n_kept}
+                timings["pilot"] = time.perf_counter() - tick
+                tick = time.perf_counter()
         with single_threaded_blas():
-            features = leading_features(patches, noise_variance=noise_variance,
-                                        max_features=max_features, seed=seed)
-            n_features = features.shape[1]
-            labels = kmeans_labels(features, n_groups=n_groups, seed=seed)
             outlier_basis = signal_basis(patches, noise_variance=noise_variance,
                                          max_components=_MAX_OUTLIER_COMPONENTS,
                                          seed=seed) if restore_outliers else None
+            n_features = max_features
+            if first_estimate is None:
+                # grouped where the noise is white and of known level, so that only
+                # structure that rises above the noise decides which patches are alike
+                features = leading_features(patches, noise_variance=noise_variance,
+                                            max_features=max_features, seed=seed)
+                n_features = features.shape[1]
+                first_labels = kmeans_labels(features, n_groups=n_groups, seed=seed)
         timings["grouping"] = time.perf_counter() - tick
-        tick = time.perf_counter()
-        first_groups: list[GroupDiagnostics] = []
-        canvas = None
-        for group, canvas, show in _streamed(iter_group_pass(
-                patches, labels, selector=selector, noise_variance=noise_variance,
-                aggregation=aggregation, outlier_basis=outlier_basis,
-                n_classified=n_classified), int(labels.max()) + 1, interim_updates):
-            first_groups.append(group)
-            if show:
-                yield GroupedStep(0, passes, group, len(first_groups) - 1,
-                                  back(canvas.image(fill=work)))
-        assert canvas is not None
-        estimate = canvas.image()
-        timings["pass_1"] = time.perf_counter() - tick
-        estimates = [estimate]
-        groups = [first_groups]
-        if passes == 2:
+        estimates: list[NDArray[np.float64]] = []
+        groups: list[list[GroupDiagnostics]] = []
+        for pass_index in range(passes):
             tick = time.perf_counter()
-            pilot = PatchSet(estimate, patch_size)
-            with single_threaded_blas():
-                pilot_features = leading_features(pilot, noise_variance=0.0,
-                                                  max_features=n_features, seed=seed)
-                pilot_labels = kmeans_labels(pilot_features, n_groups=n_groups,
-                                             seed=None if seed is None else seed + 1)
-            second_groups: list[GroupDiagnostics] = []
+            previous = first_estimate if pass_index == 0 else estimates[-1]
+            if previous is None:
+                pilot_patches, labels = None, first_labels
+            else:
+                # regrouped on the previous estimate, whose coefficients on the data's
+                # eigenpatches also give each patch its Wiener weights
+                pilot_patches = PatchSet(previous, patch_size)
+                with single_threaded_blas():
+                    pilot_features = leading_features(pilot_patches, noise_variance=0.0,
+                                                      max_features=n_features, seed=seed)
+                    labels = kmeans_labels(
+                        pilot_features, n_groups=n_groups,
+                        seed=None if seed is None
+                        else seed + pass_index + int(first_estimate is not None))
+            fill = work if previous is None else previous
+            done: list[GroupDiagnostics] = []
+            canvas = None
             for group, canvas, show in _streamed(iter_group_pass(
-                    patches, pilot_labels, selector=selector, noise_variance=noise_variance,
-                    pilot=pilot, aggregation=aggregation, outlier_basis=outlier_basis,
-                    n_classified=n_classified), int(pilot_labels.max()) + 1, interim_updates):
-                second_groups.append(group)
+                    patches, labels, selector=selector, noise_variance=noise_variance,
+                    pilot=pilot_patches, aggregation=aggregation,
+                    outlier_basis=outlier_basis, n_classified=n_classified),
+                    int(labels.max()) + 1, interim_updates):
+                done.append(group)
                 if show:
-                    yield GroupedStep(1, passes, group, len(second_groups) - 1,
-                                      back(canvas.image(fill=estimates[0])))
-            estimate = canvas.image()
-            estimates.append(estimate)
-            groups.append(second_groups)
-            timings["pass_2"] = time.perf_counter() - tick
+                    yield GroupedStep(pass_index, passes, group, len(done) - 1,
+                                      back(canvas.image(fill=fill)))
+            assert canvas is not None
+            estimates.append(canvas.image())
+            groups.append(done)
+            timings[f"pass_{pass_index + 1}"] = time.perf_counter() - tick
         pass_images = [back(values) for values in estimates]
         outcome = GroupedOutcome(image=pass_images[-1], pass_images=pass_images,
-                                 noise_model=model, groups=groups, timings=timings)
+                                 noise_model=model, groups=groups, timings=timings,
+                                 pilot=pilot_used)
         last = groups[-1][-1]
         yield GroupedStep(passes - 1, passes, last, len(groups[-1]) - 1, outcome.image, outcome)
     return run()

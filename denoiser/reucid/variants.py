@@ -12,9 +12,14 @@ what ``denoise()`` runs by default. These options change it:
   weights from it (needs ``grouping="similar"``);
 * ``aggregation="weighted"``: overlapping patch estimates weighted by how much noise
   they kept (needs ``grouping="similar"``: in a paper stack every patch shares one
-  selection, so the weights would all be equal).
+  selection, so the weights would all be equal);
+* ``pilot="coarse"``: the groups and weights of the first grouped pass come from the
+  paper's pipeline run on the 2x2-binned image with unit-cell-sized patches
+  (:mod:`.coarse_pilot`) instead of from a hard selection on the noisy groups.
 
-:data:`BEST` holds the combination that measured best (``docs/beyond_the_paper.md``).
+:data:`BEST` holds the combination that measured best (``docs/beyond_the_paper.md``)
+and is what ``denoise()`` runs unless told ``variant="paper"``; :data:`PAPER` is the
+paper's Algorithm 1 (the fast path for live view and series).
 """
 from __future__ import annotations
 
@@ -31,20 +36,23 @@ from .anscombe import PoissonGaussianNoise
 from .group_pca import NoiseEdge
 from .noise_model import AffineVariance, VarianceStabilizer, estimate_noise_model
 from .patch_size import estimate_patch_size
-from .two_pass import STABILIZERS, iter_denoise_grouped
+from .two_pass import PILOTS, STABILIZERS, iter_denoise_grouped
 
 __all__ = [
     "BEST",
     "DEFAULT_N_GROUPS",
+    "FROM_VARIANT",
     "GROUPINGS",
     "MAX_GROUPED_PATCH_SIZE",
     "PAPER",
+    "VARIANTS",
     "VariantOptions",
     "as_affine_variance",
     "effective_groups",
     "grouped_patch_size",
     "iter_denoise_variant",
     "resolve_group_selector",
+    "resolve_variant",
 ]
 
 GROUPINGS = ("random", "similar")
@@ -71,6 +79,7 @@ class VariantOptions:
     grouping: str = "random"
     passes: int = 1
     aggregation: str = "flat"
+    pilot: str | None = None
 
     def __post_init__(self) -> None:
         if self.stabilize not in STABILIZERS:
@@ -82,11 +91,14 @@ class VariantOptions:
         if self.aggregation not in AGGREGATIONS:
             raise ValueError(
                 f"aggregation must be one of {AGGREGATIONS}, got {self.aggregation!r}")
-        if self.grouping == "random" and (self.passes != 1 or self.aggregation != "flat"):
+        if self.pilot not in PILOTS:
+            raise ValueError(f"pilot must be 'coarse' or None, got {self.pilot!r}")
+        if self.grouping == "random" and (self.passes != 1 or self.aggregation != "flat"
+                                          or self.pilot is not None):
             raise ValueError(
-                "passes=2 and aggregation='weighted' need grouping='similar': a paper "
-                "stack shares one selection among all its patches, so it has neither "
-                "per-patch weights nor a pilot to regroup on")
+                "passes=2, aggregation='weighted' and pilot='coarse' need "
+                "grouping='similar': a paper stack shares one selection among all its "
+                "patches, so it has neither per-patch weights nor a pilot to regroup on")
 
     @property
     def is_paper(self) -> bool:
@@ -100,9 +112,66 @@ class VariantOptions:
 
 #: The paper's Algorithm 1.
 PAPER = VariantOptions()
-#: What measured best on the simulated sets (see docs/beyond_the_paper.md).
+#: What measured best on the simulated sets (see docs/beyond_the_paper.md): the
+#: default of ``denoise()``.
 BEST = VariantOptions(stabilize="anscombe", grouping="similar", passes=2,
-                      aggregation="weighted")
+                      aggregation="weighted", pilot="coarse")
+#: Named variants ``denoise(variant=...)`` accepts.
+VARIANTS = {"best": BEST, "paper": PAPER}
+
+
+class _FromVariant:
+    """Default of the single options of ``denoise()``: take the value from ``variant``."""
+
+    def __repr__(self) -> str:
+        return "<from variant>"
+
+
+#: Sentinel default of ``stabilize``, ``grouping``, ``passes``, ``aggregation``, ``pilot``.
+FROM_VARIANT: Any = _FromVariant()
+
+
+def resolve_variant(variant: Any = "best", **overrides: Any) -> VariantOptions:
+    """The pipeline ``denoise()`` runs: a named variant with single options changed.
+
+    Parameters
+    ----------
+    variant : {"best", "paper"}, VariantOptions or mapping, optional
+        Starting point (default ``"best"``).
+    **overrides
+        ``stabilize``, ``grouping``, ``passes``, ``aggregation``, ``pilot``; values
+        equal to :data:`FROM_VARIANT` are ignored.
+
+    Examples
+    --------
+    >>> resolve_variant("paper", stabilize="anscombe").stabilize
+    'anscombe'
+    >>> resolve_variant().is_paper, resolve_variant("paper").is_paper
+    (False, True)
+    """
+    if isinstance(variant, VariantOptions):
+        base = variant
+    elif isinstance(variant, str):
+        key = variant.strip().lower()
+        if key not in VARIANTS:
+            raise ValueError(f"variant must be one of {sorted(VARIANTS)}, got {variant!r}")
+        base = VARIANTS[key]
+    elif isinstance(variant, dict):
+        base = VariantOptions(**variant)
+    else:
+        raise TypeError("variant must be 'best', 'paper', a VariantOptions or a dict, "
+                        f"got {type(variant).__name__}")
+    fields = {f.name for f in dataclasses.fields(VariantOptions)}
+    unknown = set(overrides) - fields
+    if unknown:
+        raise TypeError(f"unknown variant options: {sorted(unknown)}")
+    changed = {k: v for k, v in overrides.items() if v is not FROM_VARIANT}
+    if not changed:
+        return base
+    if base.grouping == "similar" and changed.get("grouping") == "random":
+        # switching back to the paper's stacks drops what only groups can do
+        base = dataclasses.replace(base, passes=1, aggregation="flat", pilot=None)
+    return dataclasses.replace(base, **changed)
 
 
 def as_affine_variance(noise: Any) -> AffineVariance | None:
@@ -150,14 +219,21 @@ def effective_groups(shape: tuple[int, int], patch_size: int, n_groups: int) -> 
 
 
 def resolve_group_selector(classifier: Any, resolve: Any) -> Any:
-    """The selector of the grouped path: ``"noise-edge"`` here, the rest as usual.
+    """The selector of a non-paper variant: ``"noise-edge"`` (also for None), the rest as usual.
+
+    None means the variant's own default: the noise-edge rule, which measured at least
+    as good as the shipped CNN per group and twice as fast (docs/beyond_the_paper.md);
+    ``"cnn"`` asks for the shipped CNN.
 
     Examples
     --------
     >>> resolve_group_selector("noise-edge", resolve=None)
     NoiseEdge(noise_variance=1.0)
+    >>> resolve_group_selector(None, resolve=None)
+    NoiseEdge(noise_variance=1.0)
     """
-    if isinstance(classifier, str) and classifier.strip().lower() in ("noise-edge", "edge"):
+    if classifier is None or (isinstance(classifier, str)
+                              and classifier.strip().lower() in ("noise-edge", "edge")):
         return NoiseEdge()
     return resolve(classifier)
 
@@ -188,7 +264,7 @@ def iter_denoise_variant(
         stabilizer = VarianceStabilizer(model)
         selector = resolve_group_selector(classifier, resolve_classifier)
         inner = core_iter(stabilizer.forward(data), selector, patch_size, n_stacks, seed,
-                          **core_options)
+                          variant=PAPER, **core_options)
 
         def run_random() -> Iterator[Any]:
             for interim in inner:
@@ -220,7 +296,8 @@ def iter_denoise_variant(
     steps = iter_denoise_grouped(
         data, patch_size=p, selector=selector, stabilize=options.stabilize,
         passes=options.passes, aggregation=options.aggregation, n_groups=n_groups,
-        seed=seed, noise_model=model, n_classified=None if needed == "all" else needed)
+        seed=seed, noise_model=model, n_classified=None if needed == "all" else needed,
+        pilot=options.pilot)
     terrain = patch_terrain(np.ones((data.shape[0] - p + 1, data.shape[1] - p + 1), bool),
                             p).astype(np.int32)
 
@@ -246,7 +323,7 @@ def iter_denoise_variant(
                     stacks=[as_stack(g) for g in outcome.groups[-1]], timings=timings,
                     classifier=classifier_name(selector), mode="grouped", seed=seed,
                     n_components=p * p)
-                _attach(final, options, outcome.noise_model)
+                _attach(final, options, outcome.noise_model, outcome.pilot)
                 done = total - 1
             yield InterimResult(image=image, terrain=terrain, stack_index=done,
                                 n_stacks=total, stack=as_stack(step.group), final=final)
@@ -254,11 +331,14 @@ def iter_denoise_variant(
     return run_grouped()
 
 
-def _attach(result: Any, options: VariantOptions, model: AffineVariance | None) -> None:
-    """Record the variant and the noise model on a DenoiseResult."""
-    extra = {"variant": options.to_metadata()}
+def _attach(result: Any, options: VariantOptions, model: AffineVariance | None,
+            pilot: dict[str, Any] | None = None) -> None:
+    """Record the variant, the noise model and the pilot used on a DenoiseResult."""
+    extra: dict[str, Any] = {"variant": options.to_metadata()}
     if model is not None:
         extra["noise_model"] = {"slope": model.slope, "intercept": model.intercept}
+    if pilot is not None:
+        extra["pilot"] = dict(pilot)
     if hasattr(result, "options") and isinstance(result.options, dict):
         result.options.update(extra)
     else:
