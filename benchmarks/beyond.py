@@ -1,17 +1,23 @@
 """Ablation of the issue-9 variants: ``python -m benchmarks.beyond [--quick] [--materials ...]``.
 
-Every step of ``denoiser.reucid.variants.BEST`` on and off, the selection rules per
-group, the true against the estimated noise model, and BM3D + GAT, on the shared
-abTEM sets (``../shared/data/sim``): PSNR / SSIM / residual correlation per dose and
-the CPU seconds (``time.process_time``, run it with ``OMP_NUM_THREADS=1``). Prints a
-markdown table per material (the tables of ``docs/beyond_the_paper.md``).
+Every step of ``denoise()``'s default (``denoiser.reucid.variants.BEST``: GAT, coarse
+pilot, similar-patch groups, two passes, weighted aggregation, noise-edge rule) on and
+off, the selection rules per group, the true against the estimated noise model, the
+paper's pipeline (``variant="paper"``) and BM3D + GAT, on the shared abTEM sets
+(``../shared/data/sim``): PSNR / SSIM / residual correlation per dose and the CPU
+seconds (``time.process_time``, run it with ``OMP_NUM_THREADS=1``). Prints a summary
+(default against BM3D) and a markdown table per material (the tables of
+``docs/beyond_the_paper.md``); ``--json PATH`` also saves the records.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,9 +26,15 @@ from numpy.typing import NDArray
 from benchmarks.data import SimulatedCase, shared_simulated_cases
 from benchmarks.metrics import psnr, residual_correlation, ssim
 
-__all__ = ["ROWS", "ablation_rows", "main", "markdown_tables", "run_ablation"]
+__all__ = ["BM3D_ROW", "DEFAULT_ROW", "NO_PILOT_ROW", "QUICK_ROWS", "ROWS", "ablation_rows",
+           "main", "markdown_tables", "run_ablation", "summary_table"]
 
 Estimate = Callable[[NDArray[np.float64], SimulatedCase], NDArray[np.float64]]
+
+#: Labels the summary compares.
+DEFAULT_ROW = "default (BEST: coarse pilot, noise-edge)"
+NO_PILOT_ROW = "BEST without coarse pilot"
+BM3D_ROW = "BM3D + GAT, true noise model"
 
 
 def _denoise(noisy: NDArray[np.float64], classifier: Any, **options: Any) -> NDArray[np.float64]:
@@ -40,43 +52,69 @@ def _bm3d(noisy: NDArray[np.float64], case: SimulatedCase) -> NDArray[np.float64
     return inverse_generalized_anscombe(bm3d.bm3d(stabilised, sigma_psd=1.0), noise=case.noise)
 
 
+def _oracle_k(noisy: NDArray[np.float64], case: SimulatedCase) -> NDArray[np.float64]:
+    from benchmarks.reucid_methods import oracle_rank
+
+    return oracle_rank(noisy, case.clean)[1]
+
+
 def ablation_rows() -> dict[str, Estimate]:
     """Row label -> ``estimate(noisy, case)``.
 
+    Every REUCID row names its variant explicitly (``variant=VariantOptions(...)``),
+    except :data:`DEFAULT_ROW`, which is ``denoise(noisy)`` exactly as a user calls it.
+
     Examples
     --------
-    >>> "BEST (noise-edge)" in ablation_rows()
+    >>> DEFAULT_ROW in ablation_rows() and NO_PILOT_ROW in ablation_rows()
     True
     """
-    from denoiser.reucid.variants import BEST
+    from denoiser.reucid.variants import BEST, PAPER
 
-    best = BEST.to_metadata()
-    stabilised = {"stabilize": "anscombe"}
-    grouped = {"stabilize": "anscombe", "grouping": "similar"}
+    def variant(**changes: Any) -> dict[str, Any]:
+        return {"variant": dataclasses.replace(BEST, **changes)}
+
+    paper = {"variant": PAPER}
+    gat_paper = {"variant": dataclasses.replace(PAPER, stabilize="anscombe")}
+    grouped = dict(stabilize="anscombe", grouping="similar", pilot=None,
+                   aggregation="flat")
     return {
-        "paper, MP": lambda x, c: _denoise(x, "mp"),
-        "paper, GD": lambda x, c: _denoise(x, "gd"),
-        "paper + GAT, MP": lambda x, c: _denoise(x, "mp", **stabilised),
-        "GAT + groups, 1 pass, flat": lambda x, c: _denoise(x, "noise-edge", **grouped),
-        "GAT + groups, 2 passes, flat": lambda x, c: _denoise(x, "noise-edge", **grouped,
-                                                               passes=2),
-        "BEST (noise-edge)": lambda x, c: _denoise(x, "noise-edge", **best),
-        "BEST, GD per group": lambda x, c: _denoise(x, "gd", **best),
-        "BEST, MP per group": lambda x, c: _denoise(x, "mp", **best),
-        "BEST, shipped CNN per group": lambda x, c: _denoise(x, None, **best),
-        "BEST, true noise model": lambda x, c: _denoise(x, "noise-edge", **best,
-                                                         noise_model=c.noise),
-        "groups without GAT": lambda x, c: _denoise(x, "noise-edge", **dict(
-            best, stabilize=None)),
-        "BM3D + GAT, true noise model": _bm3d,
+        "paper, MP": lambda x, c: _denoise(x, "mp", **paper),
+        "paper, GD": lambda x, c: _denoise(x, "gd", **paper),
+        "paper, shipped CNN": lambda x, c: _denoise(x, "cnn", **paper),
+        "paper, oracle k": _oracle_k,
+        "paper + GAT, MP": lambda x, c: _denoise(x, "mp", **gat_paper),
+        "GAT + groups, 1 pass, flat": lambda x, c: _denoise(x, "noise-edge", **variant(
+            **grouped, passes=1)),
+        "GAT + groups, 2 passes, flat": lambda x, c: _denoise(x, "noise-edge", **variant(
+            **grouped, passes=2)),
+        NO_PILOT_ROW: lambda x, c: _denoise(x, "noise-edge", **variant(pilot=None)),
+        "coarse pilot + groups, 1 pass": lambda x, c: _denoise(x, "noise-edge", **variant(
+            passes=1)),
+        "default, flat aggregation": lambda x, c: _denoise(x, "noise-edge", **variant(
+            aggregation="flat")),
+        DEFAULT_ROW: lambda x, c: _denoise(x, None),
+        "default, GD per group": lambda x, c: _denoise(x, "gd", **variant()),
+        "default, MP per group": lambda x, c: _denoise(x, "mp", **variant()),
+        "default, shipped CNN per group": lambda x, c: _denoise(x, "cnn", **variant()),
+        "default, true noise model": lambda x, c: _denoise(x, "noise-edge", **variant(),
+                                                            noise_model=c.noise),
+        "default without GAT": lambda x, c: _denoise(x, "noise-edge", **variant(
+            stabilize=None)),
+        BM3D_ROW: _bm3d,
     }
 
 
-ROWS: tuple[str, ...] = ("paper, MP", "paper, GD", "paper + GAT, MP",
-                         "GAT + groups, 1 pass, flat", "GAT + groups, 2 passes, flat",
-                         "BEST (noise-edge)", "BEST, GD per group", "BEST, MP per group",
-                         "BEST, shipped CNN per group", "BEST, true noise model",
-                         "groups without GAT", "BM3D + GAT, true noise model")
+ROWS: tuple[str, ...] = (
+    "paper, MP", "paper, GD", "paper, shipped CNN", "paper, oracle k", "paper + GAT, MP",
+    "GAT + groups, 1 pass, flat", "GAT + groups, 2 passes, flat", NO_PILOT_ROW,
+    "coarse pilot + groups, 1 pass", "default, flat aggregation", DEFAULT_ROW,
+    "default, GD per group", "default, MP per group", "default, shipped CNN per group",
+    "default, true noise model", "default without GAT", BM3D_ROW)
+#: ``--quick``: the rows that show each step, without the slow or per-group-rule ones.
+QUICK_ROWS: tuple[str, ...] = (
+    "paper, GD", "paper + GAT, MP", "GAT + groups, 2 passes, flat", NO_PILOT_ROW,
+    DEFAULT_ROW, BM3D_ROW)
 
 
 def run_ablation(cases: Sequence[SimulatedCase], rows: Sequence[str] = ROWS
@@ -127,13 +165,41 @@ def markdown_tables(records: Sequence[dict[str, Any]]) -> str:
     return "\n".join(out).rstrip()
 
 
+def summary_table(records: Sequence[dict[str, Any]], *, row: str = DEFAULT_ROW,
+                  against: str = BM3D_ROW) -> str:
+    """Material x dose: ``row`` against ``against`` (PSNR, r, CPU s), and the PSNR gap.
+
+    Examples
+    --------
+    >>> records = [{"material": "X", "dose": 100, "row": r, "psnr": p, "ssim": 0.9,
+    ...             "r": 0.01, "cpu_s": 1.0} for r, p in ((DEFAULT_ROW, 31.0), (BM3D_ROW, 30.0))]
+    >>> print(summary_table(records).splitlines()[-1])
+    | X | 100 | **31.00** | 30.00 | +1.00 | 0.010 / 0.010 | 1.00 / 1.00 |
+    """
+    lines = [f"| material | dose | {row} | {against} | difference | r: {row} / {against} "
+             "| CPU s: same order |", "|---|---|---|---|---|---|---|"]
+    keyed = {(r["material"], r["dose"], r["row"]): r for r in records}
+    for material, dose in dict.fromkeys((r["material"], r["dose"]) for r in records):
+        mine, theirs = keyed.get((material, dose, row)), keyed.get((material, dose, against))
+        if mine is None or theirs is None:
+            continue
+        gap = mine["psnr"] - theirs["psnr"]
+        text = f"{mine['psnr']:.2f}"
+        lines.append(
+            f"| {material} | {dose:g} | {f'**{text}**' if gap >= 0 else text} | "
+            f"{theirs['psnr']:.2f} | {gap:+.2f} | {mine['r']:.3f} / {theirs['r']:.3f} | "
+            f"{mine['cpu_s']:.2f} / {theirs['cpu_s']:.2f} |")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: print the ablation tables."""
+    """Command line: print the summary and the ablation tables."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.beyond", description=__doc__)
     parser.add_argument("--quick", action="store_true",
-                        help="SrTiO3 only, doses 100 and 10000, no CNN/GD/MP rows")
+                        help="SrTiO3 only, doses 100 and 10000, the rows of QUICK_ROWS")
     parser.add_argument("--materials", nargs="*", default=None,
                         help="e.g. SrTiO3_001 Si_110 (default: all four)")
+    parser.add_argument("--json", type=Path, default=None, help="also save the records here")
     options = parser.parse_args(argv)
     materials = ["SrTiO3_001"] if options.quick else options.materials
     doses = (100, 10000) if options.quick else (100, 500, 1000, 10000)
@@ -142,8 +208,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("no shared simulated images (../shared/data/sim): nothing to do",
               file=sys.stderr)
         return 0
-    rows = [r for r in ROWS if not options.quick or "per group" not in r]
-    print(markdown_tables(run_ablation(cases, rows)))
+    records = run_ablation(cases, QUICK_ROWS if options.quick else ROWS)
+    if options.json is not None:
+        options.json.write_text(json.dumps(records, indent=1))
+    print(summary_table(records), "", markdown_tables(records), sep="\n")
     return 0
 
 

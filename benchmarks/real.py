@@ -184,8 +184,8 @@ def render_real(records: Sequence[RealRecord], *, methods: dict[str, Method],
         "",
         f"Run {timestamp()}{' (quick: 3 images)' if quick else ''}, "
         + (f"central {crop}x{crop} crops (or the whole image where smaller), " if crop else "")
-        + f"{seconds:.0f} s, on {machine_description()}. The REUCID classifier row uses "
-        f"{classifier_note}.",
+        + f"{seconds:.0f} s, on {machine_description()}. The CNN rows (paper pipeline, and "
+        f"per group) use {classifier_note}.",
         "",
         ("**What is measured.** The noise model `variance = gain × (mean − offset) + σ²` is "
         "fitted on each image (second-difference noise samples binned by local mean, "

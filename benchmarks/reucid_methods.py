@@ -1,10 +1,14 @@
-"""REUCID rows of the benchmarks, through the public core API (``denoiser.reucid``).
+"""REUCID rows of the paper's pipeline, through the public core API (``denoiser.reucid``).
 
-* REUCID with the active/shipped classifier (``context.classifier``: a model path,
-  or ``None`` for the shipped model);
-* REUCID with the oracle fixed rank k (the k whose output is best against ground
-  truth): the ceiling any rank-choosing classifier can reach;
-* REUCID with the Marchenko–Pastur (MP-PCA) and Gavish–Donoho rank rules.
+Every row here runs the paper's Algorithm 1 (``denoise(variant="paper")``, the fast
+path of the live view; ``denoise()``'s own default is the best variant, whose rows are
+in :mod:`benchmarks.variants`):
+
+* with the active/shipped CNN classifier (``context.classifier``: a model path, or
+  ``None`` for the shipped model);
+* with the oracle fixed rank k (the k whose output is best against ground truth): the
+  ceiling any rank-choosing classifier can reach;
+* with the Marchenko–Pastur (MP-PCA) and Gavish–Donoho rank rules.
 """
 from __future__ import annotations
 
@@ -18,6 +22,10 @@ from numpy.typing import NDArray
 from benchmarks.methods import MethodContext, MethodUnavailable, register_method
 
 __all__ = [
+    "PAPER_CNN",
+    "PAPER_GD",
+    "PAPER_MP",
+    "PAPER_ORACLE_K",
     "default_classifier_source",
     "oracle_rank",
     "reucid_available",
@@ -25,6 +33,12 @@ __all__ = [
     "reucid_rule",
     "reucid_with_classifier",
 ]
+
+#: Row labels (the paper's pipeline; ``denoise(variant="paper")``).
+PAPER_CNN = "REUCID paper, CNN classifier"
+PAPER_ORACLE_K = "REUCID paper, oracle k"
+PAPER_MP = "REUCID paper, MP-PCA rank"
+PAPER_GD = "REUCID paper, Gavish–Donoho rank"
 
 #: Most ranks the oracle tries (it stops earlier at p², the number of eigenpatches).
 ORACLE_MAX_RANK = 128
@@ -68,10 +82,11 @@ def reucid_available() -> str | None:
 
 
 def _denoise(noisy: NDArray[np.float64], classifier: Any, *, seed: int) -> NDArray[np.float64]:
+    """The paper's pipeline (``variant="paper"``) with ``classifier``."""
     from denoiser.reucid import denoise
 
     try:
-        result = denoise(np.asarray(noisy), classifier=classifier, seed=seed)
+        result = denoise(np.asarray(noisy), classifier=classifier, seed=seed, variant="paper")
     except Exception as error:
         if type(error).__name__ == "ModelLoadError":
             raise MethodUnavailable(str(error)) from error
@@ -82,12 +97,12 @@ def _denoise(noisy: NDArray[np.float64], classifier: Any, *, seed: int) -> NDArr
 def reucid_with_classifier(
     noisy: NDArray[np.float64], *, context: MethodContext
 ) -> NDArray[np.float64]:
-    """REUCID with ``context.classifier`` (``None``: the shipped model)."""
+    """The paper's pipeline with ``context.classifier`` (``None``: the shipped CNN)."""
     return _denoise(noisy, context.classifier, seed=context.seed)
 
 
 def reucid_rule(rule: str):
-    """A benchmark method running REUCID with an objective rank rule (``"mp"``, ``"gd"``).
+    """A benchmark method: the paper's pipeline with an objective rank rule (``"mp"``, ``"gd"``).
 
     Examples
     --------
@@ -113,7 +128,7 @@ def oracle_rank(
 
     One ``decompose`` with ``min(p², max_rank)`` components gives every truncation
     cheaply and shortlists the best rank; the full pipeline
-    (``denoise(classifier="k=N")``, with its stacks) then decides between that rank
+    (``denoise(classifier="k=N", variant="paper")``, with its stacks) then decides between that rank
     and its neighbours, so the reported image is a real REUCID output.
 
     Parameters
@@ -153,7 +168,7 @@ def oracle_rank(
 def reucid_oracle_rank(
     noisy: NDArray[np.float64], *, context: MethodContext
 ) -> tuple[NDArray[np.float64], str]:
-    """REUCID keeping the oracle number of leading eigenpatches (and that number)."""
+    """The paper's pipeline keeping the oracle number of leading eigenpatches (and that number)."""
     if context.clean is None:
         raise ValueError("The oracle rank needs the clean image.")
     rank, image = oracle_rank(noisy, context.clean, seed=context.seed)
@@ -186,33 +201,35 @@ def default_classifier_source() -> tuple[Path | None, str]:
 
 
 register_method(
-    "REUCID (classifier)",
+    PAPER_CNN,
     reucid_with_classifier,
     family="REUCID",
     available=reucid_available,
-    description="denoise() with the active/shipped CNN eigenpatch classifier.",
+    description="denoise(variant='paper') with the active/shipped CNN eigenpatch "
+    "classifier: the paper's Algorithm 1, the live-view path.",
 )
 register_method(
-    "REUCID, oracle k",
+    PAPER_ORACLE_K,
     reucid_oracle_rank,
     family="oracle",
     needs_ground_truth=True,
     available=reucid_available,
-    description="denoise(classifier='k=N') with the N of least MSE against ground truth "
-    f"(N up to min(p², {ORACLE_MAX_RANK})): the ceiling of a classifier that keeps the "
-    "leading eigenpatches.",
+    description="denoise(classifier='k=N', variant='paper') with the N of least MSE against "
+    f"ground truth (N up to min(p², {ORACLE_MAX_RANK})): the ceiling of a classifier that "
+    "keeps the leading eigenpatches of the paper's stacks.",
 )
 register_method(
-    "REUCID, MP-PCA rank",
+    PAPER_MP,
     reucid_rule("mp"),
     family="REUCID",
     available=reucid_available,
-    description="denoise(classifier='mp'): Marchenko–Pastur rank rule.",
+    description="denoise(classifier='mp', variant='paper'): Marchenko–Pastur rank rule.",
 )
 register_method(
-    "REUCID, Gavish–Donoho rank",
+    PAPER_GD,
     reucid_rule("gd"),
     family="REUCID",
     available=reucid_available,
-    description="denoise(classifier='gd'): Gavish–Donoho optimal hard threshold.",
+    description="denoise(classifier='gd', variant='paper'): Gavish–Donoho optimal hard "
+    "threshold.",
 )

@@ -1,13 +1,22 @@
 """Benchmark rows for REUCID beyond the paper (issue 9), all through ``denoise()`` options.
 
+``denoise()`` runs the best variant unless told ``variant="paper"``
+(``denoiser.reucid.variants.BEST``):
+
 * ``stabilize="anscombe"``: generalised Anscombe transform with a noise model estimated
   from the image, exact unbiased inverse;
 * ``grouping="similar"``: stacks are groups of similar patches (own mean + SVD each);
 * ``passes=2``: second pass with per-patch Wiener weights from the first estimate;
-* ``aggregation="weighted"``: overlaps weighted by the noise each estimate kept.
+* ``aggregation="weighted"``: overlaps weighted by the noise each estimate kept;
+* ``pilot="coarse"``: the first grouped pass takes its groups and weights from the
+  paper's pipeline run on the 2x2-binned image with unit-cell-sized patches;
+* ``classifier=None``: the noise-edge rule per group.
 
-Imported by :func:`benchmarks.methods.default_methods` (``EXTRA_METHOD_MODULES``).
-Findings: ``docs/beyond_the_paper.md``.
+Rows: the default itself, the default with the CNN per group, the default given the
+true noise model (oracle), the default without the coarse pilot (the BEST of before)
+and the paper's stacks on the stabilised image. Imported by
+:func:`benchmarks.methods.default_methods` (``EXTRA_METHOD_MODULES``). Findings:
+``docs/beyond_the_paper.md``.
 """
 from __future__ import annotations
 
@@ -19,11 +28,28 @@ from numpy.typing import NDArray
 
 from benchmarks.methods import MethodContext, MethodUnavailable, register_method
 
-__all__ = ["reucid_variant", "variants_available"]
+__all__ = [
+    "DEFAULT",
+    "DEFAULT_CNN",
+    "DEFAULT_TRUE_NOISE",
+    "GAT_PAPER_STACKS",
+    "NO_PILOT",
+    "NO_PILOT_OPTIONS",
+    "reucid_variant",
+    "variants_available",
+]
 
-#: The combination that measured best, as ``denoise()`` keyword arguments.
-BEST_OPTIONS: dict[str, Any] = {"stabilize": "anscombe", "grouping": "similar",
-                                "passes": 2, "aggregation": "weighted"}
+#: Row labels.
+DEFAULT = "REUCID default (best: coarse pilot + groups, noise-edge)"
+DEFAULT_CNN = "REUCID default, CNN per group"
+DEFAULT_TRUE_NOISE = "REUCID default, true noise model"
+NO_PILOT = "BEST without coarse pilot"
+GAT_PAPER_STACKS = "REUCID + GAT (paper stacks), MP"
+
+#: The previous BEST: the default's steps with groups chosen on the noisy data.
+NO_PILOT_OPTIONS: dict[str, Any] = {"variant": "best", "pilot": None}
+#: ``denoise()`` options the rows need.
+_NEEDED_OPTIONS = ("variant", "stabilize", "grouping", "passes", "aggregation", "pilot")
 
 
 def variants_available() -> str | None:
@@ -38,22 +64,31 @@ def variants_available() -> str | None:
         from denoiser.reucid import denoise
     except ImportError as error:
         return f"the REUCID core is not importable: {error}"
-    missing = set(BEST_OPTIONS) - set(inspect.signature(denoise).parameters)
+    missing = set(_NEEDED_OPTIONS) - set(inspect.signature(denoise).parameters)
     if missing:
         return f"denoise() has no option(s) {sorted(missing)} yet"
     return None
 
 
-def reucid_variant(options: dict[str, Any], *, classifier: Any = "noise-edge",
-                   true_noise: bool = False):
-    """A benchmark method running ``denoise(**options)``.
+def reucid_variant(options: dict[str, Any], *, classifier: Any = None,
+                   true_noise: bool = False, context_classifier: bool = False):
+    """A benchmark method running ``denoise(noisy, classifier, **options)``.
 
-    ``classifier=None`` means the row uses ``context.classifier`` (the active or
-    shipped model); ``true_noise`` hands the simulation's noise model to ``denoise``.
+    Parameters
+    ----------
+    options : dict
+        ``denoise()`` keyword options (``{}``: its defaults, i.e. the best variant).
+    classifier : object, optional
+        Passed as ``classifier=`` (``None``: the variant's own default).
+    true_noise : bool, optional
+        Hand the simulation's noise model to ``denoise`` (an oracle row).
+    context_classifier : bool, optional
+        Use ``context.classifier`` (the active model file, or the shipped CNN when the
+        context holds ``None``) instead of ``classifier``.
 
     Examples
     --------
-    >>> reucid_variant(BEST_OPTIONS).__name__
+    >>> reucid_variant({}).__name__
     'reucid_variant'
     """
 
@@ -64,7 +99,10 @@ def reucid_variant(options: dict[str, Any], *, classifier: Any = "noise-edge",
         extra: dict[str, Any] = dict(options)
         if true_noise:
             extra["noise_model"] = context.noise
-        chosen = context.classifier if classifier is None else classifier
+        chosen = classifier
+        if context_classifier:
+            # None means the variant's noise-edge rule: name the CNN explicitly
+            chosen = "cnn" if context.classifier is None else context.classifier
         try:
             result = denoise(np.asarray(noisy), classifier=chosen, seed=context.seed, **extra)
         except Exception as error:
@@ -77,35 +115,46 @@ def reucid_variant(options: dict[str, Any], *, classifier: Any = "noise-edge",
 
 
 register_method(
-    "REUCID + GAT (paper stacks), MP",
-    reucid_variant({"stabilize": "anscombe"}, classifier="mp"),
-    family="REUCID variant",
+    DEFAULT,
+    reucid_variant({}),
+    family="REUCID",
     available=variants_available,
-    description="denoise(classifier='mp', stabilize='anscombe'): the paper's stacks on "
-    "the Anscombe-transformed image, noise model estimated from the image.",
+    description="denoise() with its defaults: the best variant (GAT, coarse pilot from the "
+    "paper's pipeline on the 2x2-binned image, 128 groups of similar patches, two passes, "
+    "noise-weighted aggregation) with the noise-edge rule per group; noise model "
+    "estimated from the image.",
 )
 register_method(
-    "REUCID beyond, noise-edge",
-    reucid_variant(BEST_OPTIONS),
+    DEFAULT_CNN,
+    reucid_variant({}, context_classifier=True),
     family="REUCID variant",
     available=variants_available,
-    description="denoise(classifier='noise-edge', stabilize='anscombe', grouping='similar', "
-    "passes=2, aggregation='weighted'): similar-patch groups, two passes.",
+    description="As the default with the active/shipped CNN selecting each group's "
+    "leading eigenpatches (classifier='cnn').",
 )
 register_method(
-    "REUCID beyond, classifier",
-    reucid_variant(BEST_OPTIONS, classifier=None),
-    family="REUCID variant",
-    available=variants_available,
-    description="As 'REUCID beyond, noise-edge' with the active/shipped CNN selecting "
-    "each group's eigenpatches.",
-)
-register_method(
-    "REUCID beyond, true noise model",
-    reucid_variant(BEST_OPTIONS, true_noise=True),
+    DEFAULT_TRUE_NOISE,
+    reucid_variant({}, true_noise=True),
     family="oracle",
     needs_ground_truth=True,
     available=variants_available,
-    description="As 'REUCID beyond, noise-edge' given the simulation's noise model instead "
-    "of estimating it.",
+    description="As the default, given the simulation's noise model instead of "
+    "estimating it.",
+)
+register_method(
+    NO_PILOT,
+    reucid_variant(NO_PILOT_OPTIONS),
+    family="REUCID variant",
+    available=variants_available,
+    description="denoise(pilot=None): the default's steps with the first pass grouped on "
+    "the noisy data (the BEST variant before the coarse pilot).",
+)
+register_method(
+    GAT_PAPER_STACKS,
+    reucid_variant({"variant": "paper", "stabilize": "anscombe"}, classifier="mp"),
+    family="REUCID variant",
+    available=variants_available,
+    description="denoise(variant='paper', stabilize='anscombe', classifier='mp'): the "
+    "paper's stacks on the Anscombe-transformed image, noise model estimated from the "
+    "image.",
 )

@@ -19,8 +19,11 @@ class DenoiseForm(forms.Form):
     file = forms.FileField(label="STEM image", allow_empty_file=True)
     method = forms.ChoiceField(
         choices=[(name, methods.METHOD_LABELS[name]) for name in methods.METHODS],
-        initial=methods.PAPER, required=False, widget=forms.RadioSelect,
+        initial=methods.DEFAULT_METHOD, required=False, widget=forms.RadioSelect,
     )
+    #: The method the page had selected when it was served (a hidden field): a request
+    #: whose method is still that preset did not choose one, as far as the server can tell.
+    method_preset = forms.CharField(required=False, widget=forms.HiddenInput)
     classifier = forms.ChoiceField(choices=CLASSIFIER_CHOICES, initial="active")
     k = forms.IntegerField(
         label="k", required=False, min_value=1, max_value=MAX_FIXED_K, initial=5,
@@ -46,9 +49,17 @@ class DenoiseForm(forms.Form):
             self.add_error("k", "Give the number of eigenpatches to keep.")
         return data
 
-    def chosen_method(self) -> str:
-        """"paper" or "best" ("paper" when the field was left out)."""
-        return self.cleaned_data.get("method") or methods.PAPER
+    def chosen_method(self) -> str | None:
+        """"best", "paper", or None when the user did not choose (the service's default).
+
+        Without JavaScript the page posts its preselected radio button, so a method equal
+        to the page's preset (``method_preset``) counts as not chosen: for an image too
+        large for "best" the job then falls back to "paper" instead of being refused.
+        """
+        method = self.cleaned_data.get("method") or None
+        if method is not None and method == self.cleaned_data.get("method_preset"):
+            return None
+        return method
 
     def classifier_choice(self) -> str:
         """The value services.submit_job understands ("active", "mp", "gd", "k=N")."""

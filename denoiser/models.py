@@ -18,8 +18,8 @@ class JobStatus(models.TextChoices):
 class DenoiseMethod(models.TextChoices):
     """Quality mode (see :mod:`denoiser.methods`)."""
 
-    PAPER = "paper", "Paper (REUCID, fast)"
-    BEST = "best", "Best quality (grouped, slower)"
+    BEST = "best", "Best quality (default)"
+    PAPER = "paper", "Paper (REUCID, fast live view)"
 
 
 class DenoiseJob(models.Model):
@@ -52,8 +52,13 @@ class DenoiseJob(models.Model):
 
     # Options, as the user chose them.
     method = models.CharField(
-        max_length=16, choices=DenoiseMethod.choices, default=DenoiseMethod.PAPER,
-        help_text='"paper" (the paper\'s REUCID) or "best" (grouped variant beyond the paper)',
+        max_length=16, choices=DenoiseMethod.choices, default=DenoiseMethod.BEST,
+        help_text='"best" (the core\'s best variant, default) or "paper" (the paper\'s REUCID)',
+    )
+    method_note = models.TextField(
+        blank=True,
+        help_text="Why the job runs another method than the default (empty if it does not), "
+        "e.g. 'paper' for an image too large for 'best'",
     )
     classifier_choice = models.CharField(
         max_length=32, help_text='"active", "mp", "gd", "k=N", "k=all" or "noise-edge"'

@@ -196,6 +196,19 @@ def _denoise_with_progress(job: DenoiseJob, image: np.ndarray):
     return _result_of(last)
 
 
+def variant_metadata(method: str) -> dict:
+    """The pipeline steps (stabilize, grouping, passes, aggregation, pilot) a method runs.
+
+    Examples
+    --------
+    >>> variant_metadata("paper")["grouping"], variant_metadata("best")["pilot"]
+    ('random', 'coarse')
+    """
+    from denoiser.reucid.variants import resolve_variant
+
+    return resolve_variant(**methods.variant_options(method)).to_metadata()
+
+
 def _result_of(interim):
     """The core hands the DenoiseResult over on the last interim result (``.final``)."""
     result = getattr(interim, "final", None)
@@ -341,6 +354,8 @@ def _write_outputs(job: DenoiseJob, image: np.ndarray, result) -> dict:
         gallery_stacks = list(getattr(result, "stacks", []) or [])[:MAX_GALLERIES]
     diagnostics = {
         "method": job.method,
+        # the pipeline's steps: a paper result carries no variant in its options
+        "variant": variant_metadata(job.method),
         "core": core_metadata,
         "stacks": stacks,
         "patch_size": int(result.patch_size),

@@ -19,15 +19,19 @@ class DenoiseRequestSerializer(serializers.Serializer):
     method = serializers.ChoiceField(
         choices=list(methods.METHODS),
         required=False,
-        default=methods.PAPER,
+        allow_blank=True,
+        default=methods.DEFAULT_METHOD,
         error_messages={
-            "invalid_choice": '"{input}" is not a method: choose "paper" (default) or "best".'
+            "invalid_choice": '"{input}" is not a method: choose "best" (default) or "paper".'
         },
         help_text=(
-            '"paper" (default): the paper\'s REUCID, fast (~0.05 s per 256x256). "best": '
-            "Anscombe stabilisation, groups of similar patches, two passes, weighted "
-            "aggregation; 6-12 dB cleaner than BM3D on simulated crystals but ~1.6 s per "
-            "256x256, and rare defects keep 63-97 % of their contrast."
+            '"best" (default): Anscombe stabilisation, a coarse pilot, groups of similar '
+            "patches, two passes, weighted aggregation; beats BM3D+GAT at every dose on "
+            "simulated crystals, ~1.5 s of CPU per 256x256. Left out, an image above the "
+            "server's best-method limit (REUCID_BEST_MAX_PIXELS) falls back to \"paper\" "
+            "and the job's method_note says so; \"best\" named explicitly is refused "
+            'for it (400). "paper": the paper\'s REUCID, ~0.03 s per 256x256, the fast '
+            "option for live view and series."
         ),
     )
     classifier = serializers.CharField(
@@ -36,9 +40,9 @@ class DenoiseRequestSerializer(serializers.Serializer):
         allow_null=True,
         default=None,
         help_text=(
+            'With method "best": "noise-edge" (default), "active", "mp", "gd" or "k=N". '
             'With method "paper": "active" (the trained model, default), "mp", "gd", "k=N" '
-            'or "k=all". With method "best": "noise-edge" (default), "active", "mp", "gd" '
-            'or "k=N".'
+            'or "k=all".'
         ),
     )
     patch_size = serializers.IntegerField(
@@ -67,12 +71,15 @@ class DenoiseRequestSerializer(serializers.Serializer):
             raise serializers.ValidationError(str(error)) from error
 
     def validate(self, data: dict) -> dict:
-        method = data.get("method") or methods.PAPER
-        if data.get("classifier") is None:
-            data["classifier"] = methods.default_classifier(method)
+        # "method" None: not named, so the service may fall back to "paper" for an image
+        # too large for "best"; the classifier stays None until the method is known
+        named = str(self.initial_data.get("method") or "").strip()
+        data["method"] = data.get("method") if named else None
+        planned = data["method"] or methods.DEFAULT_METHOD
+        classifier = data.get("classifier") or methods.default_classifier(planned)
         try:
             methods.check_combination(
-                method, data["classifier"], patch_size=data.get("patch_size"),
+                planned, classifier, patch_size=data.get("patch_size"),
                 n_stacks=data.get("n_stacks"),
             )
         except ValueError as error:
@@ -134,7 +141,8 @@ class JobSerializer(serializers.ModelSerializer):
         model = DenoiseJob
         fields = [
             "id", "status", "original_filename", "source_format", "shape", "pixel_size",
-            "method", "classifier", "model_version", "patch_size", "requested_stacks", "frame", "seed", "progress", "attempts",
+            "method", "method_note", "classifier", "model_version", "patch_size",
+            "requested_stacks", "frame", "seed", "progress", "attempts",
             "error", "created_at", "started_at", "finished_at", "elapsed_seconds",
             "diagnostics", "urls",
         ]

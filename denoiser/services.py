@@ -14,7 +14,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import job_files, methods
-from .classifier_choice import ClassifierUnavailable, resolve_classifier
+from .classifier_choice import (
+    NOISE_EDGE,
+    ClassifierUnavailable,
+    ResolvedClassifier,
+    resolve_classifier,
+)
 from .models import DenoiseJob, JobStatus
 from .rendering import display_range, downsample_for_display, save_png, to_grey_uint8
 from .uploads import UploadRejected, ValidatedImage, validate_upload
@@ -84,8 +89,10 @@ def submit_job(
 ) -> DenoiseJob:
     """Validate an upload, store it and enqueue a denoise job.
 
-    ``method`` is "paper" (default) or "best"; ``classifier`` None or blank means the
-    method's default ("active" for "paper", "noise-edge" for "best").
+    ``method`` is "best", "paper" or None: the default, "best", or "paper" with a note on
+    the job (``method_note``) for an image larger than "best" accepts; a "best" named
+    explicitly is refused for such an image instead. ``classifier`` None or blank means
+    the method's default ("noise-edge" for "best", "active" for "paper").
 
     Raises
     ------
@@ -93,9 +100,12 @@ def submit_job(
         For any input the job could not run on (message for the user, HTTP status).
     """
     try:
-        method = methods.normalise_method(method)
-        resolved = resolve_classifier(classifier, default=methods.default_classifier(method))
-        methods.check_combination(method, resolved.choice, patch_size=patch_size,
+        requested = methods.normalise_method(method) if method and method.strip() else None
+        # options are checked against the default method before the image is read, so
+        # a bad combination is refused without reading (possibly large) files
+        planned = requested or methods.DEFAULT_METHOD
+        resolved = resolve_classifier(classifier, default=methods.default_classifier(planned))
+        methods.check_combination(planned, resolved.choice, patch_size=patch_size,
                                   n_stacks=n_stacks)
     except (ValueError, ClassifierUnavailable) as error:
         raise UploadRejected(str(error)) from error
@@ -105,9 +115,14 @@ def submit_job(
     if n_stacks is not None and not 1 <= int(n_stacks) <= MAX_STACKS:
         raise UploadRejected(f"The number of stacks must be between 1 and {MAX_STACKS}.")
     validated = validate_upload(uploaded, frame=frame)
+    choice = methods.choose_method(requested, validated.array.shape)
     try:
-        methods.check_image_size(method, validated.array.shape)
-    except ValueError as error:
+        methods.check_image_size(choice.method, validated.array.shape)
+        if choice.method != planned:
+            resolved, classifier_note = _classifier_after_fallback(classifier, resolved)
+            choice = methods.MethodChoice(choice.method,
+                                          " ".join(filter(None, [choice.note, classifier_note])))
+    except (ValueError, ClassifierUnavailable) as error:
         raise UploadRejected(str(error)) from error
     patch_size = check_patch_size(patch_size, validated.array.shape)
     if patch_size is None:
@@ -122,8 +137,29 @@ def submit_job(
         seed=seed,
         n_stacks=None if n_stacks is None else int(n_stacks),
         frame=frame,
-        method=method,
+        method=choice.method,
+        method_note=choice.note,
     )
+
+
+def _classifier_after_fallback(requested: str | None, planned: ResolvedClassifier
+                               ) -> tuple[ResolvedClassifier, str]:
+    """The classifier of a job that fell back from "best" to "paper", and a note if changed.
+
+    The paper's default (the trained model, else the Marchenko–Pastur rule when no model
+    exists) replaces an unnamed classifier and the noise-edge rule, which needs "best"'s
+    stabilised groups; any other choice is kept.
+    """
+    if requested and requested.strip() and planned.choice != NOISE_EDGE:
+        return planned, ""
+    try:
+        fallback = resolve_classifier(None, default=methods.default_classifier(methods.PAPER))
+    except ClassifierUnavailable:
+        fallback = resolve_classifier("mp")
+    if planned.choice == NOISE_EDGE and requested and requested.strip():
+        return fallback, (f"The noise-edge rule works with the best method only; the "
+                          f"classifier is '{fallback.choice}' instead.")
+    return fallback, ""
 
 
 def create_job(
@@ -137,7 +173,8 @@ def create_job(
     seed: int,
     n_stacks: int | None = None,
     frame: int | None = None,
-    method: str = methods.PAPER,
+    method: str = methods.DEFAULT_METHOD,
+    method_note: str = "",
 ) -> DenoiseJob:
     """Store a validated image as a new queued job; the worker starts after commit."""
     height, width = validated.array.shape
@@ -158,6 +195,7 @@ def create_job(
         requested_stacks=n_stacks,
         frame=frame,
         method=method,
+        method_note=method_note,
         task_id=uuid.uuid4().hex,
     )
     try:

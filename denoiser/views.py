@@ -28,7 +28,7 @@ def _page_context(request: HttpRequest, form: DenoiseForm) -> dict:
     else:
         past_jobs = selectors.jobs_of_session(request.session)[:50]
     chosen = form["method"].value() if form.is_bound else None
-    chosen = chosen if chosen in methods.METHODS else methods.PAPER
+    chosen = chosen if chosen in methods.METHODS else methods.DEFAULT_METHOD
     return {
         "form": form,
         "methods": [
@@ -40,7 +40,10 @@ def _page_context(request: HttpRequest, form: DenoiseForm) -> dict:
             }
             for name in methods.METHODS
         ],
+        "method_preset": methods.DEFAULT_METHOD,
+        "default_classifier": methods.default_classifier(chosen),
         "best_max_patch_size": methods.BEST_MAX_PATCH_SIZE,
+        "best_max_megapixels": methods.best_max_pixels() / 1e6,
         "active_version": active_version,
         "model_error": model_error,
         "past_jobs": past_jobs,
@@ -104,6 +107,35 @@ def noise_model_text(model: dict | None) -> str:
     return f"variance ≈ {slope:.3g} × signal {sign} {abs(intercept):.3g}"
 
 
+def pilot_text(options: dict | None) -> str:
+    """The first estimate the grouped passes started from, in words; "" without one.
+
+    ``options`` is the core's ``DenoiseResult.options`` as stored in the diagnostics.
+
+    Examples
+    --------
+    >>> pilot_text({"variant": {"pilot": "coarse"},
+    ...             "pilot": {"kind": "coarse", "patch_size": 21, "n_kept": 3}})
+    "coarse: the paper's pipeline on the 2×2-binned image, 21 × 21 px patches, 3 eigenpatches kept"
+    >>> pilot_text({"variant": {"pilot": None}})
+    ''
+    """
+    options = options or {}
+    asked = (options.get("variant") or {}).get("pilot")
+    if not asked:
+        return ""
+    used = options.get("pilot")
+    if not isinstance(used, dict):
+        return f"none ({asked} pilot asked for, but the image is too small for it)"
+    try:
+        patch_size, n_kept = int(used["patch_size"]), int(used["n_kept"])
+    except (KeyError, TypeError, ValueError):
+        return str(used.get("kind") or asked)
+    return (f"{used.get('kind') or asked}: the paper's pipeline on the 2×2-binned image, "
+            f"{patch_size} × {patch_size} px patches, {n_kept} eigenpatch"
+            f"{'' if n_kept == 1 else 'es'} kept")
+
+
 @require_GET
 def job_page(request: HttpRequest, job_id) -> HttpResponse:
     """Progress while the job runs, the result page when it is done, the reason if failed."""
@@ -113,6 +145,7 @@ def job_page(request: HttpRequest, job_id) -> HttpResponse:
         "job": job,
         "method_label": methods.METHOD_LABELS.get(job.method, job.method),
         "method_trade_off": methods.METHOD_TRADE_OFFS.get(job.method, ""),
+        "method_note": job.method_note,
         "status_url": reverse("denoiser:api-job", args=[job.pk]),
         "downloads": [
             {"name": name, "label": label, "url": status_payload["urls"]["downloads"][name]}
@@ -123,6 +156,7 @@ def job_page(request: HttpRequest, job_id) -> HttpResponse:
         diagnostics = job.diagnostics or {}
         stacks = diagnostics.get("stacks", [])
         groups = diagnostics.get("groups")
+        core_options = (diagnostics.get("core") or {}).get("options") or {}
         if groups:
             # a grouped result keeps only its largest groups' eigenvalues, per patch
             scree = scree_svg(
@@ -139,9 +173,8 @@ def job_page(request: HttpRequest, job_id) -> HttpResponse:
                 for kept, count in enumerate((groups or {}).get("kept_histogram", []))
                 if count
             ],
-            noise_model=noise_model_text(
-                ((diagnostics.get("core") or {}).get("options") or {}).get("noise_model")
-            ),
+            noise_model=noise_model_text(core_options.get("noise_model")),
+            pilot=pilot_text(core_options),
             stacks=[
                 {
                     **stack,

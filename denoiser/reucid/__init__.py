@@ -3,7 +3,12 @@
 The numerical core (no Django)::
 
     from denoiser.reucid import denoise, iter_denoise, decompose, read_image, write_tiff
-    result = denoise(image, classifier="mp")
+    result = denoise(image)                                  # the best variant (BEST)
+    result = denoise(image, classifier="mp", variant="paper")  # the paper's Algorithm 1
+
+``denoise()`` runs :data:`BEST` unless told ``variant="paper"`` (:data:`PAPER`, the fast
+live path); single options (``stabilize``, ``grouping``, ``passes``, ``aggregation``,
+``pilot``) change one step of the chosen variant (:func:`resolve_variant`).
 """
 from __future__ import annotations
 
@@ -28,8 +33,10 @@ from .pipeline import (
     denoise_series,
     iter_denoise,
 )
+from .variants import BEST, PAPER, VariantOptions, resolve_variant
 
 __all__ = [
+    "BEST",
     "ClassifierOutputError",
     "Decomposition",
     "DenoiseResult",
@@ -41,10 +48,12 @@ __all__ = [
     "InvalidImageError",
     "MarchenkoPastur",
     "ModelLoadError",
+    "PAPER",
     "PatchSizeError",
     "ReucidError",
     "SelectionContext",
     "StackDiagnostics",
+    "VariantOptions",
     "decompose",
     "denoise",
     "denoise_series",
@@ -52,5 +61,6 @@ __all__ = [
     "iter_denoise",
     "read_image",
     "resolve_classifier",
+    "resolve_variant",
     "write_tiff",
 ]

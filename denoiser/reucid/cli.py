@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from .errors import ReucidError
 
@@ -24,8 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
                      ".ser .mrc .hspy .hdf5)")
     run.add_argument("-o", "--output", type=Path, required=True, help="output .tif")
     run.add_argument("--classifier", default=None,
-                     help="mp | gd | k=N | k=all | path to a model file "
-                          "(default: the shipped CNN model)")
+                     help="mp | gd | k=N | k=all | noise-edge | cnn | path to a model file "
+                          "(default: the variant's own: noise-edge for the best variant, "
+                          "the shipped CNN model with --paper)")
     run.add_argument("--patch-size", type=int, default=None, help="patch side in pixels")
     run.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     run.add_argument("--stacks", type=int, default=None, help="number of stacks d")
@@ -34,17 +36,35 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--mode", choices=("fast", "reference"), default="fast")
     run.add_argument("--device", default="cpu", help="cpu or a torch device such as cuda")
     run.add_argument("--quiet", action="store_true", help="print nothing on success")
-    beyond = run.add_argument_group(
-        "beyond the paper", "options of docs/beyond_the_paper.md (default: the paper's method)")
-    beyond.add_argument("--stabilize", choices=("anscombe",), default=None,
+    method = run.add_argument_group(
+        "method",
+        "default: the best variant of docs/beyond_the_paper.md (Anscombe transform, coarse "
+        "pilot, two passes over groups of similar patches, weighted aggregation); the "
+        "single options below change one step of the chosen variant")
+    which = method.add_mutually_exclusive_group()
+    which.add_argument("--paper", dest="variant", action="store_const", const="paper",
+                       default="best",
+                       help="the paper's Algorithm 1 (random stacks, one pass): 20-50x faster")
+    which.add_argument("--best", dest="variant", action="store_const", const="best",
+                       help="the measured best combination (the default; kept for scripts)")
+    method.add_argument("--stabilize", choices=("anscombe", "none"), default=None,
                         help="generalised Anscombe transform with an estimated noise model")
-    beyond.add_argument("--grouping", choices=("random", "similar"), default="random",
+    method.add_argument("--grouping", choices=("random", "similar"), default=None,
                         help="stacks of random (paper) or similar patches")
-    beyond.add_argument("--passes", type=int, choices=(1, 2), default=1)
-    beyond.add_argument("--aggregation", choices=("flat", "weighted"), default="flat")
-    beyond.add_argument("--best", action="store_true",
-                        help="the measured best combination (anscombe, similar, 2, weighted)")
+    method.add_argument("--passes", type=int, choices=(1, 2), default=None)
+    method.add_argument("--aggregation", choices=("flat", "weighted"), default=None)
+    method.add_argument("--pilot", choices=("coarse", "none"), default=None,
+                        help="first estimate of the grouped passes: the paper's pipeline on "
+                             "the 2x2-binned image (coarse) or none")
     return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The single options given on the command line ("none" meaning None)."""
+    given = {"stabilize": args.stabilize, "grouping": args.grouping, "passes": args.passes,
+             "aggregation": args.aggregation, "pilot": args.pilot}
+    return {name: None if value == "none" else value
+            for name, value in given.items() if value is not None}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -55,18 +75,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         data = read_image(args.input, frame=args.frame)
-        from .variants import BEST
+        from .variants import resolve_variant
 
-        variant = BEST.to_metadata() if args.best else {
-            "stabilize": args.stabilize, "grouping": args.grouping, "passes": args.passes,
-            "aggregation": args.aggregation}
+        options = resolve_variant(args.variant, **_overrides(args))
         result = denoise(
             data.array, classifier=args.classifier, patch_size=args.patch_size,
             n_stacks=args.stacks, seed=args.seed, device=args.device, mode=args.mode,
-            n_components=args.components, **variant,
+            n_components=args.components, variant=options,
         )
         # a hundred groups of eigenpatches would bloat the TIFF: keep their spectra only
-        metadata = result.to_metadata(include_eigenpatches=variant["grouping"] == "random")
+        metadata = result.to_metadata(include_eigenpatches=options.grouping == "random")
         metadata["source"] = {"file": args.input.name, "format": data.source_format}
         write_tiff(args.output, result.image, pixel_size=data.pixel_size, metadata=metadata)
     except (ReucidError, ValueError, OSError) as exc:

@@ -36,7 +36,7 @@ from .anscombe import PoissonGaussianNoise
 from .group_pca import NoiseEdge
 from .noise_model import AffineVariance, VarianceStabilizer, estimate_noise_model
 from .patch_size import estimate_patch_size
-from .two_pass import PILOTS, STABILIZERS, iter_denoise_grouped
+from .two_pass import PILOTS, STABILIZERS, iter_denoise_grouped, noise_model_region
 
 __all__ = [
     "BEST",
@@ -260,7 +260,8 @@ def iter_denoise_variant(
         p_noise = patch_size if patch_size is not None else min(
             estimate_patch_size(data).patch_size, MAX_GROUPED_PATCH_SIZE)
         if model is None:
-            model = estimate_noise_model(data, patch_size=p_noise, seed=seed)
+            model = estimate_noise_model(noise_model_region(data), patch_size=p_noise,
+                                         seed=seed)
         stabilizer = VarianceStabilizer(model)
         selector = resolve_group_selector(classifier, resolve_classifier)
         inner = core_iter(stabilizer.forward(data), selector, patch_size, n_stacks, seed,

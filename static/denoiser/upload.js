@@ -39,17 +39,20 @@
   classifier.addEventListener("change", syncK);
   syncK();
 
-  // Method: "paper" or "best". Each has its default classifier (the trained model,
-  // the noise-edge rule); switching keeps a classifier the user picked if it still fits.
+  // Method: "best" (default) or "paper". Each has its default classifier (the
+  // noise-edge rule, the trained model); switching keeps a classifier the user picked
+  // if it still fits. Untouched, neither is sent: the server then picks the default,
+  // and for an image too large for "best" falls back to "paper" (the job page says so).
   var methodInputs = form.querySelectorAll("input[name=method]");
   var stacksOption = document.getElementById("stacks-option");
   var noiseEdge = classifier.querySelector('option[value="noise-edge"]');
   var activeOption = classifier.querySelector('option[value="active"]');
   var classifierTouched = false;
+  var methodTouched = false;
   classifier.addEventListener("change", function () { classifierTouched = true; });
   function chosenMethod() {
     var checked = form.querySelector("input[name=method]:checked");
-    return checked ? checked.value : "paper";
+    return checked ? checked.value : "best";
   }
   function paperDefault() { return activeOption && !activeOption.disabled ? "active" : "mp"; }
   function syncMethod() {
@@ -63,7 +66,9 @@
     }
     syncK();
   }
-  methodInputs.forEach(function (input) { input.addEventListener("change", syncMethod); });
+  methodInputs.forEach(function (input) {
+    input.addEventListener("change", function () { methodTouched = true; syncMethod(); });
+  });
   syncMethod();
 
   fileInput.addEventListener("change", function () { chooseFile(fileInput.files[0]); });
@@ -100,9 +105,9 @@
     data.append("file", file, file.name);
     var choice = classifier.value;
     if (choice === "k") choice = "k=" + document.getElementById("k-input").value;
-    data.append("classifier", choice);
+    if (classifierTouched || methodTouched) data.append("classifier", choice);
     var method = chosenMethod();
-    data.append("method", method);
+    if (methodTouched) data.append("method", method);
     var patch = document.getElementById("patch-size-input").value.trim();
     if (patch) data.append("patch_size", patch);
     data.append("seed", document.getElementById("seed-input").value || "0");

@@ -27,8 +27,10 @@ def clean_registry():
 
 def test_default_rows_cover_the_issue():
     names = set(default_methods())
-    assert {"REUCID (classifier)", "REUCID, oracle k", "REUCID, MP-PCA rank",
-            "REUCID, Gavish–Donoho rank", "Gaussian, sigma 1 px", "Gaussian, oracle sigma",
+    assert {"REUCID paper, CNN classifier", "REUCID paper, oracle k",
+            "REUCID paper, MP-PCA rank", "REUCID paper, Gavish–Donoho rank",
+            "REUCID default (best: coarse pilot + groups, noise-edge)",
+            "BEST without coarse pilot", "Gaussian, sigma 1 px", "Gaussian, oracle sigma",
             "NLM (scikit-image)", "BM3D + GAT"} <= names
 
 
@@ -100,7 +102,7 @@ def reucid():
         pytest.skip(reason)
 
 
-@pytest.mark.parametrize("name", ["REUCID, MP-PCA rank", "REUCID, oracle k"])
+@pytest.mark.parametrize("name", ["REUCID paper, MP-PCA rank", "REUCID paper, oracle k"])
 def test_reucid_rows_denoise_through_the_core(name, tiny_case, reucid):
     method = default_methods()[name]
     outcome = run_method(method, tiny_case.noisy,
@@ -108,7 +110,7 @@ def test_reucid_rows_denoise_through_the_core(name, tiny_case, reucid):
     assert outcome.status == "ok", outcome.status
     error_in = np.mean((tiny_case.noisy - tiny_case.clean) ** 2)
     assert np.mean((outcome.estimate - tiny_case.clean) ** 2) < error_in
-    if name == "REUCID, oracle k":
+    if name == "REUCID paper, oracle k":
         assert outcome.note.startswith("k=")
 
 
@@ -131,7 +133,7 @@ def test_classifier_row_uses_the_model_file_it_is_given(tiny_case, reucid, tmp_p
     torch.manual_seed(0)
     model_path = cnn.save_classifier(cnn.EigenpatchCNN(), tmp_path / "untrained.pt",
                                      metadata={"name": "untrained"})
-    method = default_methods()["REUCID (classifier)"]
+    method = default_methods()["REUCID paper, CNN classifier"]
     context = MethodContext(noise=tiny_case.noise, classifier=model_path)
     outcome = run_method(method, tiny_case.noisy, context)
     assert outcome.status == "ok", outcome.status

@@ -60,3 +60,36 @@ def test_skip_rules_name_their_reason(tmp_path):
                                 classifier="gd", timeout_s=120)
     assert results[0].status == "ok"
     assert results[1].status.startswith("not run (time")
+
+
+def test_paper_rows_run_the_paper_pipeline_and_the_default_row_the_default(monkeypatch):
+    import denoiser.reucid
+
+    calls = []
+    monkeypatch.setattr(denoiser.reucid, "denoise",
+                        lambda image, **options: calls.append(options) or image)
+    image, noise = speed.speed_input(64, shared_root=Path("/nonexistent"))
+    speed._method_runner(speed.REUCID_PAPER, noise, None)(image)
+    speed._method_runner(speed.REUCID_REFERENCE, noise, None)(image)
+    speed._method_runner(speed.REUCID_BEST, noise, None)(image)
+    assert calls[0]["variant"] == "paper" and calls[1]["variant"] == "paper"
+    assert calls[1]["mode"] == "reference"
+    assert calls[2] == {"seed": 0}  # denoise(image) as a user calls it
+
+
+def test_targets_are_the_paper_path_and_the_default_is_compared_with_bm3d():
+    results = [
+        speed.SpeedResult(speed.REUCID_PAPER, 256, "ok", median_s=0.04, n=3,
+                          peak_increment_bytes=10**7),
+        speed.SpeedResult(speed.REUCID_BEST, 256, "ok", median_s=1.5, n=3,
+                          peak_increment_bytes=10**8),
+        speed.SpeedResult("BM3D + GAT", 256, "ok", median_s=3.0, n=3,
+                          peak_increment_bytes=10**8),
+    ]
+    options = speed._fill_defaults(speed.build_parser().parse_args(["--sizes", "256"]))
+    text = speed.render_speed(results, sizes=[256], classifier_note="test", gpu=False,
+                              seconds=1.0, options=options)
+    targets = text.split("### Targets")[1].split("###")[0]
+    assert "| 256x256 CPU time, paper path | ≤ 0.05 s | 0.04 s | yes |" in targets
+    assert "| 256x256 time of the default (best) / BM3D + GAT | < 1 | 0.50 | yes |" in targets
+    assert "| BM3D + GAT / REUCID default (best) | 2× |" in text

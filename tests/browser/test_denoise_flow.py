@@ -56,6 +56,8 @@ def test_upload_progress_result_and_download(
     screenshot(page, "1-upload-form")
     page.set_input_files("#file-input", str(lattice_tiff))
     assert lattice_tiff.name in page.inner_text("#file-summary")
+    # the paper's method (the fast live-view option) has stacks to count
+    page.check("#method-paper")
     page.select_option("#classifier-select", classifier_choice)
     page.fill("#stacks-input", "2")
     page.click("#denoise-submit")
@@ -64,7 +66,7 @@ def test_upload_progress_result_and_download(
     page.wait_for_selector("#job-progress-card")
     assert len(held_jobs) == 1
     job = DenoiseJob.objects.get(pk=held_jobs[0])
-    assert job.status == JobStatus.QUEUED
+    assert job.status == JobStatus.QUEUED and job.method == "paper"
     assert str(job.pk) in page.url
     assert _loaded(page, "#input-image"), "the uploaded image preview did not load"
     screenshot(page, "2-queued")
@@ -99,6 +101,49 @@ def test_upload_progress_result_and_download(
     result = tifffile.imread(saved)
     assert result.dtype == np.float32 and result.shape == (96, 96)
     assert np.isfinite(result).all()
+
+
+def test_best_is_the_default_and_a_large_image_falls_back_to_paper(
+    page, screenshot, held_jobs, lattice_tiff, settings
+):
+    """Untouched, the page asks for the default: "best", or "paper" with a note when the
+    image is too large for "best"; choosing "best" for such an image is refused."""
+    from denoiser.models import DenoiseJob
+
+    page.goto("/denoise/")
+    assert page.is_checked("#method-best") and not page.is_checked("#method-paper")
+    assert page.input_value("#classifier-select") == "noise-edge"
+    assert page.is_hidden("#stacks-option")
+    page.set_input_files("#file-input", str(lattice_tiff))
+    page.click("#denoise-submit")
+    page.wait_for_url("**/denoise/jobs/**")
+    job = DenoiseJob.objects.get(pk=held_jobs[-1])
+    assert (job.method, job.classifier_choice, job.method_note) == ("best", "noise-edge", "")
+    assert page.locator("[data-test=method-note]").count() == 0
+
+    settings.REUCID_BEST_MAX_PIXELS = 96 * 96 - 1
+    page.goto("/denoise/")
+    page.set_input_files("#file-input", str(lattice_tiff))
+    page.click("#denoise-submit")
+    page.wait_for_url("**/denoise/jobs/**")
+    assert len(held_jobs) == 2
+    fallback = DenoiseJob.objects.get(pk=held_jobs[-1])
+    assert fallback.method == "paper" and fallback.classifier_choice != "noise-edge"
+    note = page.locator("[data-test=method-note]")
+    assert note.is_visible() and "larger than the best method accepts" in note.inner_text()
+    assert "method: paper" in page.inner_text("#job-method")
+    screenshot(page, "fallback-note")
+
+    page.goto("/denoise/")
+    page.set_input_files("#file-input", str(lattice_tiff))
+    page.check("#method-paper")
+    page.check("#method-best")  # chosen explicitly: refused, with the way out
+    page.click("#denoise-submit")
+    error = page.locator("#upload-error")
+    error.wait_for(state="visible")
+    assert "'best' method accepts images of at most" in error.inner_text()
+    assert len(held_jobs) == 2
+    screenshot(page, "best-refused", allow_failed=("/api/denoise/",))
 
 
 def test_unreadable_upload_gets_a_clear_message_and_no_job(page, screenshot, tmp_path):

@@ -35,7 +35,8 @@ def users(db):
 
 
 def post_image(api, capture, *, execute=True, upload=None, **fields):
-    data = {"file": upload or npy_upload(lattice_image()), "classifier": "mp", **fields}
+    data = {"file": upload or npy_upload(lattice_image()), "method": "paper", "classifier": "mp",
+            **fields}
     with capture(execute=execute):
         return api.post("/api/denoise/", data, format="multipart")
 

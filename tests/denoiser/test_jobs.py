@@ -18,6 +18,8 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
 
 
 def submit(django_capture_on_commit_callbacks, *, execute=True, image=None, **options):
+    # these tests follow the paper's stacks (progress per stack, d, galleries)
+    options.setdefault("method", "paper")
     options.setdefault("classifier", "mp")
     upload = npy_upload(lattice_image() if image is None else image)
     with django_capture_on_commit_callbacks(execute=execute) as callbacks:
@@ -57,7 +59,7 @@ def test_job_runs_to_done_with_results_and_diagnostics(django_capture_on_commit_
 
     from denoiser.reucid import denoise
 
-    reference = denoise(image, classifier="mp", seed=3)
+    reference = denoise(image, classifier="mp", seed=3, variant="paper")
     np.testing.assert_allclose(output, reference.image, atol=1e-5)
     for name in (job_files.RESULT_PNG, job_files.RESIDUAL_PNG, job_files.RESULT_PREVIEW,
                  job_files.RESIDUAL_PREVIEW, job_files.gallery_name(0)):
@@ -195,7 +197,8 @@ def test_active_model_without_an_active_record_falls_back_to_shipped_file(monkey
         ({"classifier": "cnn-please"}, "Unknown classifier"),
         ({"classifier": "k=0"}, "between 1"),
         ({"patch_size": 8}, "odd"),
-        ({"patch_size": 45}, "does not fit"),
+        ({"method": "paper", "patch_size": 45}, "does not fit"),
+        ({"patch_size": 45}, "at most 15 pixels"),  # the default method, "best"
         ({"seed": -1}, "seed"),
         ({"n_stacks": 0}, "stacks"),
     ],

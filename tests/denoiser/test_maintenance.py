@@ -22,7 +22,8 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
 
 def queued_job(capture) -> DenoiseJob:
     with capture(execute=False):
-        job = services.submit_job(uploaded=npy_upload(lattice_image()), classifier="mp")
+        job = services.submit_job(uploaded=npy_upload(lattice_image()), method="paper",
+                                  classifier="mp")
     return job
 
 

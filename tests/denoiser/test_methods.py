@@ -1,7 +1,8 @@
-"""The "method" option: "paper" (default) or "best" (the grouped variant beyond the paper).
+"""The "method" option: "best" (default, the core's best variant) or "paper" (fast).
 
-Validation of method/classifier combinations on the API and the page, and a "best" job
-run end to end (eager) on a small synthetic lattice with compact diagnostics.
+Validation of method/classifier combinations on the API and the page, the default and
+its fall-back to "paper" for an image too large for "best", and a "best" job run end to
+end (eager) on a small synthetic lattice with compact diagnostics.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import tifffile
 from django.utils.html import escape
 from rest_framework.test import APIClient
 
-from denoiser import job_files, methods, runner
+from denoiser import job_files, methods, runner, services
 from denoiser.models import DenoiseJob, JobStatus
 
 from .conftest import lattice_image, npy_upload
@@ -39,9 +40,12 @@ def no_job_left(settings) -> bool:
 @pytest.mark.parametrize(
     "fields, words",
     [
-        ({"method": "fast"}, 'is not a method: choose "paper" (default) or "best"'),
+        ({"method": "fast"}, 'is not a method: choose "best" (default) or "paper"'),
         ({"method": "paper", "classifier": "noise-edge"}, "noise-edge rule needs"),
-        ({"classifier": "noise-edge"}, "with the 'paper' method choose"),
+        ({"method": "paper", "classifier": "noise-edge"}, "with the 'paper' method choose"),
+        # without a method the default ("best") is what the options must fit
+        ({"classifier": "k=all"}, "defeats the 'best' method"),
+        ({"n_stacks": 4}, "or choose the 'paper' method"),
         ({"method": "best", "classifier": "k=all"}, "defeats the 'best' method"),
         ({"method": "best", "n_stacks": 4}, "applies to the 'paper' method only"),
         ({"method": "best", "patch_size": 21}, "at most 15 pixels (got 21)"),
@@ -98,16 +102,120 @@ def test_api_accepts_best_with_its_classifiers(api, django_capture_on_commit_cal
     assert job.method == "best" and job.classifier_choice == choice
 
 
-def test_paper_stays_the_default(api, django_capture_on_commit_callbacks):
+@pytest.mark.parametrize("fields", [{}, {"method": ""}, {"classifier": ""}])
+def test_best_is_the_default_of_the_api(api, django_capture_on_commit_callbacks, fields):
     with django_capture_on_commit_callbacks(execute=False):
         response = api.post(
-            "/api/denoise/", {"file": npy_upload(lattice_image()), "classifier": "mp"},
+            "/api/denoise/", {"file": npy_upload(lattice_image()), **fields}, format="multipart"
+        )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert (body["method"], body["classifier"], body["method_note"]) == ("best", "noise-edge", "")
+    job = DenoiseJob.objects.get()
+    assert (job.method, job.classifier_choice, job.method_note) == ("best", "noise-edge", "")
+
+
+def test_methods_select_the_cores_variants():
+    from denoiser.reucid.variants import BEST, PAPER, resolve_variant
+
+    # the core's own default is "best", so "paper" must be named to get the paper's pipeline
+    assert methods.variant_options("paper") == {"variant": "paper"}
+    assert resolve_variant(**methods.variant_options("paper")) == PAPER
+    assert resolve_variant(**methods.variant_options("best")) == BEST
+    assert BEST.pilot == "coarse"
+    assert methods.normalise_method(None) == methods.DEFAULT_METHOD == "best"
+
+
+def test_openapi_schema_gives_best_as_the_default_method(api):
+    response = api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    schema = response.json()
+    request = schema["paths"]["/api/denoise/"]["post"]["requestBody"]["content"]
+    reference = request["multipart/form-data"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    method = schema["components"]["schemas"][reference]["properties"]["method"]
+    assert method["default"] == "best"
+    assert "falls back" in method["description"]
+    job_fields = schema["components"]["schemas"]["Job"]["properties"]
+    assert "method_note" in job_fields
+
+
+def test_explicit_paper_runs_the_papers_pipeline(api, django_capture_on_commit_callbacks):
+    image = lattice_image(seed=3)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post(
+            "/api/denoise/",
+            {"file": npy_upload(image), "method": "paper", "classifier": "mp", "seed": 3},
             format="multipart",
         )
-    assert response.status_code == 201
-    assert response.json()["method"] == "paper"
-    assert DenoiseJob.objects.get().method == "paper"
-    assert methods.variant_options("paper") == {}
+    assert response.status_code == 201, response.content
+    job = DenoiseJob.objects.get(pk=response.json()["id"])
+    assert job.status == JobStatus.DONE, job.error
+    assert (job.method, job.method_note) == ("paper", "")
+    variant = job.diagnostics["variant"]
+    assert variant["grouping"] == "random" and variant["passes"] == 1
+    assert variant["stabilize"] is None and variant["pilot"] is None
+    assert "groups" not in job.diagnostics and job.n_stacks == job.diagnostics["n_stacks"]
+
+    from denoiser.reucid import denoise
+
+    paper = denoise(image, classifier="mp", seed=3, variant="paper")
+    output = tifffile.imread(job_files.job_path(job, job_files.RESULT_TIFF))
+    np.testing.assert_allclose(output, paper.image, atol=1e-5)
+    # the page has neither a pilot nor a fall-back note
+    html = api.get(f"/denoise/jobs/{job.pk}/").content.decode()
+    assert "method: paper" in html
+    assert 'data-test="number-pilot"' not in html and 'data-test="method-note"' not in html
+
+
+@pytest.mark.parametrize("fields", [{}, {"classifier": "noise-edge"}, {"classifier": "gd"}])
+def test_image_too_large_for_best_falls_back_to_paper_without_a_chosen_method(
+    api, settings, django_capture_on_commit_callbacks, fields
+):
+    settings.REUCID_BEST_MAX_PIXELS = 64 * 64 - 1
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post(
+            "/api/denoise/", {"file": npy_upload(lattice_image()), **fields}, format="multipart"
+        )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["method"] == "paper"
+    assert "larger than the best method accepts" in body["method_note"]
+    assert "64 × 64" in body["method_note"]
+    job = DenoiseJob.objects.get(pk=body["id"])
+    assert job.status == JobStatus.DONE, job.error
+    assert job.diagnostics["variant"]["grouping"] == "random"
+    # an unnamed classifier and the noise-edge rule (best only) become the paper's
+    # default; any other choice is kept
+    if fields.get("classifier") == "gd":
+        assert job.classifier_choice == "gd"
+    else:
+        assert job.classifier_choice in ("active", "mp")  # "mp" where no model exists
+    assert ("noise-edge rule works with the best method only" in job.method_note) == (
+        fields == {"classifier": "noise-edge"})
+    html = api.get(f"/denoise/jobs/{job.pk}/").content.decode()
+    assert 'data-test="method-note"' in html and escape(job.method_note) in html
+
+
+def test_page_form_falls_back_to_paper_for_its_preset_but_refuses_a_chosen_best(
+    client, settings, django_capture_on_commit_callbacks
+):
+    settings.REUCID_BEST_MAX_PIXELS = 64 * 64 - 1
+    # without JavaScript the page posts its preselected "best": not a choice
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post("/denoise/", {
+            "file": npy_upload(lattice_image()), "method": "best", "method_preset": "best",
+            "classifier": "noise-edge", "seed": 0})
+    assert response.status_code == 302
+    job = DenoiseJob.objects.get()
+    assert job.method == "paper" and "larger than the best method accepts" in job.method_note
+    services.delete_job(job)
+    # "best" without the page's preset was chosen: refused, with the way out
+    refused = client.post("/denoise/", {
+        "file": npy_upload(lattice_image()), "method": "best", "classifier": "noise-edge",
+        "seed": 0})
+    assert refused.status_code == 400
+    assert "use the &#x27;paper&#x27; method" in refused.content.decode()
+    assert no_job_left(settings)
 
 
 def test_page_form_submits_best_and_refuses_noise_edge_with_paper(
@@ -134,13 +242,30 @@ def test_page_form_submits_best_and_refuses_noise_edge_with_paper(
     assert job.status == JobStatus.DONE, job.error
 
 
+@pytest.mark.parametrize("fields", [{}, {"method": "best", "method_preset": "best"}])
+def test_best_is_the_default_of_the_page_form(client, django_capture_on_commit_callbacks,
+                                              fields):
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post("/denoise/", {
+            "file": npy_upload(lattice_image()), "classifier": "noise-edge", "seed": 0,
+            **fields})
+    assert response.status_code == 302
+    job = DenoiseJob.objects.get()
+    assert (job.method, job.classifier_choice, job.method_note) == ("best", "noise-edge", "")
+
+
 def test_upload_page_explains_both_methods(client):
     html = client.get("/denoise/").content.decode()
     assert 'id="method-paper"' in html and 'id="method-best"' in html
-    assert 'value="paper" data-test="method-paper" checked' in html
+    assert 'value="best" data-test="method-best" checked' in html
+    assert 'data-test="method-paper" checked' not in html
+    assert '<input type="hidden" name="method_preset" id="method-preset" value="best">' in html
+    assert html.index('id="method-best"') < html.index('id="method-paper"')
+    assert "fast live view" in html and "Best quality (default)" in html
     for sentence in methods.METHOD_TRADE_OFFS.values():
         assert escape(sentence) in html
-    assert '<option value="noise-edge" data-method="best">' in html
+    # without JavaScript the classifier matches the preselected method
+    assert '<option value="noise-edge" data-method="best" selected>' in html
 
 
 def test_best_job_runs_end_to_end_with_small_diagnostics(
@@ -194,6 +319,9 @@ def test_best_job_runs_end_to_end_with_small_diagnostics(
     assert "eigenpatches" not in json.dumps(diagnostics)
     assert diagnostics["method"] == "best"
     assert diagnostics["core"]["options"]["variant"] == BEST.to_metadata()
+    assert diagnostics["variant"] == BEST.to_metadata()
+    pilot = diagnostics["core"]["options"]["pilot"]
+    assert pilot["kind"] == "coarse" and pilot["patch_size"] >= 3
     assert set(diagnostics["core"]["options"]["noise_model"]) == {"slope", "intercept"}
     assert len(diagnostics["kept_per_stack"]) == groups["n_groups"] == reference.n_stacks
     assert diagnostics["kept_per_stack"] == [s.n_kept for s in reference.stacks]
@@ -218,6 +346,8 @@ def test_best_job_runs_end_to_end_with_small_diagnostics(
     assert f"{groups['n_groups']} groups of similar patches × 2 passes" in html
     assert 'data-test="grouped-scree-note"' in html and 'data-test="kept-histogram"' in html
     assert "Noise model" in html and "variance ≈" in html
+    assert 'data-test="number-pilot"' in html
+    assert f"{pilot['patch_size']} × {pilot['patch_size']} px patches" in html
     assert html.count('data-kept="') == sum(len(s["kept"]) for s in shown)
     assert api.get(f"/api/jobs/{job.pk}/").json()["method"] == "best"
 

@@ -35,6 +35,7 @@ def with_model(monkeypatch, tmp_path):
 
 
 def make_job(capture, *, execute=True, owner=None, **options) -> DenoiseJob:
+    options.setdefault("method", "paper")  # stacks, as the result page tests expect
     options.setdefault("classifier", "mp")
     with capture(execute=execute):
         job = services.submit_job(uploaded=npy_upload(lattice_image()), owner=owner, **options)
@@ -58,7 +59,9 @@ def test_upload_page_without_model_offers_the_rules(client, no_model):
     html = client.get("/denoise/").content.decode()
     assert 'id="model-unavailable"' in html and "No trained classifier" in html
     assert '<option value="active" disabled>' in html.replace("\n", "").replace("  ", "")
-    assert '<option value="mp" selected>' in html
+    # the default method's rule needs no model; "paper" falls back to MP (upload.js)
+    assert '<option value="noise-edge" data-method="best" selected>' in html
+    assert '<option value="mp" >' in html
 
 
 def test_form_post_without_javascript_redirects_to_the_job(client, django_capture_on_commit_callbacks):
@@ -71,7 +74,9 @@ def test_form_post_without_javascript_redirects_to_the_job(client, django_captur
     assert response.status_code == 302 and response["Location"] == f"/denoise/jobs/{job.pk}/"
     job.refresh_from_db()
     assert job.classifier_choice == "k=3" and job.status == JobStatus.DONE
-    assert job.diagnostics["kept_per_stack"] == [3]
+    # no method posted: the default, "best", keeps k eigenpatches in every group
+    assert job.method == "best" and job.method_note == ""
+    assert set(job.diagnostics["kept_per_stack"]) == {3}
 
 
 def test_form_post_with_bad_file_shows_the_reason(client, scratch_files):

@@ -1,7 +1,8 @@
 """Fuzzing ``denoise()``: odd arrays get a finite image of the same shape or a clean error.
 
 Random shapes (0-D to 3-D, 0 to 48 pixels a side), every numeric dtype plus bool and
-complex, NaN/Inf anywhere, constant images, a single 1e30 spike, 1e-12 ramps. A clean error
+complex, NaN/Inf anywhere, constant images, a single 1e30 spike, 1e-12 ramps; both the
+default (best) variant and the paper's Algorithm 1 (``variant="paper"``). A clean error
 is a ``ValueError`` or ``TypeError`` with a message; anything else, a non-finite pixel, a
 changed input, or a call that runs past its time limit fails the test.
 """
@@ -29,18 +30,20 @@ CLASSIFIERS = ["mp", "gd", "k=1", "k=3", "k=all"]
 # at patch-size estimation, so the fuzz exercises the numerics, not only the guards.
 PATCH_SIZES = [None, 3, 5, 7]
 N_STACKS = [None, 1, 3]
+# The default (similar-patch groups, coarse pilot) and the paper's fast live path.
+VARIANTS = ["best", "paper"]
 
 
 def _denoise_cleanly(
     core, image: np.ndarray, classifier: str | None, *, patch_size: int | None = None,
-    n_stacks: int | None = None, seed: int = 0,
+    n_stacks: int | None = None, seed: int = 0, variant: str = "best",
 ):
     original = image.copy()
     with time_limit(60):
         try:
             result = core.denoise(
                 image, classifier=classifier, patch_size=patch_size, n_stacks=n_stacks,
-                seed=seed,
+                seed=seed, variant=variant,
             )
         except (ValueError, TypeError) as error:
             assert str(error).strip(), "an error without a message"
@@ -84,14 +87,21 @@ def test_denoise_survives_hostile_arrays(core, image, classifier, patch_size):
     classifier=st.sampled_from(CLASSIFIERS),
     patch_size=st.sampled_from(PATCH_SIZES),
     n_stacks=st.sampled_from(N_STACKS),
+    variant=st.sampled_from(VARIANTS),
 )
 @example(
-    image=np.full((32, 32), 7.0, dtype=np.float32), classifier="mp", patch_size=5, n_stacks=1
+    image=np.full((32, 32), 7.0, dtype=np.float32), classifier="mp", patch_size=5, n_stacks=1,
+    variant="paper",
+)
+@example(
+    image=np.full((32, 32), 7.0, dtype=np.float32), classifier="mp", patch_size=5, n_stacks=1,
+    variant="best",
 )
 def test_denoise_of_finite_images_is_finite_or_refused(
-    core, image, classifier, patch_size, n_stacks
+    core, image, classifier, patch_size, n_stacks, variant
 ):
-    _denoise_cleanly(core, image, classifier, patch_size=patch_size, n_stacks=n_stacks)
+    _denoise_cleanly(core, image, classifier, patch_size=patch_size, n_stacks=n_stacks,
+                     variant=variant)
 
 
 def test_lattice_image_is_accepted_not_refused(core):
@@ -112,8 +122,10 @@ def test_lattice_image_is_accepted_not_refused(core):
 )
 @given(image=finite_images(min_side=24, max_side=40))
 def test_default_classifier_is_finite_or_refused(core, image):
-    """The shipped model, where it exists, behaves like the rank rules."""
+    """The default classifier (the noise-edge rule of the best variant) and the shipped
+    model, where it exists (the paper variant's default), behave like the rank rules."""
+    _denoise_cleanly(core, image, None)
     cnn = require("denoiser.reucid.cnn", "SHIPPED_MODEL_PATH")
     if not cnn.SHIPPED_MODEL_PATH.exists():
         pytest.skip(f"no shipped model at {cnn.SHIPPED_MODEL_PATH} yet")
-    _denoise_cleanly(core, image, None)
+    _denoise_cleanly(core, image, None, variant="paper")

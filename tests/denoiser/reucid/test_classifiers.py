@@ -67,7 +67,7 @@ def test_corrupt_model_file_is_a_model_load_error(tmp_path):
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(b"\x00not a torch file" * 10)
     with pytest.raises(ModelLoadError):
-        denoise(np.ones((20, 20)), classifier=corrupt, patch_size=5)
+        denoise(np.ones((20, 20)), classifier=corrupt, patch_size=5, variant="paper")
 
 
 def test_wrong_shape_model_file_is_a_model_load_error(tmp_path):
@@ -78,28 +78,33 @@ def test_wrong_shape_model_file_is_a_model_load_error(tmp_path):
         resolve_classifier(wrong)
 
 
-def test_default_classifier_is_the_shipped_model_or_a_clear_error():
+def test_papers_default_classifier_is_the_shipped_model_or_a_clear_error():
     from denoiser.reucid import cnn
 
     image, _ = noisy_lattice((40, 40))
     if cnn.SHIPPED_MODEL_PATH.is_file():
-        result = denoise(image, patch_size=5)
-        assert result.classifier
+        result = denoise(image, patch_size=5, variant="paper")
+        assert result.classifier and result.classifier != "noise-edge"
     else:
         with pytest.raises(ModelLoadError, match="'mp', 'gd', 'k=N'"):
-            denoise(image, patch_size=5)
+            denoise(image, patch_size=5, variant="paper")
+
+
+def test_default_classifier_of_the_default_variant_is_the_noise_edge_rule():
+    image, _ = noisy_lattice((40, 40))
+    assert denoise(image, patch_size=5).classifier == "noise-edge"
 
 
 def test_k_all_computes_a_full_basis():
     image, _ = noisy_lattice((40, 40))
-    result = denoise(image, "k=all", patch_size=7)
+    result = denoise(image, "k=all", patch_size=7, variant="paper")
     assert result.stacks[0].eigenpatches.shape == (49, 7, 7)
     assert result.n_components == 49
 
 
 def test_large_fixed_k_raises_the_component_count():
     image, _ = noisy_lattice((40, 40))
-    result = denoise(image, "k=30", patch_size=7)
+    result = denoise(image, "k=30", patch_size=7, variant="paper")
     assert len(result.stacks[0].eigenvalues) == 30 and result.stacks[0].n_kept == 30
 
 
@@ -107,7 +112,7 @@ def test_objective_rules_run_end_to_end_and_denoise():
     noisy, clean = noisy_lattice((96, 96), dose=20.0, seed=2)
     error = np.sqrt(np.mean((noisy - clean) ** 2))
     for rule in ("mp", "gd"):
-        result = denoise(noisy, rule, patch_size=9)
+        result = denoise(noisy, rule, patch_size=9, variant="paper")
         assert 0 < result.stacks[0].n_kept < 25
         assert np.sqrt(np.mean((result.image - clean) ** 2)) < 0.8 * error
 
@@ -119,8 +124,8 @@ def test_a_saved_cnn_model_file_drives_the_selection(tmp_path):
     torch.manual_seed(0)
     path = save_classifier(EigenpatchCNN(), tmp_path / "model.pt", metadata={"name": "test"})
     image, _ = noisy_lattice((40, 44))
-    by_path = denoise(image, classifier=path, patch_size=7)
-    by_string = denoise(image, classifier=str(path), patch_size=7)
+    by_path = denoise(image, classifier=path, patch_size=7, variant="paper")
+    by_string = denoise(image, classifier=str(path), patch_size=7, variant="paper")
     loaded = load_classifier(path)
     expected = loaded.select(by_path.stacks[0].eigenpatches, by_path.stacks[0].eigenvalues)
     np.testing.assert_array_equal(by_path.stacks[0].kept, expected)

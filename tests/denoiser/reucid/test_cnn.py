@@ -194,8 +194,8 @@ def test_the_denoiser_computes_the_components_the_model_was_trained_on(tmp_path)
     rng = np.random.default_rng(0)
     y, x = np.mgrid[:48, :48]
     image = np.cos(2 * np.pi * x / 8) * np.cos(2 * np.pi * y / 8) + rng.normal(size=x.shape)
-    result = denoise(image, str(path), patch_size=7, n_stacks=2)
+    result = denoise(image, str(path), patch_size=7, n_stacks=2, variant="paper")
     assert result.n_components == 36
     assert all(len(stack.eigenvalues) == 36 for stack in result.stacks)
     older = save_classifier(EigenpatchCNN(), tmp_path / "old.pt")  # no n_components stored
-    assert denoise(image, str(older), patch_size=7, n_stacks=2).n_components == 25
+    assert denoise(image, str(older), patch_size=7, n_stacks=2, variant="paper").n_components == 25

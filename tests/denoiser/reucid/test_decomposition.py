@@ -14,7 +14,7 @@ def test_reconstructions_equal_denoise_with_fixed_k():
     dec = decompose(noisy, patch_size=7, n_components=12)
     stack = dec.reconstructions([1, 5, 12])
     for row, k in enumerate([1, 5, 12]):
-        direct = denoise(noisy, f"k={k}", patch_size=7, n_components=12).image
+        direct = denoise(noisy, f"k={k}", patch_size=7, n_components=12, variant="paper").image
         np.testing.assert_allclose(stack[row], direct, rtol=1e-5, atol=1e-4 * noisy.max())
         np.testing.assert_allclose(dec.reconstruct(k), direct, rtol=1e-5,
                                    atol=1e-4 * noisy.max())

@@ -30,8 +30,9 @@ class FixedMaskClassifier:
 
 def test_a_classifier_that_mutates_its_inputs_changes_nothing():
     image, _ = noisy_lattice((40, 44), seed=3)
-    honest = denoise(image, classifier="k=2", patch_size=5, n_stacks=2)
-    hostile = denoise(image, classifier=MutatingClassifier(), patch_size=5, n_stacks=2)
+    honest = denoise(image, classifier="k=2", patch_size=5, n_stacks=2, variant="paper")
+    hostile = denoise(image, classifier=MutatingClassifier(), patch_size=5, n_stacks=2,
+                      variant="paper")
     np.testing.assert_array_equal(hostile.image, honest.image)
     for a, b in zip(hostile.stacks, honest.stacks):
         np.testing.assert_array_equal(a.eigenpatches, b.eigenpatches)
@@ -42,7 +43,7 @@ def test_output_lies_in_the_span_of_the_datas_own_eigenpatches():
     image, _ = noisy_lattice((36, 40), seed=5)
     mask = np.zeros(25, bool)
     mask[[0, 3, 7, 11]] = True
-    result = denoise(image, classifier=FixedMaskClassifier(mask), patch_size=5)
+    result = denoise(image, classifier=FixedMaskClassifier(mask), patch_size=5, variant="paper")
     kept = result.stacks[0].eigenpatches[mask].astype(np.float64)
     # rebuild from the data's eigenpatches by hand: projection of every patch, averaged
     expected = project_stack(image, kept) / patch_terrain(np.ones((32, 36), bool), 5)
@@ -65,15 +66,15 @@ def test_output_lies_in_the_span_of_the_datas_own_eigenpatches():
 def test_garbage_answers_are_refused_clearly(garbage):
     image, _ = noisy_lattice((30, 30), seed=1)
     with pytest.raises(ClassifierOutputError):
-        denoise(image, classifier=FixedMaskClassifier(garbage), patch_size=5)
+        denoise(image, classifier=FixedMaskClassifier(garbage), patch_size=5, variant="paper")
 
 
 def test_integer_zero_one_answers_are_accepted_as_a_selection():
     image, _ = noisy_lattice((30, 30), seed=1)
     answer = np.zeros(25, dtype=np.int64)
     answer[:3] = 1
-    a = denoise(image, classifier=FixedMaskClassifier(answer), patch_size=5)
-    b = denoise(image, classifier="k=3", patch_size=5)
+    a = denoise(image, classifier=FixedMaskClassifier(answer), patch_size=5, variant="paper")
+    b = denoise(image, classifier="k=3", patch_size=5, variant="paper")
     np.testing.assert_array_equal(a.image, b.image)
 
 
@@ -81,5 +82,5 @@ def test_input_array_is_never_modified():
     image, _ = noisy_lattice((30, 30), seed=1)
     image = image.astype(np.uint16)
     before = image.copy()
-    denoise(image, classifier="k=3", patch_size=5, n_stacks=2)
+    denoise(image, classifier="k=3", patch_size=5, n_stacks=2, variant="paper")
     np.testing.assert_array_equal(image, before)

@@ -22,7 +22,8 @@ def _relative_error(a: np.ndarray, b: np.ndarray) -> float:
 @pytest.mark.parametrize("mode", ["fast", "reference"])
 def test_keeping_every_eigenpatch_reproduces_the_input(n_stacks, mode):
     image, _ = noisy_lattice((37, 45), seed=n_stacks)
-    result = denoise(image, classifier="k=all", patch_size=5, n_stacks=n_stacks, mode=mode)
+    result = denoise(image, classifier="k=all", patch_size=5, n_stacks=n_stacks, mode=mode,
+                     variant="paper")
     assert result.n_stacks == n_stacks
     assert all(s.n_kept == 25 for s in result.stacks)
     # every pixel, including the last p-1 rows and columns that own no patch
@@ -34,7 +35,7 @@ def test_keeping_every_eigenpatch_reproduces_the_input(n_stacks, mode):
 def test_full_basis_reproduces_with_large_image_single_filter_path():
     # 80x96 with p=7 takes the d=1 single-filter shortcut with exact border strips
     image, _ = noisy_lattice((80, 96), seed=4)
-    result = denoise(image, classifier="k=all", patch_size=7)
+    result = denoise(image, classifier="k=all", patch_size=7, variant="paper")
     np.testing.assert_allclose(result.image, image, atol=2e-5 * image.max())
 
 
@@ -85,8 +86,8 @@ def test_fast_and_reference_modes_agree_given_the_same_eigenpatches():
 
 def test_fast_mode_with_every_patch_sampled_matches_reference_mode():
     image, _ = noisy_lattice((40, 44), seed=2)
-    fast = denoise(image, classifier="k=6", patch_size=5, sample_size=10**6)
-    reference = denoise(image, classifier="k=6", patch_size=5, mode="reference")
+    fast = denoise(image, classifier="k=6", patch_size=5, sample_size=10**6, variant="paper")
+    reference = denoise(image, classifier="k=6", patch_size=5, mode="reference", variant="paper")
     for a, b in zip(fast.stacks, reference.stacks):
         np.testing.assert_allclose(a.eigenvalues, b.eigenvalues, rtol=1e-8)
         np.testing.assert_allclose(a.eigenpatches, b.eigenpatches, atol=1e-5)
@@ -105,7 +106,7 @@ def test_sampled_eigenpatches_are_orthonormal_for_both_solvers():
 
 def test_interim_results_cover_more_and_end_with_the_final_result():
     image, _ = noisy_lattice((40, 40), seed=1)
-    steps = list(iter_denoise(image, "k=3", patch_size=5, n_stacks=4, seed=3))
+    steps = list(iter_denoise(image, "k=3", patch_size=5, n_stacks=4, seed=3, variant="paper"))
     assert [s.stack_index for s in steps] == [0, 1, 2, 3]
     coverage = [int(np.count_nonzero(s.terrain)) for s in steps]
     assert coverage == sorted(coverage) and coverage[-1] == image.size
@@ -118,29 +119,29 @@ def test_interim_results_cover_more_and_end_with_the_final_result():
     uncovered = first.terrain == 0
     np.testing.assert_allclose(first.image[uncovered], image[uncovered].astype(np.float32))
     # the final result equals a one-shot denoise with the same settings
-    again = denoise(image, "k=3", patch_size=5, n_stacks=4, seed=3)
+    again = denoise(image, "k=3", patch_size=5, n_stacks=4, seed=3, variant="paper")
     np.testing.assert_array_equal(again.image, final.image)
 
 
 def test_terrain_in_the_result_is_the_full_overlap_count():
     image, _ = noisy_lattice((30, 34), seed=7)
-    result = denoise(image, "k=2", patch_size=5, n_stacks=3)
+    result = denoise(image, "k=2", patch_size=5, n_stacks=3, variant="paper")
     expected = patch_terrain(np.ones((26, 30), bool), 5)
     np.testing.assert_array_equal(result.terrain, expected)
 
 
 def test_seed_changes_the_stacks_but_not_determinism():
     image, _ = noisy_lattice((40, 40), seed=1)
-    a = denoise(image, "k=3", patch_size=5, n_stacks=3, seed=1)
-    b = denoise(image, "k=3", patch_size=5, n_stacks=3, seed=1)
-    c = denoise(image, "k=3", patch_size=5, n_stacks=3, seed=2)
+    a = denoise(image, "k=3", patch_size=5, n_stacks=3, seed=1, variant="paper")
+    b = denoise(image, "k=3", patch_size=5, n_stacks=3, seed=1, variant="paper")
+    c = denoise(image, "k=3", patch_size=5, n_stacks=3, seed=2, variant="paper")
     np.testing.assert_array_equal(a.image, b.image)
     assert not np.array_equal(a.image, c.image)
 
 
 def test_truncation_removes_noise_on_a_lattice():
     noisy, clean = noisy_lattice((96, 96), spacing=8.0, dose=20.0, seed=11)
-    result = denoise(noisy, classifier="k=6", patch_size=9)
+    result = denoise(noisy, classifier="k=6", patch_size=9, variant="paper")
     before = np.sqrt(np.mean((noisy - clean) ** 2))
     after = np.sqrt(np.mean((result.image - clean) ** 2))
     assert after < 0.7 * before
@@ -164,8 +165,8 @@ def _cuda_available() -> bool:
 @pytest.mark.skipif(not _cuda_available(), reason="no CUDA device on this machine")
 def test_cuda_device_matches_cpu():
     image, _ = noisy_lattice((96, 80), seed=8)
-    cpu = denoise(image, "k=6", patch_size=7, n_stacks=2)
-    gpu = denoise(image, "k=6", patch_size=7, n_stacks=2, device="cuda")
+    cpu = denoise(image, "k=6", patch_size=7, n_stacks=2, variant="paper")
+    gpu = denoise(image, "k=6", patch_size=7, n_stacks=2, device="cuda", variant="paper")
     assert _relative_error(gpu.image, cpu.image) < 1e-5
 
 
@@ -173,9 +174,10 @@ def test_denoise_series_treats_each_frame_like_a_single_image():
     from denoiser.reucid import denoise_series
 
     frames = np.stack([noisy_lattice((32, 36), seed=s)[0] for s in range(3)])
-    results = denoise_series(frames, "k=3", patch_size=5)
+    results = denoise_series(frames, "k=3", patch_size=5, variant="paper")
     assert len(results) == 3
     for frame, result in zip(frames, results):
-        np.testing.assert_array_equal(result.image, denoise(frame, "k=3", patch_size=5).image)
+        alone = denoise(frame, "k=3", patch_size=5, variant="paper")
+        np.testing.assert_array_equal(result.image, alone.image)
     with pytest.raises(ValueError, match="3D"):
-        denoise_series(frames[0], "k=3", patch_size=5)
+        denoise_series(frames[0], "k=3", patch_size=5, variant="paper")

@@ -21,7 +21,7 @@ def test_objective_rules_improve_simulated_srtio3(shared_data, dose):
         noisy, clean = data[f"noisy_{dose}"], data[f"clean_{dose}"]
     before = _psnr(noisy, clean)
     for rule in ("gd", "mp"):
-        result = denoise(noisy, rule)
+        result = denoise(noisy, rule, variant="paper")
         assert _psnr(result.image, clean) > before + 4.0, rule
     # the best truncation of one decomposition is at least as good as a fixed k=25
     dec = decompose(noisy, patch_size=13, n_components=60)
@@ -38,7 +38,7 @@ def test_real_images_denoise_cleanly(shared_data, name):
     if not path.is_file():
         pytest.skip(f"{name} not present")
     data = read_image(path)
-    result = denoise(data.array, "gd")
+    result = denoise(data.array, "gd", variant="paper")
     assert result.image.shape == data.array.shape and np.isfinite(result.image).all()
     assert 3 <= result.patch_size <= 63 and result.patch_size % 2 == 1
     # denoising removes mostly pixel-to-pixel noise: the result stays close to the data

@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 
 from denoiser.reucid.classifiers import FixedRank, MarchenkoPastur
+from denoiser.reucid.coarse_pilot import coarse_patch_size
 from denoiser.reucid.group_pca import NoiseEdge
 from denoiser.reucid.noise_model import AffineVariance, VarianceStabilizer
+from denoiser.reucid.terrain import patch_terrain
 from denoiser.reucid.two_pass import denoise_grouped
 
 from ._images import gaussian_lattice
@@ -29,7 +31,7 @@ def test_each_step_removes_noise_and_the_result_beats_the_paper_pipeline():
     noisy, clean = _noisy_lattice(20.0)
     outcome = denoise_grouped(noisy, patch_size=7, selector=NoiseEdge())
     first, second = (_mse(image, clean) for image in outcome.pass_images)
-    paper = _mse(denoise(noisy, "mp", patch_size=7).image, clean)
+    paper = _mse(denoise(noisy, "mp", patch_size=7, variant="paper").image, clean)
     assert second < first < 0.2 * _mse(noisy, clean)
     assert second < 0.5 * paper
 
@@ -72,3 +74,73 @@ def test_unknown_options_are_refused(options):
     noisy, _ = _noisy_lattice(20.0, shape=(32, 32))
     with pytest.raises(ValueError):
         denoise_grouped(noisy, patch_size=5, selector=NoiseEdge(), **options)
+
+
+@pytest.mark.parametrize("pilot", [None, "coarse"])
+@pytest.mark.parametrize("aggregation", ["flat", "weighted"])
+def test_pass_weights_lie_in_zero_one_and_bound_the_change_to_the_data(pilot, aggregation):
+    # Keeping every eigenpatch, each patch estimate is  mean + V diag(w) V^T (x - mean)
+    # with the group's own orthonormal basis V and w in [0, 1], so it moves from the
+    # data patch x by at most |x - mean| (restoring outliers only shrinks that residual);
+    # an average of such estimates with positive weights moves each pixel by at most a
+    # convex combination of theirs.  Summed over the image, with the group's scatter
+    # being the sum of its eigenvalues:
+    #     sum_pixels coverage * (out - data)²  <=  sum_groups sum(eigenvalues)
+    # with coverage = the overlap count for a flat average (1 is always a valid floor).
+    noisy, _ = _noisy_lattice(20.0, seed=5, shape=(64, 72))
+    outcome = denoise_grouped(noisy, patch_size=5, selector=FixedRank("all"),
+                              stabilize=None, passes=2, aggregation=aggregation,
+                              n_groups=8, pilot=pilot)
+    assert (outcome.pilot is None) == (pilot is None)
+    for pass_index, (groups, image) in enumerate(zip(outcome.groups, outcome.pass_images)):
+        weights = np.concatenate([g.mean_weight for g in groups])
+        assert all(g.kept.all() for g in groups)
+        assert weights.min() >= 0.0 and weights.max() <= 1.0 + 1e-12
+        weighted = pass_index > 0 or pilot is not None
+        # without a pilot the first pass keeps everything with weight one: the input back
+        assert weighted == bool(weights.min() < 1.0 - 1e-6)
+        if not weighted:
+            np.testing.assert_allclose(image, noisy, atol=1e-9)
+        coverage = patch_terrain(np.ones((60, 68), bool), 5) if aggregation == "flat" else 1
+        scatter = sum(float(g.eigenvalues.sum()) for g in groups)
+        assert float(np.sum(coverage * (image - noisy) ** 2)) <= scatter * (1 + 1e-9)
+        assert image.min() >= noisy.min() - np.sqrt(scatter)
+        assert image.max() <= noisy.max() + np.sqrt(scatter)
+
+
+def test_the_pilot_chooses_weights_but_never_enters_as_pixels(monkeypatch):
+    from denoiser.reucid import two_pass
+    from denoiser.reucid.coarse_pilot import CoarsePilot
+
+    noisy, _ = _noisy_lattice(20.0, seed=6, shape=(48, 52))
+    rng = np.random.default_rng(0)
+    seen = []
+
+    def hostile_pilot(image, *, seed=0):
+        seen.append(image.shape)
+        # pixels 1e12 times brighter than the data, in a pattern it never had (so bright
+        # that no coefficient of it on a group's eigenpatches is near the noise level)
+        return CoarsePilot(image=1e12 * rng.normal(size=image.shape), patch_size=5, n_kept=1)
+
+    monkeypatch.setattr(two_pass, "coarse_pilot", hostile_pilot)
+    outcome = denoise_grouped(noisy, patch_size=5, selector=FixedRank("all"),
+                              stabilize=None, passes=2, n_groups=6, pilot="coarse")
+    assert seen == [noisy.shape] and outcome.pilot["kind"] == "coarse"
+    # in the first pass (the one the pilot serves) every weight ends near one, so every
+    # patch is rebuilt from its own components alone: the data come back and nothing of
+    # the pilot's pixels shows
+    np.testing.assert_allclose(outcome.pass_images[0], noisy, atol=1e-6 * np.abs(noisy).max())
+    assert min(g.mean_weight.min() for g in outcome.groups[0]) > 1.0 - 1e-6
+
+
+def test_the_default_denoise_runs_this_with_the_coarse_pilot():
+    from denoiser.reucid import denoise
+
+    noisy, clean = _noisy_lattice(20.0, seed=7)
+    default = denoise(noisy)
+    assert default.options["variant"]["pilot"] == "coarse"
+    assert default.options["pilot"]["patch_size"] == coarse_patch_size(noisy.shape)
+    without = denoise(noisy, pilot=None)
+    assert "pilot" not in without.options
+    paper = denoise(noisy, "mp", variant="paper")
+    assert _mse(default.image, clean) < 0.5 * _mse(paper.image, clean)

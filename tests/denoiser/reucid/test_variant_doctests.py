@@ -6,8 +6,8 @@ import importlib
 
 import pytest
 
-MODULES = ["aggregation", "group_pca", "grouping", "noise_model", "patch_set", "two_pass",
-           "variants"]
+MODULES = ["aggregation", "coarse_pilot", "group_pca", "grouping", "noise_model", "patch_set",
+           "two_pass", "variants"]
 
 
 @pytest.mark.parametrize("name", MODULES)
