@@ -67,7 +67,7 @@ def _submit(site: harness.Stack, *, side: int, n_stacks: int, classifier: str = 
     visitor = harness.Browserless(site.base_url)
     status, body, _ = visitor.post_file(
         "/api/denoise/", "file", "big.npy", lattice_npy(7, side),
-        fields={"classifier": classifier, "n_stacks": str(n_stacks)})
+        fields={"method": "paper", "classifier": classifier, "n_stacks": str(n_stacks)})
     if status != 201:
         raise RuntimeError(f"upload refused ({status}): {body[:300]!r}")
     return json.loads(body)["id"]

@@ -59,7 +59,8 @@ def upload(base_url: str, index: int, side: int, classifier: str,
     submitted = time.perf_counter()
     status, body, _ = visitor.post_file(
         "/api/denoise/", "file", f"frame-{index}.npy", content,
-        fields={"classifier": classifier, "seed": str(index)}, label="POST /api/denoise/")
+        fields={"method": "paper", "classifier": classifier, "seed": str(index)},
+        label="POST /api/denoise/")
     try:
         payload = json.loads(body)
     except ValueError:
