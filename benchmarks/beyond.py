@@ -177,7 +177,7 @@ def summary_table(records: Sequence[dict[str, Any]], *, row: str = DEFAULT_ROW,
     | X | 100 | **31.00** | 30.00 | +1.00 | 0.010 / 0.010 | 1.00 / 1.00 |
     """
     lines = [f"| material | dose | {row} | {against} | difference | r: {row} / {against} "
-             "| CPU s: same order |", "|---|---|---|---|---|---|---|"]
+             "| CPU s, same order |", "|---|---|---|---|---|---|---|"]
     keyed = {(r["material"], r["dose"], r["row"]): r for r in records}
     for material, dose in dict.fromkeys((r["material"], r["dose"]) for r in records):
         mine, theirs = keyed.get((material, dose, row)), keyed.get((material, dose, against))

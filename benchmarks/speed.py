@@ -459,8 +459,8 @@ def render_speed(results: Sequence[SpeedResult], *, sizes: Sequence[int], classi
         f"more than {options.max_run_s:.0f} s per call or {options.memory_limit_gb:.0f} GB. "
         f"BM3D is timed up to {options.bm3d_max_size}² at most, to keep the run within "
         "15 minutes (its time per call grows with the pixel count and passes a minute "
-        "near 1024² on a loaded 2-core machine). The CPU is shared with other work: expect ±20 % noise on "
-        "small times.",
+        "near 1024² on a loaded 2-core machine). The CPU is shared with other work: "
+        "expect ±20 % noise on small times.",
         "",
         "### Median time per call (s)",
         "",
@@ -582,7 +582,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--bm3d-max-size", type=int, default=None)
     parser.add_argument("--worker-timeout-s", type=float, default=None)
     parser.add_argument("--classifier", default=None,
-                        help="classifier of the REUCID paper-path rows (default: shipped, else 'gd')")
+                        help="classifier of the REUCID paper-path rows "
+                        "(default: shipped, else 'gd')")
     parser.add_argument("--shared-data", default=DEFAULT_SHARED_DATA)
     parser.add_argument("--no-shared", action="store_true")
     parser.add_argument("--report", type=Path, default=DEFAULT_REPORT)
