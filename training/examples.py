@@ -80,6 +80,8 @@ def simulated_cases(
     doses: Sequence[float] = PAPER_DOSES,
     shape: tuple[int, int] = (128, 128),
     sizes: Sequence[int] | None = None,
+    pixel_doses: Sequence[float] = (),
+    aligned_share: float = 0.0,
     seed: int = 0,
 ) -> Iterator[SimulatedCase]:
     """Scenes cycling through ``materials``, each imaged at every dose.
@@ -87,29 +89,68 @@ def simulated_cases(
     With ``sizes``, scene i is a square image of side ``sizes[i % len(sizes)]`` (so the
     classifier sees stacks of different numbers of patches) instead of ``shape``.
 
+    ``pixel_doses`` (electrons per pixel, i.e. per probe position, the unit of
+    ``shared/data/sim`` and of many microscopes) images every scene once more per entry,
+    at ``dose / pixel area`` e/Å². A dose per Å² puts few electrons in a small pixel
+    (10⁴ e/Å² at 0.2 Å is 400 e/px); a dose per pixel reaches the high-count regime where
+    many eigenpatches carry signal, which the per-Å² doses alone never show the network.
+
+    ``aligned_share`` is the chance that a scene is a perfect bulk crystal in zone axis
+    with its cell edges along the scan axes (rotation 0° or 90°, no vacancies,
+    substitutions or background drift), as a tiled multislice simulation or a carefully
+    aligned acquisition is. Such periodic images have many more useful eigenpatches than
+    a randomly rotated, defective crystal. The draw comes from a stream of its own, so
+    the other scenes are exactly those drawn without the option (same seeds).
+
     Examples
     --------
     >>> cases = list(simulated_cases(materials=["Si_110"], n_scenes=1, doses=[100, 1000],
     ...                              shape=(32, 32)))
     >>> [c.dose for c in cases], cases[0].key == cases[1].key
     ([100.0, 1000.0], True)
+    >>> extra = list(simulated_cases(materials=["Si_110"], n_scenes=1, doses=[100],
+    ...                              pixel_doses=[1000], aligned_share=1, shape=(32, 32)))
+    >>> pixel_area = extra[1].pixel_size_A ** 2
+    >>> round(extra[1].dose * pixel_area), extra[1].parameters["rotation_deg"] % 90
+    (1000, 0.0)
     """
-    if n_scenes < 1 or not materials or not doses:
+    if n_scenes < 1 or not materials or not (doses or pixel_doses):
         raise ValueError("need at least one scene, one material and one dose")
+    if not 0.0 <= aligned_share <= 1.0:
+        raise ValueError("aligned_share is a probability in [0, 1]")
+    if any(float(d) <= 0 for d in (*doses, *pixel_doses)):
+        raise ValueError("doses must be positive")
     root = np.random.SeedSequence(seed)
     for scene, child in enumerate(root.spawn(n_scenes)):
         material = materials[scene % len(materials)]
         scene_seed = int(child.generate_state(1)[0])
         side = sizes[scene % len(sizes)] if sizes else None
-        image = simulate_haadf(material, shape=(side, side) if side else shape, rng=scene_seed)
+        # Drawn from a stream of the scene's own seed: reproducible, and it leaves the
+        # streams that draw the scene and its noise untouched.
+        layout_rng = np.random.default_rng([scene_seed, 1])
+        aligned = bool(layout_rng.random() < aligned_share)
+        perfect_bulk: dict[str, Any] = {}
+        if aligned:
+            quarter_turn = int(layout_rng.integers(2))
+            perfect_bulk = {"rotation_deg": 90.0 * quarter_turn, "environment": "bulk",
+                            "vacancy_fraction": 0.0, "substitution_fraction": 0.0,
+                            "background": 0.0}
+        image = simulate_haadf(material, shape=(side, side) if side else shape, rng=scene_seed,
+                               **perfect_bulk)
         noise_rng = np.random.default_rng(child.spawn(1)[0])
         key = f"sim:{material}:{seed}:{scene}"
-        for dose in doses:
+        pixel_area = image.pixel_size_A ** 2
+        scene_doses = [(float(d), None) for d in doses] + [
+            (float(d) / pixel_area, float(d)) for d in pixel_doses]
+        for dose, dose_per_pixel in scene_doses:
+            parameters = {**image.parameters, "scene_seed": scene_seed, "aligned": aligned}
+            if dose_per_pixel is not None:
+                parameters["dose_e_per_px"] = dose_per_pixel
             yield SimulatedCase(
-                key=key, material=material, dose=float(dose), pixel_size_A=image.pixel_size_A,
+                key=key, material=material, dose=dose, pixel_size_A=image.pixel_size_A,
                 noisy=add_dose_noise(image.clean, dose, image.pixel_size_A, rng=noise_rng),
                 clean=expected_counts(image.clean, dose, image.pixel_size_A),
-                parameters={**image.parameters, "scene_seed": scene_seed},
+                parameters=parameters,
             )
 
 
@@ -171,21 +212,26 @@ def build_auto_stacks(
     doses: Sequence[float] = PAPER_DOSES,
     shape: tuple[int, int] = (128, 128),
     sizes: Sequence[int] | None = None,
+    pixel_doses: Sequence[float] = (),
+    aligned_share: float = 0.0,
     rule: str = DEFAULT_LABEL_RULE,
     c: float = PAPER_IEF_CONSTANT,
     n_components: int = N_COMPONENTS,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[LabelledStack]:
-    """Simulate, add noise, decompose and label ``n_scenes × len(doses)`` images.
+    """Simulate, add noise, decompose and label ``n_scenes × (len(doses) + len(pixel_doses))``
+    images (``pixel_doses`` and ``aligned_share`` as in :func:`simulated_cases`).
 
     Each image contributes its ``n_components`` leading eigenpatches (fewer when the
     patch has fewer pixels), so the labels' k* is capped there too.
     """
     stacks: list[LabelledStack] = []
-    total = n_scenes * len(doses)
+    total = n_scenes * (len(doses) + len(pixel_doses))
     for done, case in enumerate(simulated_cases(materials=materials, n_scenes=n_scenes,
                                                  doses=doses, shape=shape, sizes=sizes,
+                                                 pixel_doses=pixel_doses,
+                                                 aligned_share=aligned_share,
                                                  seed=seed), 1):
         stack = label_case(case, rule=rule, c=c, n_components=n_components, seed=seed)
         if stack is not None:

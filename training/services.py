@@ -203,13 +203,20 @@ def held_out_cases(*, n_scenes: int = 9, shape: tuple[int, int] = (128, 128)) ->
 
 
 def calibration_cases(*, n_scenes: int = 6, shape: tuple[int, int] = (128, 128),
+                      pixel_doses: Sequence[float] = (), aligned_share: float = 0.0,
                       seed: int = 0) -> list[Any]:
-    """Fresh scenes of the training materials for threshold calibration."""
+    """Fresh scenes of the training materials for threshold calibration.
+
+    ``pixel_doses`` and ``aligned_share`` as in
+    :func:`training.examples.simulated_cases`: pass the training data's, so the threshold
+    is calibrated on the same kinds of images the network learnt from.
+    """
     from .examples import simulated_cases
     from .simulation import TRAINING_MATERIALS
 
     return list(simulated_cases(materials=TRAINING_MATERIALS, n_scenes=n_scenes,
-                                shape=shape, seed=EVALUATION_SEED + 1 + seed))
+                                shape=shape, pixel_doses=pixel_doses,
+                                aligned_share=aligned_share, seed=EVALUATION_SEED + 1 + seed))
 
 
 def train_and_evaluate(stacks: Sequence[Any], *, config: Any, tune_trials: int = 0,

@@ -111,3 +111,38 @@ def test_unknown_aggregation_is_refused():
     _, patches, labels = _image_and_labels()
     with pytest.raises(ValueError, match="aggregation"):
         run_group_pass(patches, labels, selector=NoiseEdge(), aggregation="median")
+
+
+def test_the_outlier_test_looks_where_signal_lives():
+    # A residual of energy 40 sigma² concentrated on 4 signal directions is far above
+    # chi²(4) but well inside the noise of a whole 11x11 patch (121 ± 2·15.6).
+    from denoiser.reucid.group_pca import _outliers
+
+    rng = np.random.default_rng(0)
+    basis = np.linalg.qr(rng.normal(size=(121, 4)))[0]
+    defect = basis @ np.full(4, np.sqrt(10.0))
+    noise = rng.normal(size=(200, 121))
+    patches = noise.copy()
+    patches[0] += defect
+    flagged_on_basis = _outliers(patches @ basis, 1.0)
+    flagged_whole = _outliers(patches, 1.0)
+    assert flagged_on_basis[0] and not flagged_whole[0]
+    assert flagged_on_basis[1:].mean() < 0.1  # noise alone rarely passes
+
+
+@pytest.mark.parametrize("pilot", [None, "coarse"])
+def test_a_single_vacancy_survives_grouping_at_low_dose(pilot):
+    # one missing column among 81: groups of similar patches and a pilot that averages
+    # the lattice must not fill it in (1 = its full contrast kept, 0 = filled in)
+    from denoiser.reucid.two_pass import denoise_grouped
+
+    from ._images import gaussian_lattice
+
+    shape, dose = (96, 96), 10.0
+    perfect = dose * (0.05 + gaussian_lattice(shape, 10.0, 2.0, offset=(5.0, 5.0)))
+    y, x = np.mgrid[:shape[0], :shape[1]]
+    vacancy = -dose * np.exp(-((x - 45.0) ** 2 + (y - 45.0) ** 2) / 8.0)
+    noisy = np.random.default_rng(1).poisson(perfect + vacancy).astype(np.float64)
+    out = denoise_grouped(noisy, patch_size=7, selector=NoiseEdge(), n_groups=16, pilot=pilot)
+    retained = float(np.sum((out.image - perfect) * vacancy) / np.sum(vacancy**2))
+    assert retained > 0.8

@@ -36,6 +36,15 @@ class Command(BaseCommand):
         parser.add_argument("--components", type=int, default=50, metavar="N",
                             help="leading eigenpatches per image the model learns to rank "
                                  "(recorded in the model; the denoiser then computes N)")
+        parser.add_argument("--output-dir", type=Path, default=None,
+                            help="with --ship: write reucid_default.pt/.json here instead of "
+                                 "over the shipped model (to compare before replacing it)")
+        parser.add_argument("--pixel-doses", default="", metavar="D1,D2",
+                            help="also image every scene at these doses in electrons per "
+                                 "pixel (--ship only; default none)")
+        parser.add_argument("--aligned-share", type=float, default=0.0, metavar="P",
+                            help="chance that a scene is a perfect bulk crystal with its cell "
+                                 "along the scan axes (--ship only; default 0)")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--rule", choices=LABEL_RULES, default=None,
                             help="automatic label rule (default psnr-best)")
@@ -92,7 +101,7 @@ class Command(BaseCommand):
     def _ship(self, options) -> None:
         from denoiser.reucid.cnn import SHIPPED_MODEL_CARD_PATH, SHIPPED_MODEL_PATH, save_classifier
         from training.evaluation import format_table, shared_sim_cases
-        from training.examples import build_auto_stacks
+        from training.examples import PAPER_DOSES, build_auto_stacks
         from training.labels import DEFAULT_LABEL_RULE, PAPER_IEF_CONSTANT
         from training.services import (
             calibration_cases,
@@ -104,14 +113,23 @@ class Command(BaseCommand):
 
         rule = options["rule"] or DEFAULT_LABEL_RULE
         c = PAPER_IEF_CONSTANT if options["c"] is None else options["c"]
-        self.stdout.write(f"simulating and labelling {options['scenes']} scenes x 4 doses ...")
         try:
             sizes = [int(v) for v in str(options["sizes"]).split(",") if v.strip()]
         except ValueError as exc:
             raise CommandError("--sizes takes comma-separated integers, e.g. 128,192") from exc
+        try:
+            pixel_doses = [float(v) for v in str(options["pixel_doses"]).split(",") if v.strip()]
+        except ValueError as exc:
+            raise CommandError("--pixel-doses takes comma-separated numbers, e.g. 1000,10000") \
+                from exc
+        if any(d <= 0 for d in pixel_doses) or not 0 <= options["aligned_share"] <= 1:
+            raise CommandError("--pixel-doses must be positive and --aligned-share in [0, 1]")
+        data_options = {"pixel_doses": pixel_doses, "aligned_share": options["aligned_share"]}
+        self.stdout.write(f"simulating and labelling {options['scenes']} scenes x "
+                          f"{len(PAPER_DOSES) + len(pixel_doses)} doses ...")
         stacks = build_auto_stacks(n_scenes=options["scenes"], rule=rule, c=c,
                                    sizes=sizes, n_components=options["components"],
-                                   seed=options["seed"])
+                                   seed=options["seed"], **data_options)
         self.stdout.write(f"  {len(stacks)} labelled images")
         sim_dir = options["sim_dir"] or Path(settings.BASE_DIR).parent / "shared" / "data" / "sim"
         extra = {}
@@ -129,7 +147,8 @@ class Command(BaseCommand):
             stacks, config=TrainingConfig(epochs=options["epochs"], seed=options["seed"]),
             tune_trials=options["tune"],
             evaluation_cases=held_out_cases(n_scenes=options["evaluation_scenes"]),
-            calibration_cases=calibration_cases(n_scenes=6, seed=options["seed"]),
+            calibration_cases=calibration_cases(n_scenes=6, seed=options["seed"],
+                                                **data_options),
             n_components=options["components"],
             extra_evaluations=extra, progress=on_epoch,
             stage=lambda text: self.stdout.write(text),
@@ -143,10 +162,16 @@ class Command(BaseCommand):
             "paper_rule_share_at_k_max": float(
                 sum(k == len(s.labels) for k, s in zip(paper_k, stacks)) / max(len(paper_k), 1)),
         }
+        trained.training_summary["scene_options"] = {
+            "doses_e_per_A2": list(PAPER_DOSES),
+            "pixel_doses_e_per_px": pixel_doses, "aligned_share": options["aligned_share"],
+            "sizes": sizes}
         trained.training_summary["command"] = (
             f"python manage.py train_classifier --from auto --ship --scenes {options['scenes']} "
             f"--epochs {options['epochs']} --seed {options['seed']} --sizes {options['sizes']} "
             f"--components {options['components']}"
+            + (f" --pixel-doses {options['pixel_doses']}" if pixel_doses else "")
+            + (f" --aligned-share {options['aligned_share']:g}" if options["aligned_share"] else "")
             + (f" --tune {options['tune']}" if options["tune"] else "")
             + (f" --rule {rule}" if options["rule"] else "")
             + (f" --c {c}" if options["c"] is not None else ""))
@@ -156,14 +181,19 @@ class Command(BaseCommand):
         for key in ("held_out", "abtem_sim"):
             if key in slim["metrics"]:
                 slim["metrics"][key].pop("rows", None)
-        save_classifier(trained.outcome.model, SHIPPED_MODEL_PATH, metadata=slim)
-        Path(SHIPPED_MODEL_CARD_PATH).write_text(json.dumps(metadata, indent=1) + "\n")
+        model_path, card_path = Path(SHIPPED_MODEL_PATH), Path(SHIPPED_MODEL_CARD_PATH)
+        if options["output_dir"] is not None:
+            options["output_dir"].mkdir(parents=True, exist_ok=True)
+            model_path = options["output_dir"] / model_path.name
+            card_path = options["output_dir"] / card_path.name
+        save_classifier(trained.outcome.model, model_path, metadata=slim)
+        card_path.write_text(json.dumps(metadata, indent=1) + "\n")
         for key, unit in (("held_out", "e/Å²"), ("abtem_sim", "e/px")):
             if key in trained.metrics:
                 self.stdout.write(f"\n{key}:\n" + format_table(
                     trained.metrics[key]["by_dose"], dose_unit=unit))
         verdict = trained.metrics["headline"].get("meets_acceptance")
         self.stdout.write(self.style.SUCCESS(
-            f"\nwrote {SHIPPED_MODEL_PATH} and {SHIPPED_MODEL_CARD_PATH.name}; acceptance on "
+            f"\nwrote {model_path} and {card_path.name}; acceptance on "
             f"held-out materials (within 0.5 dB of oracle, above MP-PCA at every dose): "
             f"{'met' if verdict else 'NOT met'}"))
