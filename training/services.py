@@ -41,7 +41,11 @@ EVALUATION_SEED = 424242
 DEFAULT_RUN_OPTIONS: dict[str, Any] = {
     "n_scenes": 48, "epochs": 20, "seed": 0, "evaluation_scenes": 9, "shape": [128, 128],
     "sizes": [128, 192],
-    "augment": True, "calibration_scenes": 6, "n_components": 50,
+    "augment": True, "calibration_scenes": 6, "n_components": 80,
+    # the shipped model's recipe: images also at per-pixel doses and a share of aligned
+    # perfect crystals, so that a retrained model sees the many-component regime of
+    # multislice images (docs/training.md)
+    "pixel_doses": [1000.0, 10000.0], "aligned_share": 0.35,
 }
 
 
@@ -133,10 +137,13 @@ def create_auto_dataset(*, n_scenes: int = 48, doses: Sequence[float] | None = N
                         shape: tuple[int, int] = (128, 128),
                         sizes: Sequence[int] | None = None, rule: str | None = None,
                         c: float | None = None, n_components: int = 25, seed: int = 0,
+                        pixel_doses: Sequence[float] = (), aligned_share: float = 0.0,
                         progress: Callable[[int, int], None] | None = None) -> LabelledDataset:
     """Simulate training-material scenes at the paper's doses and label them.
 
-    ``n_components`` leading eigenpatches of each image are labelled.
+    ``n_components`` leading eigenpatches of each image are labelled; ``pixel_doses``
+    (electrons per pixel) add images per scene and ``aligned_share`` is the chance that
+    a scene is an aligned perfect crystal (see ``training.examples.build_auto_stacks``).
     """
     from .examples import PAPER_DOSES, build_auto_stacks
     from .labels import DEFAULT_LABEL_RULE, LABEL_RULES, PAPER_IEF_CONSTANT
@@ -149,15 +156,17 @@ def create_auto_dataset(*, n_scenes: int = 48, doses: Sequence[float] | None = N
     stacks = build_auto_stacks(
         materials=tuple(materials or TRAINING_MATERIALS), n_scenes=n_scenes,
         doses=tuple(doses or PAPER_DOSES), shape=shape, sizes=sizes, rule=rule, c=constant,
-        n_components=n_components, seed=seed,
-        progress=progress,
+        n_components=n_components, seed=seed, pixel_doses=tuple(pixel_doses),
+        aligned_share=float(aligned_share), progress=progress,
     )
     return store_dataset(
         stacks, name=f"simulated ({n_scenes} scenes, {rule})", source=LabelSource.AUTO,
         label_rule=rule, rule_parameters={"c": constant, "shape": list(shape),
                                           "sizes": list(sizes or []),
                                           "n_scenes": n_scenes,
-                                          "n_components": n_components}, seed=seed,
+                                          "n_components": n_components,
+                                          "pixel_doses": [float(d) for d in pixel_doses],
+                                          "aligned_share": float(aligned_share)}, seed=seed,
     )
 
 
@@ -553,8 +562,10 @@ def execute_training_run(run_id: int) -> TrainingRun:
             datasets.append(create_auto_dataset(
                 n_scenes=int(options.get("n_scenes", 48)), rule=options.get("rule"),
                 c=options.get("c"), seed=seed, progress=simulated,
-                n_components=int(options.get("n_components", 50)),
+                n_components=int(options.get("n_components", 80)),
                 shape=tuple(options.get("shape", (128, 128))), sizes=options.get("sizes"),
+                pixel_doses=[float(d) for d in options.get("pixel_doses", ())],
+                aligned_share=float(options.get("aligned_share", 0.0)),
             ))
         if run.source in (TrainingRun.Source.SURVEY, TrainingRun.Source.BOTH):
             survey = create_survey_dataset(min_responses=int(options.get("min_responses", 1)))
@@ -577,9 +588,11 @@ def execute_training_run(run_id: int) -> TrainingRun:
 
         cases = held_out_cases(n_scenes=int(options.get("evaluation_scenes", 9)),
                                shape=tuple(options.get("shape", (128, 128))))
-        calibration = calibration_cases(n_scenes=int(options.get("calibration_scenes", 6)),
-                                        shape=tuple(options.get("shape", (128, 128))),
-                                        seed=seed)
+        calibration = calibration_cases(
+            n_scenes=int(options.get("calibration_scenes", 6)),
+            shape=tuple(options.get("shape", (128, 128))),
+            pixel_doses=[float(d) for d in options.get("pixel_doses", ())],
+            aligned_share=float(options.get("aligned_share", 0.0)), seed=seed)
         trained = train_and_evaluate(
             stacks, config=config, tune_trials=run.tune_trials, evaluation_cases=cases,
             calibration_cases=calibration,

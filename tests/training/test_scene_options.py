@@ -71,3 +71,20 @@ def test_the_ship_command_refuses_bad_scene_options_before_simulating(argument, 
         call_command("train_classifier", "--from", "auto", "--ship", "--output-dir",
                      str(output), *argument, stdout=out)
     assert "simulating" not in out.getvalue() and not output.exists()
+
+
+@pytest.mark.django_db
+def test_runs_from_the_site_train_on_the_shipped_models_recipe():
+    # a retrain started from the page must see the same kinds of images as the shipped
+    # model, or auto-activation would compare it on a regime it never learnt
+    from training.services import DEFAULT_RUN_OPTIONS, create_auto_dataset
+
+    assert DEFAULT_RUN_OPTIONS["pixel_doses"] and DEFAULT_RUN_OPTIONS["aligned_share"] > 0
+    plain = create_auto_dataset(n_scenes=2, shape=(48, 48), n_components=8, seed=3,
+                                materials=["SrTiO3_001"])
+    extended = create_auto_dataset(n_scenes=2, shape=(48, 48), n_components=8, seed=3,
+                                   materials=["SrTiO3_001"], pixel_doses=[1000.0],
+                                   aligned_share=0.5)
+    assert extended.rule_parameters["pixel_doses"] == [1000.0]
+    assert extended.rule_parameters["aligned_share"] == 0.5
+    assert extended.n_images > plain.n_images
