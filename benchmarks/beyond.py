@@ -15,7 +15,6 @@ import argparse
 import dataclasses
 import json
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from numpy.typing import NDArray
 
 from benchmarks.data import SimulatedCase, shared_simulated_cases
 from benchmarks.metrics import psnr, residual_correlation, ssim
+from benchmarks.runner import cpu_timed
 
 __all__ = ["BM3D_ROW", "DEFAULT_ROW", "NO_PILOT_ROW", "QUICK_ROWS", "ROWS", "ablation_rows",
            "main", "markdown_tables", "run_ablation", "summary_table"]
@@ -124,9 +124,7 @@ def run_ablation(cases: Sequence[SimulatedCase], rows: Sequence[str] = ROWS
     records = []
     for case in cases:
         for row in rows:
-            tick = time.process_time()
-            estimate = estimators[row](np.array(case.noisy, dtype=np.float64), case)
-            seconds = time.process_time() - tick
+            estimate, seconds = cpu_timed(estimators[row], case.noisy, case)
             records.append({
                 "material": case.name, "dose": case.dose, "row": row,
                 "psnr": psnr(case.clean, estimate), "ssim": ssim(case.clean, estimate),

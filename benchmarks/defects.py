@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +36,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from benchmarks.metrics import psnr, residual_correlation
+from benchmarks.runner import cpu_timed
 from denoiser.reucid.anscombe import PoissonGaussianNoise
 
 __all__ = [
@@ -249,9 +249,7 @@ def run_defects(cases: Sequence[DefectCase], rows: Sequence[str] = ROWS, *,
     records = []
     for case in cases:
         for row in rows:
-            tick = time.process_time()
-            estimate = estimators[row](np.array(case.noisy, dtype=np.float64), case)
-            seconds = time.process_time() - tick
+            estimate, seconds = cpu_timed(estimators[row], case.noisy, case)
             records.append({"material": case.material, "dose": case.dose, "row": row,
                             **defect_metrics(case.clean, case.perfect, case.noisy, estimate),
                             "cpu_s": seconds})
