@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     which = method.add_mutually_exclusive_group()
     which.add_argument("--paper", dest="variant", action="store_const", const="paper",
                        default="best",
-                       help="the paper's Algorithm 1 (random stacks, one pass): 20-50x faster")
+                       help="the paper's Algorithm 1 (random stacks, one pass): about 35x faster")
     which.add_argument("--best", dest="variant", action="store_const", const="best",
                        help="the measured best combination (the default; kept for scripts)")
     method.add_argument("--stabilize", choices=("anscombe", "none"), default=None,

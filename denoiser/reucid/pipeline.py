@@ -257,7 +257,7 @@ def denoise(
         pilot from the paper's pipeline on the binned image, two passes over groups of
         similar patches with Wiener weights, noise-weighted aggregation.
         ``"paper"``: the paper's Algorithm 1 (random stacks, one pass, flat overlap
-        average): 20-50x faster, for live view and long series. The single options
+        average): about 35x faster, for live view and long series. The single options
         below change one step of the chosen variant.
     stabilize : {None, "anscombe"}, optional
         ``"anscombe"``: estimate the Poisson–Gaussian noise model from the image, work on

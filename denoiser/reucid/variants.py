@@ -222,7 +222,7 @@ def resolve_group_selector(classifier: Any, resolve: Any) -> Any:
     """The selector of a non-paper variant: ``"noise-edge"`` (also for None), the rest as usual.
 
     None means the variant's own default: the noise-edge rule, which measured at least
-    as good as the shipped CNN per group and twice as fast (docs/beyond_the_paper.md);
+    as good as the shipped CNN per group and about 2.7 times as fast (docs/beyond_the_paper.md);
     ``"cnn"`` asks for the shipped CNN.
 
     Examples
