@@ -12,7 +12,7 @@ class DenoiseJobAdmin(admin.ModelAdmin):
         "original_filename", "status", "owner", "method", "classifier_choice", "height", "width",
         "stacks_done", "n_stacks", "attempts", "created_at", "elapsed_seconds",
     )
-    list_filter = ("status", "method", "classifier_choice")
+    list_filter = ("status", "method", "protect_defects", "classifier_choice")
     search_fields = ("id", "original_filename", "owner__username")
     readonly_fields = [field.name for field in DenoiseJob._meta.fields]
     actions = ["requeue_failed", "delete_with_files"]

@@ -79,6 +79,7 @@ class DenoiseSubmitView(APIView):
                 owner=request.user,
                 classifier=form.validated_data["classifier"],
                 method=form.validated_data["method"],
+                protect_defects=form.validated_data.get("protect_defects", False),
                 patch_size=form.validated_data.get("patch_size"),
                 seed=form.validated_data["seed"],
                 n_stacks=form.validated_data.get("n_stacks"),

@@ -24,6 +24,10 @@ class DenoiseForm(forms.Form):
     #: The method the page had selected when it was served (a hidden field): a request
     #: whose method is still that preset did not choose one, as far as the server can tell.
     method_preset = forms.CharField(required=False, widget=forms.HiddenInput)
+    protect_defects = forms.BooleanField(
+        label=methods.PROTECT_DEFECTS_LABEL, required=False, initial=False,
+        help_text=methods.PROTECT_DEFECTS_HELP,
+    )
     classifier = forms.ChoiceField(choices=CLASSIFIER_CHOICES, initial="active")
     k = forms.IntegerField(
         label="k", required=False, min_value=1, max_value=MAX_FIXED_K, initial=5,

@@ -60,6 +60,11 @@ class DenoiseJob(models.Model):
         help_text="Why the job runs another method than the default (empty if it does not), "
         "e.g. 'paper' for an image too large for 'best'",
     )
+    protect_defects = models.BooleanField(
+        default=False,
+        help_text='With "best" only: run it without its coarse pilot, which keeps more of a '
+        "rare defect's contrast at very low dose and removes less noise",
+    )
     classifier_choice = models.CharField(
         max_length=32, help_text='"active", "mp", "gd", "k=N", "k=all" or "noise-edge"'
     )

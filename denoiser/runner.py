@@ -187,7 +187,7 @@ def _denoise_with_progress(job: DenoiseJob, image: np.ndarray):
         n_stacks=job.requested_stacks,
         seed=int(job.seed),
         device=str(getattr(settings, "REUCID_DEVICE", "cpu")),
-        **methods.variant_options(job.method),
+        **methods.variant_options(job.method, protect_defects=job.protect_defects),
     )
     last = None
     for interim in generator:
@@ -196,17 +196,20 @@ def _denoise_with_progress(job: DenoiseJob, image: np.ndarray):
     return _result_of(last)
 
 
-def variant_metadata(method: str) -> dict:
+def variant_metadata(method: str, *, protect_defects: bool = False) -> dict:
     """The pipeline steps (stabilize, grouping, passes, aggregation, pilot) a method runs.
 
     Examples
     --------
     >>> variant_metadata("paper")["grouping"], variant_metadata("best")["pilot"]
     ('random', 'coarse')
+    >>> variant_metadata("best", protect_defects=True)["pilot"] is None
+    True
     """
     from denoiser.reucid.variants import resolve_variant
 
-    return resolve_variant(**methods.variant_options(method)).to_metadata()
+    return resolve_variant(
+        **methods.variant_options(method, protect_defects=protect_defects)).to_metadata()
 
 
 def _result_of(interim):
@@ -354,8 +357,9 @@ def _write_outputs(job: DenoiseJob, image: np.ndarray, result) -> dict:
         gallery_stacks = list(getattr(result, "stacks", []) or [])[:MAX_GALLERIES]
     diagnostics = {
         "method": job.method,
+        "protect_defects": bool(job.protect_defects),
         # the pipeline's steps: a paper result carries no variant in its options
-        "variant": variant_metadata(job.method),
+        "variant": variant_metadata(job.method, protect_defects=job.protect_defects),
         "core": core_metadata,
         "stacks": stacks,
         "patch_size": int(result.patch_size),

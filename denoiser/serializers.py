@@ -34,6 +34,16 @@ class DenoiseRequestSerializer(serializers.Serializer):
             "option for live view and series."
         ),
     )
+    protect_defects = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text=(
+            'With method "best" only (with "paper": 400): run it without its coarse pilot. '
+            + methods.PROTECT_DEFECTS_HELP
+            + " After a fall-back to \"paper\" for a too-large image it is dropped and the "
+            "job's method_note says so."
+        ),
+    )
     classifier = serializers.CharField(
         required=False,
         allow_blank=True,
@@ -80,7 +90,7 @@ class DenoiseRequestSerializer(serializers.Serializer):
         try:
             methods.check_combination(
                 planned, classifier, patch_size=data.get("patch_size"),
-                n_stacks=data.get("n_stacks"),
+                n_stacks=data.get("n_stacks"), protect_defects=data.get("protect_defects", False),
             )
         except ValueError as error:
             raise serializers.ValidationError(str(error)) from error
@@ -141,7 +151,7 @@ class JobSerializer(serializers.ModelSerializer):
         model = DenoiseJob
         fields = [
             "id", "status", "original_filename", "source_format", "shape", "pixel_size",
-            "method", "method_note", "classifier", "model_version", "patch_size",
+            "method", "method_note", "protect_defects", "classifier", "model_version", "patch_size",
             "requested_stacks", "frame", "seed", "progress", "attempts",
             "error", "created_at", "started_at", "finished_at", "elapsed_seconds",
             "diagnostics", "urls",

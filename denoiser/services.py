@@ -86,6 +86,7 @@ def submit_job(
     n_stacks: int | None = None,
     frame: int | None = None,
     method: str | None = None,
+    protect_defects: bool = False,
 ) -> DenoiseJob:
     """Validate an upload, store it and enqueue a denoise job.
 
@@ -93,6 +94,8 @@ def submit_job(
     the job (``method_note``) for an image larger than "best" accepts; a "best" named
     explicitly is refused for such an image instead. ``classifier`` None or blank means
     the method's default ("noise-edge" for "best", "active" for "paper").
+    ``protect_defects`` (with "best" only) runs "best" without its coarse pilot; it is
+    refused with a "paper" named explicitly and dropped, with a note, after a fall-back.
 
     Raises
     ------
@@ -105,8 +108,9 @@ def submit_job(
         # a bad combination is refused without reading (possibly large) files
         planned = requested or methods.DEFAULT_METHOD
         resolved = resolve_classifier(classifier, default=methods.default_classifier(planned))
+        protect_defects = bool(protect_defects)
         methods.check_combination(planned, resolved.choice, patch_size=patch_size,
-                                  n_stacks=n_stacks)
+                                  n_stacks=n_stacks, protect_defects=protect_defects)
     except (ValueError, ClassifierUnavailable) as error:
         raise UploadRejected(str(error)) from error
     seed = int(seed)
@@ -120,8 +124,11 @@ def submit_job(
         methods.check_image_size(choice.method, validated.array.shape)
         if choice.method != planned:
             resolved, classifier_note = _classifier_after_fallback(classifier, resolved)
-            choice = methods.MethodChoice(choice.method,
-                                          " ".join(filter(None, [choice.note, classifier_note])))
+            # only "best" has a pilot to turn off: the fall-back runs without the option
+            defects_note = methods.PROTECT_DEFECTS_DROPPED_NOTE if protect_defects else ""
+            protect_defects = False
+            choice = methods.MethodChoice(choice.method, " ".join(
+                filter(None, [choice.note, classifier_note, defects_note])))
     except (ValueError, ClassifierUnavailable) as error:
         raise UploadRejected(str(error)) from error
     patch_size = check_patch_size(patch_size, validated.array.shape)
@@ -139,6 +146,7 @@ def submit_job(
         frame=frame,
         method=choice.method,
         method_note=choice.note,
+        protect_defects=protect_defects,
     )
 
 
@@ -175,6 +183,7 @@ def create_job(
     frame: int | None = None,
     method: str = methods.DEFAULT_METHOD,
     method_note: str = "",
+    protect_defects: bool = False,
 ) -> DenoiseJob:
     """Store a validated image as a new queued job; the worker starts after commit."""
     height, width = validated.array.shape
@@ -196,6 +205,7 @@ def create_job(
         frame=frame,
         method=method,
         method_note=method_note,
+        protect_defects=bool(protect_defects),
         task_id=uuid.uuid4().hex,
     )
     try:

@@ -43,6 +43,8 @@ def _page_context(request: HttpRequest, form: DenoiseForm) -> dict:
         "method_preset": methods.DEFAULT_METHOD,
         "default_classifier": methods.default_classifier(chosen),
         "best_max_patch_size": methods.BEST_MAX_PATCH_SIZE,
+        "protect_defects_label": methods.PROTECT_DEFECTS_LABEL,
+        "protect_defects_help": methods.PROTECT_DEFECTS_HELP,
         "best_max_megapixels": methods.best_max_pixels() / 1e6,
         "active_version": active_version,
         "model_error": model_error,
@@ -69,6 +71,7 @@ def denoise_page(request: HttpRequest) -> HttpResponse:
                 owner=request.user,
                 classifier=form.classifier_choice(),
                 method=form.chosen_method(),
+                protect_defects=form.cleaned_data.get("protect_defects", False),
                 patch_size=form.cleaned_data.get("patch_size"),
                 seed=form.cleaned_data["seed"],
                 n_stacks=form.cleaned_data.get("n_stacks"),
@@ -107,10 +110,11 @@ def noise_model_text(model: dict | None) -> str:
     return f"variance ≈ {slope:.3g} × signal {sign} {abs(intercept):.3g}"
 
 
-def pilot_text(options: dict | None) -> str:
+def pilot_text(options: dict | None, *, protect_defects: bool = False) -> str:
     """The first estimate the grouped passes started from, in words; "" without one.
 
-    ``options`` is the core's ``DenoiseResult.options`` as stored in the diagnostics.
+    ``options`` is the core's ``DenoiseResult.options`` as stored in the diagnostics;
+    ``protect_defects`` is the job's option, which turns the pilot off on purpose.
 
     Examples
     --------
@@ -119,10 +123,15 @@ def pilot_text(options: dict | None) -> str:
     "coarse: the paper's pipeline on the 2×2-binned image, 21 × 21 px patches, 3 eigenpatches kept"
     >>> pilot_text({"variant": {"pilot": None}})
     ''
+    >>> pilot_text({"variant": {"pilot": None}}, protect_defects=True)
+    'none: rare defects protected (keeps more of their contrast, removes less noise)'
     """
     options = options or {}
     asked = (options.get("variant") or {}).get("pilot")
     if not asked:
+        if protect_defects:
+            return ("none: rare defects protected (keeps more of their contrast, removes "
+                    "less noise)")
         return ""
     used = options.get("pilot")
     if not isinstance(used, dict):
@@ -174,7 +183,7 @@ def job_page(request: HttpRequest, job_id) -> HttpResponse:
                 if count
             ],
             noise_model=noise_model_text(core_options.get("noise_model")),
-            pilot=pilot_text(core_options),
+            pilot=pilot_text(core_options, protect_defects=job.protect_defects),
             stacks=[
                 {
                     **stack,

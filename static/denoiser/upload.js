@@ -45,6 +45,9 @@
   // and for an image too large for "best" falls back to "paper" (the job page says so).
   var methodInputs = form.querySelectorAll("input[name=method]");
   var stacksOption = document.getElementById("stacks-option");
+  // "protect rare defects" turns off the best method's coarse pilot: best only
+  var protectOption = document.getElementById("protect-defects-option");
+  var protectInput = document.getElementById("protect-defects-input");
   var noiseEdge = classifier.querySelector('option[value="noise-edge"]');
   var activeOption = classifier.querySelector('option[value="active"]');
   var classifierTouched = false;
@@ -59,6 +62,8 @@
     var best = chosenMethod() === "best";
     noiseEdge.disabled = !best;
     stacksOption.hidden = best;
+    protectOption.hidden = !best;
+    protectInput.disabled = !best;
     if (!classifierTouched) {
       classifier.value = best ? "noise-edge" : paperDefault();
     } else if (!best && classifier.value === "noise-edge") {
@@ -115,6 +120,7 @@
     if (frame) data.append("frame", frame);
     var stacks = document.getElementById("stacks-input").value.trim();
     if (stacks && method === "paper") data.append("n_stacks", stacks);
+    if (protectInput.checked && method === "best") data.append("protect_defects", "true");
 
     var xhr = new XMLHttpRequest();
     xhr.open("POST", form.dataset.apiUrl);

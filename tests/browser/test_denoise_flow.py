@@ -146,6 +146,37 @@ def test_best_is_the_default_and_a_large_image_falls_back_to_paper(
     screenshot(page, "best-refused", allow_failed=("/api/denoise/",))
 
 
+def test_protect_rare_defects_is_offered_with_best_only_and_reaches_the_job(
+    page, held_jobs, lattice_tiff
+):
+    """The checkbox shows only with "best"; ticked, the job runs best without the pilot."""
+    from denoiser.models import DenoiseJob
+
+    page.goto("/denoise/")
+    assert page.is_visible("#protect-defects-option")
+    assert not page.is_checked("#protect-defects-input")
+    page.check("#method-paper")
+    assert page.is_hidden("#protect-defects-option")
+    page.check("#method-best")
+    page.check("#protect-defects-input")
+    page.set_input_files("#file-input", str(lattice_tiff))
+    page.click("#denoise-submit")
+    page.wait_for_url("**/denoise/jobs/**")
+    job = DenoiseJob.objects.get(pk=held_jobs[-1])
+    assert (job.method, job.protect_defects) == ("best", True)
+    assert page.is_visible("[data-test=job-protect-defects]")
+
+    # ticked, then switched to "paper": the hidden box is not sent, so no 400
+    page.goto("/denoise/")
+    page.check("#protect-defects-input")
+    page.check("#method-paper")
+    page.set_input_files("#file-input", str(lattice_tiff))
+    page.click("#denoise-submit")
+    page.wait_for_url("**/denoise/jobs/**")
+    job = DenoiseJob.objects.get(pk=held_jobs[-1])
+    assert (job.method, job.protect_defects) == ("paper", False)
+
+
 def test_unreadable_upload_gets_a_clear_message_and_no_job(page, screenshot, tmp_path):
     from denoiser.models import DenoiseJob
 
