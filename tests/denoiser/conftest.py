@@ -75,3 +75,21 @@ def scratch_files(settings):
         return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
 
     return left
+
+
+@pytest.fixture
+def api():
+    """A DRF test client."""
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+def no_job_left(settings) -> bool:
+    """No job row and no stored job file: what a refused upload must leave behind."""
+    from denoiser.models import DenoiseJob
+
+    folder = settings.MEDIA_ROOT / "denoise"
+    return DenoiseJob.objects.count() == 0 and (
+        not folder.exists() or not any(folder.iterdir())
+    )

@@ -12,29 +12,16 @@ import numpy as np
 import pytest
 import tifffile
 from django.utils.html import escape
-from rest_framework.test import APIClient
 
 from denoiser import job_files, methods, runner, services
 from denoiser.models import DenoiseJob, JobStatus
 
-from .conftest import lattice_image, npy_upload
+from .conftest import lattice_image, no_job_left, npy_upload
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
 
 #: Big enough for several groups of similar patches, small enough to run in well under 1 s.
 BEST_IMAGE_SIDE = 96
-
-
-@pytest.fixture
-def api():
-    return APIClient()
-
-
-def no_job_left(settings) -> bool:
-    folder = settings.MEDIA_ROOT / "denoise"
-    return DenoiseJob.objects.count() == 0 and (
-        not folder.exists() or not any(folder.iterdir())
-    )
 
 
 @pytest.mark.parametrize(
