@@ -1,11 +1,10 @@
 """Automatic and survey datasets side by side, with provenance; the npz round trip."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import pytest
 
+from survey.labels import SurveyLabel
 from training import selectors, services
 from training.examples import (
     label_case,
@@ -16,20 +15,6 @@ from training.examples import (
     survey_stack,
 )
 from training.models import LabelledDataset
-
-
-@dataclass
-class FakeSurveyLabel:
-    """The shape of ``survey.selectors.SurveyLabel`` (see docs/architecture.md)."""
-
-    image_id: int
-    noisy: np.ndarray
-    clean: np.ndarray | None
-    eigenpatches: np.ndarray
-    eigenvalues: np.ndarray
-    mean_k: float
-    n_responses: int
-    provenance: dict = field(default_factory=dict)
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +49,7 @@ def test_stacks_round_trip_through_npz(tmp_path, simulated_stack):
 
 def test_survey_stack_labels_the_first_round_mean_k():
     rng = np.random.default_rng(0)
-    label = FakeSurveyLabel(7, rng.random((32, 32)), None, rng.random((10, 9, 9)),
+    label = SurveyLabel(7, rng.random((32, 32)), None, rng.random((10, 9, 9)),
                             np.linspace(5, 1, 10), mean_k=3.6, n_responses=4,
                             provenance={"survey": "demo"})
     stack = survey_stack(label)
@@ -80,7 +65,7 @@ def test_auto_and_survey_datasets_sit_side_by_side(monkeypatch, simulated_stack)
     _, stack = simulated_stack
     auto = services.store_dataset([stack], name="auto", source="auto", label_rule="psnr-best")
     rng = np.random.default_rng(1)
-    labels = [FakeSurveyLabel(i, rng.random((32, 32)), None, rng.random((25, 9, 9)),
+    labels = [SurveyLabel(i, rng.random((32, 32)), None, rng.random((25, 9, 9)),
                               np.linspace(5, 1, 25), mean_k=5, n_responses=2)
               for i in range(3)]
     monkeypatch.setattr(survey.selectors, "iter_survey_labels",
@@ -106,7 +91,7 @@ def test_refit_command_reports_a_fit_from_survey_images_with_ground_truth(monkey
 
     cases = list(simulated_cases(materials=["Si_110"], n_scenes=2, doses=[1000],
                                  shape=(64, 64), seed=2))
-    labels = [FakeSurveyLabel(i, c.noisy, c.clean, np.zeros((25, 5, 5)), np.ones(25),
+    labels = [SurveyLabel(i, c.noisy, c.clean, np.zeros((25, 5, 5)), np.ones(25),
                               mean_k=4, n_responses=3) for i, c in enumerate(cases)]
     monkeypatch.setattr(survey.selectors, "iter_survey_labels",
                         lambda min_responses=1: iter(labels))
