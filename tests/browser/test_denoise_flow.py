@@ -42,6 +42,16 @@ def lattice_tiff(tmp_path):
     return path
 
 
+def _submitted_job(page, held_jobs: list[str], image):
+    """Choose ``image``, submit the form, wait for the job page; the job it created."""
+    from denoiser.models import DenoiseJob
+
+    page.set_input_files("#file-input", str(image))
+    page.click("#denoise-submit")
+    page.wait_for_url("**/denoise/jobs/**")
+    return DenoiseJob.objects.get(pk=held_jobs[-1])
+
+
 def _loaded(page, selector: str) -> bool:
     return page.eval_on_selector(selector, "img => img.complete && img.naturalWidth > 0")
 
@@ -108,26 +118,18 @@ def test_best_is_the_default_and_a_large_image_falls_back_to_paper(
 ):
     """Untouched, the page asks for the default: "best", or "paper" with a note when the
     image is too large for "best"; choosing "best" for such an image is refused."""
-    from denoiser.models import DenoiseJob
-
     page.goto("/denoise/")
     assert page.is_checked("#method-best") and not page.is_checked("#method-paper")
     assert page.input_value("#classifier-select") == "noise-edge"
     assert page.is_hidden("#stacks-option")
-    page.set_input_files("#file-input", str(lattice_tiff))
-    page.click("#denoise-submit")
-    page.wait_for_url("**/denoise/jobs/**")
-    job = DenoiseJob.objects.get(pk=held_jobs[-1])
+    job = _submitted_job(page, held_jobs, lattice_tiff)
     assert (job.method, job.classifier_choice, job.method_note) == ("best", "noise-edge", "")
     assert page.locator("[data-test=method-note]").count() == 0
 
     settings.REUCID_BEST_MAX_PIXELS = 96 * 96 - 1
     page.goto("/denoise/")
-    page.set_input_files("#file-input", str(lattice_tiff))
-    page.click("#denoise-submit")
-    page.wait_for_url("**/denoise/jobs/**")
+    fallback = _submitted_job(page, held_jobs, lattice_tiff)
     assert len(held_jobs) == 2
-    fallback = DenoiseJob.objects.get(pk=held_jobs[-1])
     assert fallback.method == "paper" and fallback.classifier_choice != "noise-edge"
     note = page.locator("[data-test=method-note]")
     assert note.is_visible() and "larger than the best method accepts" in note.inner_text()
@@ -150,8 +152,6 @@ def test_protect_rare_defects_is_offered_with_best_only_and_reaches_the_job(
     page, held_jobs, lattice_tiff
 ):
     """The checkbox shows only with "best"; ticked, the job runs best without the pilot."""
-    from denoiser.models import DenoiseJob
-
     page.goto("/denoise/")
     assert page.is_visible("#protect-defects-option")
     assert not page.is_checked("#protect-defects-input")
@@ -159,10 +159,7 @@ def test_protect_rare_defects_is_offered_with_best_only_and_reaches_the_job(
     assert page.is_hidden("#protect-defects-option")
     page.check("#method-best")
     page.check("#protect-defects-input")
-    page.set_input_files("#file-input", str(lattice_tiff))
-    page.click("#denoise-submit")
-    page.wait_for_url("**/denoise/jobs/**")
-    job = DenoiseJob.objects.get(pk=held_jobs[-1])
+    job = _submitted_job(page, held_jobs, lattice_tiff)
     assert (job.method, job.protect_defects) == ("best", True)
     assert page.is_visible("[data-test=job-protect-defects]")
 
@@ -170,10 +167,7 @@ def test_protect_rare_defects_is_offered_with_best_only_and_reaches_the_job(
     page.goto("/denoise/")
     page.check("#protect-defects-input")
     page.check("#method-paper")
-    page.set_input_files("#file-input", str(lattice_tiff))
-    page.click("#denoise-submit")
-    page.wait_for_url("**/denoise/jobs/**")
-    job = DenoiseJob.objects.get(pk=held_jobs[-1])
+    job = _submitted_job(page, held_jobs, lattice_tiff)
     assert (job.method, job.protect_defects) == ("paper", False)
 
 
