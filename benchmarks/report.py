@@ -69,13 +69,13 @@ listed):
 
 ```python
 from benchmarks.methods import register_method
-from benchmarks.variants import variants_available
+from benchmarks.reucid_methods import reucid_available
 from denoiser.reucid import denoise
 
 register_method(
     "REUCID default, one pass",
     lambda noisy, *, context: denoise(noisy, seed=context.seed, passes=1).image,
-    family="REUCID variant", available=variants_available,
+    family="REUCID variant", available=reucid_available,
     description="denoise(passes=1): the default with its second pass off.",
 )
 ```

@@ -20,13 +20,13 @@ and the paper's stacks on the stabilised image. Imported by
 """
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from benchmarks.methods import MethodContext, MethodUnavailable, register_method
+from benchmarks.reucid_methods import reucid_available
 
 __all__ = [
     "DEFAULT",
@@ -36,7 +36,6 @@ __all__ = [
     "NO_PILOT",
     "NO_PILOT_OPTIONS",
     "reucid_variant",
-    "variants_available",
 ]
 
 #: Row labels.
@@ -48,26 +47,6 @@ GAT_PAPER_STACKS = "REUCID + GAT (paper stacks), MP"
 
 #: The previous BEST: the default's steps with groups chosen on the noisy data.
 NO_PILOT_OPTIONS: dict[str, Any] = {"variant": "best", "pilot": None}
-#: ``denoise()`` options the rows need.
-_NEEDED_OPTIONS = ("variant", "stabilize", "grouping", "passes", "aggregation", "pilot")
-
-
-def variants_available() -> str | None:
-    """``None`` when ``denoise()`` has the variant options, else why not.
-
-    Examples
-    --------
-    >>> variants_available() is None or isinstance(variants_available(), str)
-    True
-    """
-    try:
-        from denoiser.reucid import denoise
-    except ImportError as error:
-        return f"the REUCID core is not importable: {error}"
-    missing = set(_NEEDED_OPTIONS) - set(inspect.signature(denoise).parameters)
-    if missing:
-        return f"denoise() has no option(s) {sorted(missing)} yet"
-    return None
 
 
 def reucid_variant(options: dict[str, Any], *, classifier: Any = None,
@@ -118,7 +97,7 @@ register_method(
     DEFAULT,
     reucid_variant({}),
     family="REUCID",
-    available=variants_available,
+    available=reucid_available,
     description="denoise() with its defaults: the best variant (GAT, coarse pilot from the "
     "paper's pipeline on the 2x2-binned image, 128 groups of similar patches, two passes, "
     "noise-weighted aggregation) with the noise-edge rule per group; noise model "
@@ -128,7 +107,7 @@ register_method(
     DEFAULT_CNN,
     reucid_variant({}, context_classifier=True),
     family="REUCID variant",
-    available=variants_available,
+    available=reucid_available,
     description="As the default with the active/shipped CNN selecting each group's "
     "leading eigenpatches (classifier='cnn').",
 )
@@ -137,7 +116,7 @@ register_method(
     reucid_variant({}, true_noise=True),
     family="oracle",
     needs_ground_truth=True,
-    available=variants_available,
+    available=reucid_available,
     description="As the default, given the simulation's noise model instead of "
     "estimating it.",
 )
@@ -145,7 +124,7 @@ register_method(
     NO_PILOT,
     reucid_variant(NO_PILOT_OPTIONS),
     family="REUCID variant",
-    available=variants_available,
+    available=reucid_available,
     description="denoise(pilot=None): the default's steps with the first pass grouped on "
     "the noisy data (the BEST variant before the coarse pilot).",
 )
@@ -153,7 +132,7 @@ register_method(
     GAT_PAPER_STACKS,
     reucid_variant({"variant": "paper", "stabilize": "anscombe"}, classifier="mp"),
     family="REUCID variant",
-    available=variants_available,
+    available=reucid_available,
     description="denoise(variant='paper', stabilize='anscombe', classifier='mp'): the "
     "paper's stacks on the Anscombe-transformed image, noise model estimated from the "
     "image.",
