@@ -7,8 +7,10 @@ import importlib
 import pytest
 
 MODULES = [
-    "classifiers", "decomposition", "eigen", "io", "memory", "patch_size", "pipeline",
-    "projection", "reference", "stacks", "svd", "terrain", "threads", "validation",
+    "aggregation", "anscombe", "classifiers", "coarse_pilot", "decomposition", "eigen",
+    "group_pca", "grouping", "io", "memory", "noise_model", "patch_set", "patch_size",
+    "pipeline", "projection", "reference", "stacks", "svd", "terrain", "threads",
+    "two_pass", "validation", "variants",
 ]
 
 
