@@ -163,19 +163,18 @@ def _fit_noise_model(image: ArrayLike, *, patch_size: int, n_groups: int, seed: 
     """The body of :func:`estimate_noise_model`."""
     patches = PatchSet(image, patch_size)
     dim = patches.patch_dim
+    bulk = bulk_noise_variance(patches, seed=seed)
     if labels is not None:
         means, variances, counts = _group_noise_samples(patches, np.asarray(labels, np.intp))
         covered = sum(int(c[0]) for c in counts)
     if labels is None or covered < patches.n_patches // 2:
         # too few patches per group for a per-pixel variance: use fewer, larger groups
-        rough = bulk_noise_variance(patches, seed=seed)
         # k-means groups are uneven: aim at twice the minimum size on average
         groups = int(min(n_groups,
                          max(1, patches.n_patches // (2 * _MIN_GROUP_FACTOR * dim))))
-        labels = group_similar_patches(patches, noise_variance=rough, n_groups=groups,
+        labels = group_similar_patches(patches, noise_variance=bulk, n_groups=groups,
                                        seed=seed)
         means, variances, counts = _group_noise_samples(patches, labels)
-    bulk = bulk_noise_variance(patches, seed=seed)
     if not means:
         # no group is large enough (a tiny image): fall back to white noise
         return AffineVariance(slope=0.0, intercept=bulk)
