@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from benchmarks.data import SimulatedCase, shared_simulated_cases
-from benchmarks.metrics import psnr, residual_correlation, ssim
+from denoiser.reucid.metrics import psnr, residual_correlation, ssim
 from benchmarks.runner import cpu_timed
 
 __all__ = ["BM3D_ROW", "DEFAULT_ROW", "NO_PILOT_ROW", "QUICK_ROWS", "ROWS", "ablation_rows",

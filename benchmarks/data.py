@@ -5,7 +5,7 @@ Simulated cases come from two sources, both with the paper's noise model
 
 * the shared abTEM set in ``../shared/data/sim`` (doses in electrons per *pixel*,
   see its README), used when present;
-* the project's own simulator, :mod:`training.simulation` (doses in electrons per
+* the project's own simulator, :mod:`denoiser.reucid.simulation` (doses in electrons per
   Å², as the issue asks), always available.
 
 Real images are read from ``../shared/data/real`` (never copied into the repository).
@@ -48,7 +48,7 @@ class SimulatedCase:
     name : str
         Short label, e.g. ``"SrTiO3_001 (abTEM)"``.
     source : str
-        ``"shared abTEM"`` or ``"training.simulation"``.
+        ``"shared abTEM"`` or ``"denoiser.reucid.simulation"``.
     dose : float
         The dose, in ``dose_unit``.
     dose_unit : str
@@ -166,7 +166,7 @@ def builtin_simulated_cases(
     scenes: Sequence[dict] = BUILTIN_SCENES,
     seed: int = 0,
 ) -> list[SimulatedCase]:
-    """Cases simulated by :mod:`training.simulation`, doses in electrons per Å².
+    """Cases simulated by :mod:`denoiser.reucid.simulation`, doses in electrons per Å².
 
     Parameters
     ----------
@@ -189,7 +189,7 @@ def builtin_simulated_cases(
     >>> [c.name for c in cases]
     ['SrTiO3_001 bulk (built-in)', 'Au_110 particle (built-in)']
     """
-    from training.simulation import add_dose_noise, expected_counts, simulate_haadf
+    from denoiser.reucid.simulation import add_dose_noise, expected_counts, simulate_haadf
 
     cases = []
     for scene in scenes:
@@ -213,7 +213,7 @@ def builtin_simulated_cases(
             cases.append(
                 SimulatedCase(
                     name=f"{scene['material']} {scene['environment']} (built-in)",
-                    source="training.simulation",
+                    source="denoiser.reucid.simulation",
                     dose=float(dose),
                     dose_unit="e/Å²",
                     clean=clean,

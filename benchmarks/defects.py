@@ -1,7 +1,7 @@
 """Defect benchmark: does a denoiser keep rare defects? ``python -m benchmarks.defects``.
 
 The abTEM sets tile one perfect unit cell, the best case for methods that pool similar
-patches. Here the training simulator (:func:`training.simulation.simulate_haadf`) makes
+patches. Here the training simulator (:func:`denoiser.reucid.simulation.simulate_haadf`) makes
 a lattice rotated by 7° (so no patch repeats exactly on the pixel grid), 0.2 Å per
 pixel, 256x256, with 3 % partial vacancies (a column loses 30–100 % of its weight) and
 3 % substitutions (a heavier dopant), and — from the same seed — the same lattice
@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from benchmarks.metrics import psnr, residual_correlation
+from denoiser.reucid.metrics import psnr, residual_correlation
 from benchmarks.runner import cpu_timed
 from denoiser.reucid.anscombe import PoissonGaussianNoise
 
@@ -110,7 +110,7 @@ def defect_case(material: str, dose: float, *, size: int = 256, seed: int = SEED
     Parameters
     ----------
     material : str
-        A key of ``training.simulation.CRYSTALS`` (e.g. ``"SrTiO3_001"``).
+        A key of ``denoiser.reucid.simulation.CRYSTALS`` (e.g. ``"SrTiO3_001"``).
     dose : float
         Electrons per Å².
     size : int, optional
@@ -130,7 +130,7 @@ def defect_case(material: str, dose: float, *, size: int = 256, seed: int = SEED
     >>> case.noisy.shape, bool(np.abs(case.defect).max() > 0)
     ((64, 64), True)
     """
-    from training.simulation import add_dose_noise, expected_counts, simulate_haadf
+    from denoiser.reucid.simulation import add_dose_noise, expected_counts, simulate_haadf
 
     common = dict(shape=(size, size), pixel_size_A=PIXEL_SIZE_A, rotation_deg=ROTATION_DEG,
                   environment="bulk", background=0.0, rng=seed)

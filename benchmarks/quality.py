@@ -27,7 +27,7 @@ from benchmarks.data import (
     shared_simulated_cases,
 )
 from benchmarks.methods import Method, MethodContext, method_names, select_methods
-from benchmarks.metrics import quality_metrics
+from denoiser.reucid.metrics import quality_metrics
 from benchmarks.report import (
     DEFAULT_REPORT,
     PLOTS_DIR,
@@ -302,7 +302,7 @@ def render_quality(
         "unit cell tiled, without defects: a method that pools similar patches from the "
         "whole image approaches unit-cell averaging here, which real crystals (and the "
         "built-in simulator's vacancies, substitutions and edges) do not allow.",
-        "training.simulation": "### Built-in simulator (`training.simulation`, 256x256, "
+        "denoiser.reucid.simulation": "### Built-in simulator (`denoiser.reucid.simulation`, 256x256, "
         "0.2 Å pixels, dose in e/Å² as in the issue)",
     }
     for source in sources:

@@ -50,7 +50,7 @@ about; "REUCID paper, CNN classifier" is the shipped (or active) CNN model there
 
 **Data.** Simulated images with ground truth come from the shared abTEM multislice set
 (`../shared/data/sim`, doses in electrons per *pixel*, used when present) and from the
-project's own simulator `training.simulation` (doses in electrons per Å², as the issue
+project's own simulator `denoiser.reucid.simulation` (doses in electrons per Å², as the issue
 asks); both use the paper's noise model. The real images are read from
 `../shared/data/real` and never copied into the repository; the pictures in
 `docs/benchmarks/` carry a credit line (source repository and licence, from

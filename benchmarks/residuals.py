@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from benchmarks.metrics import pearson
+from denoiser.reucid.metrics import pearson
 from denoiser.reucid.anscombe import PoissonGaussianNoise
 
 __all__ = ["lag_one_autocorrelation", "residual_statistics"]

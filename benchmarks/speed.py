@@ -117,7 +117,7 @@ def speed_input(size: int, *, shared_root: Path | None = None, seed: int = 0
             with np.load(path) as archive:
                 base = archive["infinite"].astype(np.float64)
     if base is None:
-        from training.simulation import simulate_haadf
+        from denoiser.reucid.simulation import simulate_haadf
 
         base = simulate_haadf("SrTiO3_001", shape=(512, 512), pixel_size_A=0.2,
                               environment="bulk", rotation_deg=0.0, rng=7).clean

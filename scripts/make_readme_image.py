@@ -3,7 +3,7 @@
     python scripts/make_readme_image.py [docs/images/before_after.png]
 
 Everything comes from the project itself: the built-in incoherent-imaging simulator
-(``training.simulation``), the dose-noise model and ``denoiser.reucid.denoise``: its
+(``denoiser.reucid.simulation``), the dose-noise model and ``denoiser.reucid.denoise``: its
 default (the best variant) and the paper's pipeline (``variant="paper"``, the shipped
 classifier, the live-view path). Seeded, so the picture is the same on every run of the
 same code.
@@ -36,7 +36,7 @@ def main(target: Path) -> None:
     import matplotlib.pyplot as plt
 
     from denoiser.reucid import denoise
-    from training.simulation import add_dose_noise, expected_counts, simulate_haadf
+    from denoiser.reucid.simulation import add_dose_noise, expected_counts, simulate_haadf
 
     simulated = simulate_haadf(
         MATERIAL, shape=SHAPE, pixel_size_A=PIXEL_SIZE_A, environment=ENVIRONMENT, rng=SEED

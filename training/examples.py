@@ -18,7 +18,7 @@ import numpy as np
 from denoiser.reucid.cnn import eigenpatch_features
 
 from .labels import DEFAULT_LABEL_RULE, PAPER_IEF_CONSTANT, auto_label, labels_from_k
-from .simulation import TRAINING_MATERIALS, add_dose_noise, expected_counts, simulate_haadf
+from denoiser.reucid.simulation import TRAINING_MATERIALS, add_dose_noise, expected_counts, simulate_haadf
 
 #: The doses of the paper's evaluation, in electrons per Å².
 PAPER_DOSES: tuple[float, ...] = (100.0, 500.0, 1000.0, 10000.0)

@@ -147,7 +147,7 @@ def create_auto_dataset(*, n_scenes: int = 48, doses: Sequence[float] | None = N
     """
     from .examples import PAPER_DOSES, build_auto_stacks
     from .labels import DEFAULT_LABEL_RULE, LABEL_RULES, PAPER_IEF_CONSTANT
-    from .simulation import TRAINING_MATERIALS
+    from denoiser.reucid.simulation import TRAINING_MATERIALS
 
     rule = rule or DEFAULT_LABEL_RULE
     if rule not in LABEL_RULES:
@@ -205,7 +205,7 @@ class TrainedClassifier:
 def held_out_cases(*, n_scenes: int = 9, shape: tuple[int, int] = (128, 128)) -> list[Any]:
     """Fixed evaluation images of the held-out materials at the paper's doses."""
     from .examples import simulated_cases
-    from .simulation import HELD_OUT_MATERIALS
+    from denoiser.reucid.simulation import HELD_OUT_MATERIALS
 
     return list(simulated_cases(materials=HELD_OUT_MATERIALS, n_scenes=n_scenes,
                                 shape=shape, seed=EVALUATION_SEED))
@@ -221,7 +221,7 @@ def calibration_cases(*, n_scenes: int = 6, shape: tuple[int, int] = (128, 128),
     is calibrated on the same kinds of images the network learnt from.
     """
     from .examples import simulated_cases
-    from .simulation import TRAINING_MATERIALS
+    from denoiser.reucid.simulation import TRAINING_MATERIALS
 
     return list(simulated_cases(materials=TRAINING_MATERIALS, n_scenes=n_scenes,
                                 shape=shape, pixel_doses=pixel_doses,

@@ -98,7 +98,7 @@ def simulated_sources(*, materials: Sequence[str], doses: Sequence[float],
                       shape: tuple[int, int] = (128, 128), seed: int = 0) -> Iterator[ImageSource]:
     """HAADF images from the training app's simulator, one per (material, dose), with
     ground truth (expected counts) and the Poisson + detector noise of the paper."""
-    from training.simulation import add_dose_noise, expected_counts, simulate_haadf
+    from denoiser.reucid.simulation import add_dose_noise, expected_counts, simulate_haadf
 
     for index, material in enumerate(materials):
         simulated = simulate_haadf(material, shape=shape, rng=seed + index)

@@ -26,7 +26,7 @@ SMALL_TRAINING_OPTIONS = {
 
 def simulated_upload(*, seed: int = 3) -> SimpleUploadedFile:
     """A small low-dose HAADF image from the project's own simulator, as an .npy upload."""
-    from training.simulation import add_dose_noise, simulate_haadf
+    from denoiser.reucid.simulation import add_dose_noise, simulate_haadf
 
     simulated = simulate_haadf(
         "SrTiO3_001", shape=(96, 96), pixel_size_A=0.2, environment="bulk", rng=seed

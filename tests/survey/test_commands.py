@@ -28,7 +28,7 @@ def command(django_capture_on_commit_callbacks):
 
 
 def test_seed_survey_demo_is_idempotent(fast_decompose, command, capsys):
-    pytest.importorskip("training.simulation")
+    pytest.importorskip("denoiser.reucid.simulation")
     command("seed_survey_demo", "--size", "48")
     survey = Survey.objects.get(slug="demo")
     first = list(survey.images.values_list("id", "status"))
@@ -43,7 +43,7 @@ def test_seed_survey_demo_is_idempotent(fast_decompose, command, capsys):
 
 
 def test_seed_retries_failed_images(fast_decompose, command):
-    pytest.importorskip("training.simulation")
+    pytest.importorskip("denoiser.reucid.simulation")
     command("seed_survey_demo", "--size", "48")
     SurveyImage.objects.filter(pk=SurveyImage.objects.first().pk).update(status="failed")
     command("seed_survey_demo", "--size", "48")
@@ -76,7 +76,7 @@ def test_import_a_folder_of_npy_and_simulation_npz(fast_decompose, command, tmp_
 
 
 def test_import_simulated_by_the_training_app(fast_decompose, command):
-    pytest.importorskip("training.simulation")
+    pytest.importorskip("denoiser.reucid.simulation")
     command("import_survey_images", "--simulate", "Si_110", "--survey", "sim", "--create",
                  "--dose", "200", "--dose", "2000", "--size", "48")
     images = Survey.objects.get(slug="sim").images.order_by("dose")

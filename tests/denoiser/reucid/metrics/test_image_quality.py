@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
-from benchmarks.metrics import ief, pearson, psnr, quality_metrics, residual_correlation, ssim
+from denoiser.reucid.metrics import ief, pearson, psnr, quality_metrics, residual_correlation, ssim
 from tests.benchmarks.images import lattice
 
 

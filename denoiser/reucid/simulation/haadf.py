@@ -3,7 +3,7 @@
 A HAADF image is modelled as the projected crystal's atomic columns, each scattering a
 fraction of the beam proportional to the sum of Z^1.7 over its atoms, convolved with a
 probe made of a Gaussian core and a slowly decaying tail. It is not multislice (use abTEM
-for that, see :mod:`training.abtem_simulation`), but it is fast, has exact ground truth,
+for that, see :mod:`denoiser.reucid.simulation.multislice`), but it is fast, has exact ground truth,
 and covers what matters for training an eigenpatch classifier: several lattices and
 column widths (pixel sizes 0.1-0.35 Å), vacuum, edges, vacancies, substitutions and a
 slowly drifting background.

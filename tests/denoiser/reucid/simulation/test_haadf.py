@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training.simulation import (
+from denoiser.reucid.simulation.haadf import (
     CRYSTALS,
     HELD_OUT_MATERIALS,
     TRAINING_MATERIALS,

@@ -1,6 +1,6 @@
 """Multislice HAADF-STEM simulation with abTEM (optional extra: ``pip install 'reucid[simulation]'``).
 
-Slower but physically faithful counterpart of :mod:`training.simulation`: crystals are
+Slower but physically faithful counterpart of :mod:`denoiser.reucid.simulation`: crystals are
 built with ASE, one periodic cell is scanned with abTEM (channelling, thickness effects)
 and tiled to the requested field of view, like ``shared/data/sim`` (see its README).
 abTEM and ASE are imported only when a function here is called.
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .simulation import SimulatedImage
+from .haadf import SimulatedImage
 
 ABTEM_MATERIALS: tuple[str, ...] = ("Si_110", "SrTiO3_001", "BaTiO3_001", "NdBaTiO3_001",
                                     "graphene", "Au_110")

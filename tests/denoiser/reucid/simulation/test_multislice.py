@@ -7,7 +7,7 @@ import pytest
 abtem = pytest.importorskip("abtem")
 pytest.importorskip("ase")
 
-from training.abtem_simulation import build_structure, simulate_abtem_haadf
+from denoiser.reucid.simulation.multislice import build_structure, simulate_abtem_haadf
 
 
 def test_structures_are_orthogonal_cells_of_the_right_chemistry():
