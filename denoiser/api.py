@@ -6,7 +6,7 @@ anonymous use is allowed (the job's UUID is then the only key to it).
 from __future__ import annotations
 
 import numpy as np
-from django.http import FileResponse, Http404
+from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -19,6 +19,8 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from reucid_site.files import send_file
 
 from . import job_files, selectors, services
 from .models import DenoiseJob, JobStatus
@@ -158,18 +160,14 @@ class JobDownloadView(APIView):
                 status=status.HTTP_409_CONFLICT,
             )
         file_name, content_type, _ = job_files.DOWNLOADS[name]
-        path = job_files.job_path(job, file_name)
-        if not path.is_file():
+        if not job_files.job_path(job, file_name).is_file():
             raise Http404("This result file has been deleted.")
         stem = job.original_filename.rsplit(".", 1)[0] or "image"
         kind, extension = name.split(".")
-        response = FileResponse(
-            open(path, "rb"),  # noqa: SIM115 - FileResponse closes it
-            as_attachment=True,
-            filename=f"{stem}_reucid_{kind}.{extension}",
-            content_type=content_type,
-        )
-        return response
+        # The owner/staff/secret-link check is above; the bytes go out by the configured
+        # way (FileResponse, X-Accel-Redirect or X-Sendfile).
+        return send_file(job_files.storage_name(job, file_name), content_type=content_type,
+                         filename=f"{stem}_reucid_{kind}.{extension}", as_attachment=True)
 
 
 class JobProfileView(APIView):

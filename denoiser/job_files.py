@@ -55,6 +55,12 @@ def job_path(job, name: str = "") -> Path:
     return folder / name if name else folder
 
 
+def storage_name(job, name: str) -> str:
+    """One of a job's files as a storage name (relative to MEDIA_ROOT, "/"-separated): what
+    reucid_site.files.send_file serves once a view has checked that the client may."""
+    return (Path(job.job_dir) / name).as_posix()
+
+
 def gallery_name(stack: int) -> str:
     return GALLERY_TEMPLATE.format(stack=int(stack))
 

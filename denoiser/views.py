@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from reucid_site.files import send_file
 
 from . import job_files, methods, selectors, services
 from .classifier_choice import ClassifierUnavailable, active_model
@@ -203,7 +205,7 @@ def job_page(request: HttpRequest, job_id) -> HttpResponse:
 
 
 @require_GET
-def job_image(request: HttpRequest, job_id, name: str) -> FileResponse:
+def job_image(request: HttpRequest, job_id, name: str) -> HttpResponse:
     """A preview picture or eigenpatch gallery of a job (same visibility as the job)."""
     job = _job_or_404(request, job_id)
     if name in job_files.PREVIEWS:
@@ -212,12 +214,11 @@ def job_image(request: HttpRequest, job_id, name: str) -> FileResponse:
         file_name = job_files.gallery_name(int(name[8:]))
     else:
         raise Http404("Unknown picture.")
-    path = job_files.job_path(job, file_name)
-    if not path.is_file():
+    if not job_files.job_path(job, file_name).is_file():
         raise Http404("This picture does not exist (yet).")
-    response = FileResponse(open(path, "rb"), content_type="image/png")  # noqa: SIM115
-    response["Cache-Control"] = "no-store" if name == "interim" else "private, max-age=3600"
-    return response
+    return send_file(
+        job_files.storage_name(job, file_name), content_type="image/png", filename=file_name,
+        cache_control="no-store" if name == "interim" else "private, max-age=3600")
 
 
 @require_POST

@@ -31,10 +31,50 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
-# The embedded key starts with "django-insecure-" so `manage.py check --deploy` flags it.
-SECRET_KEY = os.environ.get(
-    "SECRET_KEY", "django-insecure-embedded-default-key-change-me-in-production-0123456789"
-)
+
+
+def install_secret_key(path: Path) -> str:
+    """This install's own signing key: read from ``path``, made there once if absent.
+
+    A key written in the source would be public, and anything signed with it (sessions,
+    respondent tokens, invitation cookies) forgeable. Several processes (gunicorn workers,
+    Celery) may start at once: the file is created exclusively, so the first one's key wins
+    and every other process reads that one.
+
+    Parameters
+    ----------
+    path : Path
+        Where the key lives (``var/secret_key`` by default; readable by its owner only).
+
+    Returns
+    -------
+    str
+        The key (86 URL-safe characters, 512 random bits).
+    """
+    import secrets
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(64))
+    for _ in range(50):  # another process may be between creating and writing the file
+        key = path.read_text().strip()
+        if key:
+            return key
+        import time
+
+        time.sleep(0.02)
+    raise RuntimeError(f"{path} is empty: delete it and start again")
+
+
+# Production sets SECRET_KEY (the same on every machine); an embedded install makes its own
+# once and keeps it under var/ (REUCID_SECRET_KEY_FILE).
+SECRET_KEY = os.environ.get("SECRET_KEY") or install_secret_key(
+    Path(os.environ.get("REUCID_SECRET_KEY_FILE", BASE_DIR / "var" / "secret_key")))
 try:
     REUCID_VERSION = package_version("reucid")
 except PackageNotFoundError:  # a checkout that was never pip-installed
@@ -53,12 +93,15 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "denoiser",
     "survey",
     "training",
 ]
 
 MIDDLEWARE = [
+    # Outermost: it sees every response, including Django's own error pages.
+    "reucid_site.errors.ErrorPagesMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -70,6 +113,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "reucid_site.urls"
+# Notes the failure, so an API path can answer it as JSON (reucid_site.errors).
+CSRF_FAILURE_VIEW = "reucid_site.errors.csrf_failure"
 
 TEMPLATES = [
     {
@@ -132,9 +177,17 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))
-# Django serves MEDIA_ROOT itself with DEBUG on, or with this on (a small install that has no
-# proxy in front of gunicorn); a larger one lets nginx or S3 serve media.
-REUCID_SERVE_MEDIA = env_bool("REUCID_SERVE_MEDIA", False)
+# No URL serves MEDIA_ROOT as such: every stored file is reached through a view that checks
+# who may see it (reucid_site.files.send_file). How that view hands the bytes over:
+#   "django"           - Django streams the file (FileResponse); the embedded default.
+#   "x-accel-redirect" - nginx: the view answers with X-Accel-Redirect to
+#                        REUCID_PROTECTED_MEDIA_URL + path, an `internal` location.
+#   "x-sendfile"       - Apache mod_xsendfile / lighttpd: X-Sendfile with the file's path.
+REUCID_FILE_SENDING = os.environ.get("REUCID_FILE_SENDING", "django").strip().lower()
+if REUCID_FILE_SENDING not in {"django", "x-accel-redirect", "x-sendfile"}:
+    raise ValueError("REUCID_FILE_SENDING must be 'django', 'x-accel-redirect' or "
+                     f"'x-sendfile', not {REUCID_FILE_SENDING!r}")
+REUCID_PROTECTED_MEDIA_URL = os.environ.get("REUCID_PROTECTED_MEDIA_URL", "/protected-media/")
 # Media (uploads, results, model files) must be shared by the web server and every worker:
 # one filesystem (NFS...) at MEDIA_ROOT, or S3-compatible object storage (REUCID_STORAGE=s3,
 # needs the `s3` extra: django-storages[s3]). See docs/deployment.md.
@@ -187,6 +240,11 @@ REUCID_JOB_QUEUED_LOST_AFTER_SECONDS = int(
 REUCID_JOB_MAX_ATTEMPTS = int(os.environ.get("REUCID_JOB_MAX_ATTEMPTS", 3))
 REUCID_RETENTION_DAYS = int(os.environ.get("REUCID_RETENTION_DAYS", 30))
 REUCID_PREVIEW_MAX_SIDE = int(os.environ.get("REUCID_PREVIEW_MAX_SIDE", 1024))
+# Fair queueing (denoiser.services.dispatch_jobs): how many queued + running denoise jobs one
+# client may have (0 = no limit), and how many jobs are handed to the denoise workers at once
+# (0 = CELERY_WORKER_CONCURRENCY, else this machine's cores; set the total of the workers).
+REUCID_MAX_JOBS_PER_CLIENT = int(os.environ.get("REUCID_MAX_JOBS_PER_CLIENT", 20))
+REUCID_DENOISE_SLOTS = int(os.environ.get("REUCID_DENOISE_SLOTS", 0))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
@@ -277,17 +335,44 @@ REUCID_TRAINING_STALE_AFTER_SECONDS = float(
     os.environ.get("REUCID_TRAINING_STALE_AFTER_SECONDS", 900)
 )
 
+# The cache holds the throttles' counters. Per process by default; every web process of one
+# install must share it for a limit to mean what it says: start.sh uses a folder
+# (file:///path), production Redis (redis://host:6379/2).
+REUCID_CACHE_URL = os.environ.get("REUCID_CACHE_URL", "").strip()
+if REUCID_CACHE_URL.startswith(("redis://", "rediss://")):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": REUCID_CACHE_URL}}
+elif REUCID_CACHE_URL.startswith("file://"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                          "LOCATION": REUCID_CACHE_URL[len("file://"):]}}
+elif REUCID_CACHE_URL:
+    raise ValueError(f"REUCID_CACHE_URL must be redis://... or file:///..., not "
+                     f"{REUCID_CACHE_URL!r}")
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Joining the survey (pages and API) is limited per client address: a script cannot make
+# respondents by the dozen. "off" lifts the limit (load tests on loopback).
+REUCID_RESPONDENT_RATE = os.environ.get("REUCID_RESPONDENT_RATE", "20/hour").strip()
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_RATES": {
+        "survey_respondents": None if REUCID_RESPONDENT_RATE.lower() in {"", "off", "0"}
+        else REUCID_RESPONDENT_RATE,
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "REUCID API",
     "DESCRIPTION": "Denoise atomic-resolution STEM images and run the eigenpatch survey.",
     "VERSION": REUCID_VERSION,
+    # Swagger UI and Redoc from the site's own static files: the docs work offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 

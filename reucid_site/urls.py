@@ -1,10 +1,12 @@
-"""Top-level URL configuration: each app owns its own urls module."""
-import re
+"""Top-level URL configuration: each app owns its own urls module.
 
-from django.conf import settings
+There is deliberately no route for MEDIA_URL: stored files are served only by views that
+check who may see them (reucid_site.files.send_file).
+"""
 from django.contrib import admin
-from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from django.urls import include, path
+from drf_spectacular.views import (
+    SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView)
 
 from . import views
 
@@ -17,11 +19,7 @@ urlpatterns = [
     path("training/", include("training.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(
+        url_name="api-schema", template_name="drf_spectacular/redoc_offline.html"),
+        name="api-redoc"),
 ]
-
-if settings.MEDIA_URL.startswith("/"):
-    # Looked up per request (DEBUG, REUCID_SERVE_MEDIA, MEDIA_ROOT), so tests and the embedded
-    # site see the media folder in force; production puts a proxy or S3 in front instead.
-    urlpatterns.append(
-        re_path(rf"^{re.escape(settings.MEDIA_URL.lstrip('/'))}(?P<path>.*)$", views.media)
-    )

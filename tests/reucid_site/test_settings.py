@@ -43,7 +43,8 @@ print(json.dumps({
 SITE_VARIABLES = (
     "DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "CELERY_TASK_ALWAYS_EAGER",
     "DJANGO_DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "MEDIA_ROOT", "STATIC_ROOT",
-    "REUCID_STORAGE", "REUCID_BROKER_DIR", "DJANGO_SECURE_HTTPS",
+    "REUCID_STORAGE", "REUCID_BROKER_DIR", "DJANGO_SECURE_HTTPS", "REUCID_SECRET_KEY_FILE",
+    "REUCID_FILE_SENDING", "REUCID_CACHE_URL", "REUCID_RESPONDENT_RATE",
 )
 
 
@@ -139,6 +140,8 @@ def test_https_hardening_only_when_asked_and_not_debug():
     ("environment", "message"),
     [
         ({"REUCID_STORAGE": "ftp"}, "REUCID_STORAGE must be 'filesystem' or 's3'"),
+        ({"REUCID_FILE_SENDING": "nginx"}, "REUCID_FILE_SENDING must be 'django'"),
+        ({"REUCID_CACHE_URL": "memcached://x"}, "REUCID_CACHE_URL must be redis://"),
         (
             {"REUCID_DENOISE_SOFT_TIME_LIMIT": "900", "REUCID_DENOISE_TIME_LIMIT": "600"},
             "soft time limit < hard time limit",
@@ -152,12 +155,38 @@ def test_bad_values_stop_with_a_clear_message(environment, message):
     assert message in completed.stderr
 
 
-def test_deploy_check_flags_the_embedded_secret_key():
+#: The key that settings.py used to carry in its source (public, so anything signed with it
+#: could be forged).
+OLD_PUBLIC_KEY = "django-insecure-embedded-default-key-change-me-in-production-0123456789"
+
+
+def test_embedded_secret_key_is_made_once_per_install_and_kept(tmp_path):
+    key_file = tmp_path / "var" / "secret_key"
+
+    first = settings_with(REUCID_SECRET_KEY_FILE=str(key_file))["secret_key"]
+    again = settings_with(REUCID_SECRET_KEY_FILE=str(key_file))["secret_key"]
+    other_install = settings_with(REUCID_SECRET_KEY_FILE=str(tmp_path / "b" / "key"))
+
+    assert first == again == key_file.read_text().strip()
+    assert len(first) >= 80 and first != OLD_PUBLIC_KEY
+    assert other_install["secret_key"] != first
+    assert key_file.stat().st_mode & 0o077 == 0, "readable by its owner only"
+
+
+def test_secret_key_from_the_environment_wins_and_writes_no_file(tmp_path):
+    key_file = tmp_path / "secret_key"
+    values = settings_with(SECRET_KEY="x" * 60, REUCID_SECRET_KEY_FILE=str(key_file))
+
+    assert values["secret_key"] == "x" * 60 and not key_file.exists()
+
+
+def test_deploy_check_accepts_the_generated_key(tmp_path):
     completed = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy"],
         cwd=REPO_ROOT,
-        env={k: v for k, v in os.environ.items() if k not in SITE_VARIABLES},
+        env={**{k: v for k, v in os.environ.items() if k not in SITE_VARIABLES},
+             "REUCID_SECRET_KEY_FILE": str(tmp_path / "secret_key")},
         capture_output=True, text=True, timeout=120,
     )
 
-    assert "security.W009" in completed.stdout + completed.stderr
+    assert "security.W009" not in completed.stdout + completed.stderr
