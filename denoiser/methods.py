@@ -1,6 +1,6 @@
 """The quality mode of a job: the best variant ("best", default) or the paper's REUCID ("paper").
 
-"best" runs :data:`denoiser.reucid.variants.BEST`, what ``denoise()`` runs by default
+"best" runs the core's default method (``denoiser.reucid.grouped``), what ``denoise()`` runs by default
 (Anscombe stabilisation, a coarse pilot from the paper's pipeline on the 2x2-binned
 image, two passes over groups of similar patches, weighted aggregation): it beats
 BM3D+GAT at every dose on the simulated abTEM sets (graphene at 100 e/Å²: 22.2 dB against
@@ -245,13 +245,17 @@ PROTECT_DEFECTS_DROPPED_NOTE = (
 )
 
 
-def variant_options(method: str, *, protect_defects: bool = False) -> dict[str, Any]:
-    """Keyword options of ``iter_denoise`` that select the method's pipeline.
+def core_options(method: str, *, protect_defects: bool = False, n_units: int | None = None,
+                 device: str = "cpu") -> dict[str, Any]:
+    """Keyword options of the core's ``iter_denoise`` for a job of this method.
 
-    Always names the variant: the core's own default is "best", so a "paper" job that
-    passed nothing would run the grouped pipeline. ``protect_defects`` (with "best" only,
-    see :func:`check_combination`) runs the best variant without its coarse pilot: the
-    pilot's lattice-like first estimate is what pulls a rare defect towards the lattice.
+    Always names the variant (the core's own default is "best"). ``n_units`` is the
+    job's requested number of stacks ("paper") or groups ("best"). ``device`` (the
+    site's ``REUCID_DEVICE``) is where the paper method runs its place-back; the default
+    method runs on the CPU, so it is not passed to it. ``protect_defects`` (with "best"
+    only, see :func:`check_combination`) runs the best method without its coarse pilot:
+    the pilot's lattice-like first estimate is what pulls a rare defect towards the
+    lattice.
 
     Raises
     ------
@@ -260,14 +264,17 @@ def variant_options(method: str, *, protect_defects: bool = False) -> dict[str, 
 
     Examples
     --------
-    >>> variant_options("paper"), variant_options("best")
-    ({'variant': 'paper'}, {'variant': 'best'})
-    >>> variant_options("best", protect_defects=True)
-    {'variant': 'best', 'pilot': None}
+    >>> core_options("paper", n_units=4, device="cuda")
+    {'variant': 'paper', 'n_stacks': 4, 'device': 'cuda'}
+    >>> core_options("best"), core_options("best", protect_defects=True, n_units=32)
+    ({'variant': 'best', 'n_groups': None}, {'variant': 'best', 'n_groups': 32, 'pilot': None})
     """
     method = normalise_method(method)
-    if not protect_defects:
-        return {"variant": method}
     if method != BEST:
-        raise ValueError("protect_defects applies to the 'best' method only")
-    return {"variant": method, "pilot": None}
+        if protect_defects:
+            raise ValueError("protect_defects applies to the 'best' method only")
+        return {"variant": method, "n_stacks": n_units, "device": device}
+    options: dict[str, Any] = {"variant": method, "n_groups": n_units}
+    if protect_defects:
+        options["pilot"] = None
+    return options

@@ -22,6 +22,8 @@ from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
+from denoiser.reucid import GroupedResult, iter_denoise, write_tiff
+
 from . import job_files, methods
 from .models import DenoiseJob, JobStatus
 from .rendering import (
@@ -154,8 +156,8 @@ def _progress_writer(job: DenoiseJob) -> Callable[[object], None]:
 
     def record(interim) -> None:
         now = time.monotonic()
-        stacks_done = int(interim.stack_index) + 1
-        if now - last_picture[0] >= INTERIM_MIN_INTERVAL or stacks_done >= interim.n_stacks:
+        stacks_done = int(interim.step)
+        if now - last_picture[0] >= INTERIM_MIN_INTERVAL or stacks_done >= interim.n_steps:
             preview = downsample_for_display(
                 np.nan_to_num(np.asarray(interim.image, dtype=np.float32)), max_side=preview_side
             )
@@ -165,7 +167,7 @@ def _progress_writer(job: DenoiseJob) -> Callable[[object], None]:
             )
             last_picture[0] = now
         updated = DenoiseJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
-            stacks_done=stacks_done, n_stacks=int(interim.n_stacks), heartbeat_at=timezone.now()
+            stacks_done=stacks_done, n_stacks=int(interim.n_steps), heartbeat_at=timezone.now()
         )
         if not updated:
             raise JobCancelled(str(job.pk))
@@ -174,20 +176,16 @@ def _progress_writer(job: DenoiseJob) -> Callable[[object], None]:
 
 
 def _denoise_with_progress(job: DenoiseJob, image: np.ndarray):
-    """Run the core's ``iter_denoise``, recording each stack; return the DenoiseResult."""
-    from denoiser.reucid import iter_denoise
-
+    """Run the core's ``iter_denoise``, recording each report; return the result."""
     record = _progress_writer(job)
-    # with "best" the core yields ~16 interim results per pass, and n_stacks counts
-    # groups x passes, so progress reads the same way for both methods
     generator = iter_denoise(
         image,
         classifier=job.classifier_spec,
         patch_size=job.patch_size,
-        n_stacks=job.requested_stacks,
         seed=int(job.seed),
-        device=str(getattr(settings, "REUCID_DEVICE", "cpu")),
-        **methods.variant_options(job.method, protect_defects=job.protect_defects),
+        **methods.core_options(job.method, protect_defects=job.protect_defects,
+                               n_units=job.requested_stacks,
+                               device=str(getattr(settings, "REUCID_DEVICE", "cpu"))),
     )
     last = None
     for interim in generator:
@@ -197,7 +195,7 @@ def _denoise_with_progress(job: DenoiseJob, image: np.ndarray):
 
 
 def variant_metadata(method: str, *, protect_defects: bool = False) -> dict:
-    """The pipeline steps (stabilize, grouping, passes, aggregation, pilot) a method runs.
+    """The pipeline steps a method runs, for the job record and page.
 
     Examples
     --------
@@ -206,10 +204,11 @@ def variant_metadata(method: str, *, protect_defects: bool = False) -> dict:
     >>> variant_metadata("best", protect_defects=True)["pilot"] is None
     True
     """
-    from denoiser.reucid.variants import resolve_variant
-
-    return resolve_variant(
-        **methods.variant_options(method, protect_defects=protect_defects)).to_metadata()
+    if method == "paper":
+        return {"method": "paper", "stabilize": None, "grouping": "random", "passes": 1,
+                "aggregation": "flat", "pilot": None}
+    return {"method": "best", "stabilize": "anscombe", "grouping": "similar", "passes": 2,
+            "aggregation": "weighted", "pilot": None if protect_defects else "coarse"}
 
 
 def _result_of(interim):
@@ -255,8 +254,8 @@ def stack_summaries(result) -> list[dict]:
 
 
 def is_grouped(result) -> bool:
-    """True for a result of the grouped ("best") pipeline: its stacks are groups."""
-    return getattr(result, "mode", "") == "grouped"
+    """True for a result of the default ("best") method: groups instead of stacks."""
+    return isinstance(result, GroupedResult)
 
 
 def _significant(value: float, digits: int = 4) -> float | None:
@@ -270,7 +269,7 @@ def shown_groups(result, count: int = GROUPS_SHOWN) -> list[int]:
     selection has something to show, and the largest group, typically plain lattice or
     background, where it usually keeps nothing beyond the mean.
     """
-    groups = list(result.stacks)
+    groups = list(result.last_pass)
     if not groups:
         return []
     by_kept = sorted(range(len(groups)),
@@ -288,10 +287,9 @@ def group_summary(result) -> dict:
 
     ``kept_histogram[k]`` is the number of groups that kept ``k`` eigenpatches.
     """
-    groups = list(result.stacks)
+    groups = list(result.last_pass)
     kept = np.array([group.n_kept for group in groups], dtype=np.int64)
     sizes = np.array([group.n_patches for group in groups], dtype=np.int64)
-    variant = (getattr(result, "options", {}) or {}).get("variant", {})
 
     def spread(values: np.ndarray) -> dict:
         if values.size == 0:
@@ -301,8 +299,8 @@ def group_summary(result) -> dict:
 
     return {
         "n_groups": len(groups),
-        "passes": int(variant.get("passes", 1)),
-        "n_components": int(getattr(result, "n_components", 0) or 0),
+        "passes": int(result.passes),
+        "n_components": int(result.patch_size**2),
         "patches_per_group": spread(sizes),
         "kept_per_group": spread(kept),
         "kept_histogram": np.bincount(kept).tolist() if kept.size else [],
@@ -314,7 +312,7 @@ def shown_group_summaries(result, positions: list[int]) -> list[dict]:
     units where the noise is about 1) and kept flags of the shown groups."""
     summaries = []
     for position in positions:
-        group = result.stacks[position]
+        group = result.last_pass[position]
         n_patches = max(int(group.n_patches), 1)
         per_patch = np.asarray(group.eigenvalues, dtype=np.float64) / n_patches
         kept = np.asarray(group.kept, dtype=bool)
@@ -333,21 +331,27 @@ def shown_group_summaries(result, positions: list[int]) -> list[dict]:
 
 def _write_outputs(job: DenoiseJob, image: np.ndarray, result) -> dict:
     """Write TIFFs, PNGs and galleries; return the diagnostics to store on the job."""
-    from denoiser.reucid import write_tiff
-
     output = np.asarray(result.image, dtype=np.float32)
     residual = (image.astype(np.float32) - output).astype(np.float32)
     # Eigenpatches stay out of the JSON (the gallery PNGs show them); the per-stack
     # eigenvalues and kept masks are in ``stacks``.
     core_metadata = jsonable(result.to_metadata(include_eigenpatches=False))
     core_stacks = core_metadata.pop("stacks", None) or []
+    core_metadata.pop("groups", None)
     grouped = is_grouped(result)
+    # the page reads the pipeline, the noise model and the pilot from one place
+    core_metadata["options"] = {
+        **(core_metadata.get("options") or {}),
+        "variant": variant_metadata(job.method, protect_defects=job.protect_defects),
+        **({"noise_model": core_metadata.get("noise_model"), "pilot": core_metadata.get("pilot")}
+           if grouped else {}),
+    }
     if grouped:
         # ~128 groups x p^2 eigenvalues would make the JSON hundreds of kB: keep a
         # summary and the largest groups only (they are also the galleries)
         shown = shown_groups(result)
         stacks = shown_group_summaries(result, shown)
-        gallery_stacks = [result.stacks[position] for position in shown]
+        gallery_stacks = [result.last_pass[position] for position in shown]
     else:
         stacks = stack_summaries(result)
         for summary, core_stack in zip(stacks, core_stacks):
@@ -358,13 +362,12 @@ def _write_outputs(job: DenoiseJob, image: np.ndarray, result) -> dict:
     diagnostics = {
         "method": job.method,
         "protect_defects": bool(job.protect_defects),
-        # the pipeline's steps: a paper result carries no variant in its options
         "variant": variant_metadata(job.method, protect_defects=job.protect_defects),
         "core": core_metadata,
         "stacks": stacks,
         "patch_size": int(result.patch_size),
-        "n_stacks": int(result.n_stacks),
-        "kept_per_stack": [int(stack.n_kept) for stack in result.stacks] if grouped
+        "n_stacks": int(result.n_groups if grouped else result.n_stacks),
+        "kept_per_stack": [int(group.n_kept) for group in result.last_pass] if grouped
         else [stack["n_kept"] for stack in stacks],
         "model_version": job.model_version,
         "classifier": job.classifier_choice,

@@ -4,10 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from denoiser.reucid.classifiers import ClassifierOutputError, FixedRank
-from denoiser.reucid.group_pca import NoiseEdge, run_group_pass
-from denoiser.reucid.grouping import group_positions
-from denoiser.reucid.patch_set import PatchSet
+from denoiser.reucid.selection import ClassifierOutputError, FixedRank
+from denoiser.reucid.grouped.group_pca import run_group_pass
+from denoiser.reucid.selection import NoiseEdge
+from denoiser.reucid.patches.similarity import group_positions
+from denoiser.reucid.patches.patch_set import PatchSet
 
 from ._images import gaussian_lattice
 
@@ -116,7 +117,7 @@ def test_unknown_aggregation_is_refused():
 def test_the_outlier_test_looks_where_signal_lives():
     # A residual of energy 40 sigma² concentrated on 4 signal directions is far above
     # chi²(4) but well inside the noise of a whole 11x11 patch (121 ± 2·15.6).
-    from denoiser.reucid.group_pca import _outliers
+    from denoiser.reucid.grouped.group_pca import _outliers
 
     rng = np.random.default_rng(0)
     basis = np.linalg.qr(rng.normal(size=(121, 4)))[0]
@@ -134,7 +135,7 @@ def test_the_outlier_test_looks_where_signal_lives():
 def test_a_single_vacancy_survives_grouping_at_low_dose(pilot):
     # one missing column among 81: groups of similar patches and a pilot that averages
     # the lattice must not fill it in (1 = its full contrast kept, 0 = filled in)
-    from denoiser.reucid.two_pass import denoise_grouped
+    from denoiser.reucid.grouped.pipeline import denoise_grouped
 
     from ._images import gaussian_lattice
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from denoiser.reucid.classifiers import FixedRank, MarchenkoPastur
-from denoiser.reucid.coarse_pilot import coarse_patch_size
-from denoiser.reucid.group_pca import NoiseEdge
-from denoiser.reucid.noise_model import AffineVariance, VarianceStabilizer
-from denoiser.reucid.terrain import patch_terrain
-from denoiser.reucid.two_pass import denoise_grouped
+from denoiser.reucid.selection import FixedRank, MarchenkoPastur
+from denoiser.reucid.grouped.pilot import coarse_patch_size
+from denoiser.reucid.selection import NoiseEdge
+from denoiser.reucid.noise import AffineVariance, VarianceStabilizer
+from denoiser.reucid.paper.terrain import patch_terrain
+from denoiser.reucid.grouped.pipeline import denoise_grouped
 
 from ._images import gaussian_lattice
 
@@ -110,7 +110,7 @@ def test_pass_weights_lie_in_zero_one_and_bound_the_change_to_the_data(pilot, ag
 
 def test_the_pilot_chooses_weights_but_never_enters_as_pixels(monkeypatch):
     from denoiser.reucid import two_pass
-    from denoiser.reucid.coarse_pilot import CoarsePilot
+    from denoiser.reucid.grouped.pilot import CoarsePilot
 
     noisy, _ = _noisy_lattice(20.0, seed=6, shape=(48, 52))
     rng = np.random.default_rng(0)

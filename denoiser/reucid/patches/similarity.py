@@ -24,8 +24,9 @@ __all__ = [
     "signal_basis",
 ]
 
-#: Groups per image; about 60 000 patches of a 256x256 image make ~1000 per group.
-DEFAULT_N_GROUPS = 64
+#: Groups of similar patches per image (fewer on small images, see the default method's
+#: ``effective_groups``): about 60 000 patches of a 256x256 image make ~500 per group.
+DEFAULT_N_GROUPS = 128
 #: At most this many global eigenpatch coordinates describe a patch for grouping.
 DEFAULT_MAX_FEATURES = 8
 _KMEANS_ITERATIONS = 15
@@ -215,7 +216,7 @@ def group_similar_patches(
     noise_variance : float
         Noise variance of those patches (see :func:`leading_features`).
     n_groups : int, optional
-        Number of groups (default 64); fewer if there are fewer patches.
+        Number of groups (default 128); fewer if there are fewer patches.
     max_features : int, optional
         Coordinates used for the comparison (default 8).
     seed : int, optional

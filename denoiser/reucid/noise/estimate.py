@@ -11,28 +11,24 @@ model, without a flat region or a dark reference.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .anscombe import (
-    PoissonGaussianNoise,
-    generalized_anscombe,
-    inverse_generalized_anscombe,
-)
-from .grouping import DEFAULT_N_GROUPS, group_positions, group_similar_patches
-from .patch_set import PatchSet
-from .threads import single_threaded_blas
+from ..patches.patch_set import PatchSet
+from ..patches.similarity import DEFAULT_N_GROUPS, group_positions, group_similar_patches
+from ..threads import single_threaded_blas
+from .model import PoissonGaussianNoise
 
 __all__ = [
-    "AffineVariance",
-    "VarianceStabilizer",
+    "NOISE_MODEL_SIDE",
     "bulk_noise_variance",
     "estimate_noise_model",
     "fit_affine_variance",
+    "noise_model_region",
 ]
 
+#: Largest side of the region the noise model is estimated on.
+NOISE_MODEL_SIDE = 512
 # Components removed from each group before its residual is read as noise.
 _SIGNAL_COMPONENTS = 3
 # A group needs this many patches per pixel of a patch to measure a noise variance.
@@ -41,34 +37,10 @@ _MIN_GROUP_FACTOR = 2
 _BULK_TOLERANCE = 1.5
 
 
-@dataclass(frozen=True)
-class AffineVariance:
-    """The noise model ``variance = slope * expected + intercept`` in detector units.
-
-    Examples
-    --------
-    >>> AffineVariance(slope=2.0, intercept=1.0).variance(np.array([0.0, 5.0])).tolist()
-    [1.0, 11.0]
-    """
-
-    slope: float
-    intercept: float
-
-    def variance(self, expected: ArrayLike) -> NDArray[np.float64]:
-        """Noise variance at the expected values (floored at a tiny positive value)."""
-        values = self.slope * np.asarray(expected, dtype=np.float64) + self.intercept
-        return np.maximum(values, np.finfo(np.float64).tiny)
-
-    @property
-    def is_signal_dependent(self) -> bool:
-        """Whether the model has a shot-noise part at all."""
-        return self.slope > 0
-
-
 def fit_affine_variance(
     means: ArrayLike, variances: ArrayLike, weights: ArrayLike | None = None,
     *, n_iterations: int = 6,
-) -> AffineVariance:
+) -> PoissonGaussianNoise:
     """Robust weighted least-squares line ``variance = slope * mean + intercept``.
 
     Each pair is weighted by its sample count over the squared predicted variance
@@ -87,7 +59,7 @@ def fit_affine_variance(
 
     Returns
     -------
-    AffineVariance
+    PoissonGaussianNoise
 
     Examples
     --------
@@ -117,13 +89,14 @@ def fit_affine_variance(
         slope, intercept = np.linalg.lstsq(design, y * root, rcond=None)[0]
         if slope < 0:
             slope, intercept = 0.0, float(np.sum(weight * y) / np.sum(weight))
-    return AffineVariance(slope=float(slope), intercept=float(intercept))
+    return PoissonGaussianNoise.from_affine_variance(slope=float(slope),
+                                                     intercept=float(intercept))
 
 
 def estimate_noise_model(
     image: ArrayLike, *, patch_size: int, n_groups: int = DEFAULT_N_GROUPS,
     seed: int | None = 0, labels: ArrayLike | None = None,
-) -> AffineVariance:
+) -> PoissonGaussianNoise:
     """Estimate ``variance = slope * mean + intercept`` from the image alone.
 
     Parameters
@@ -133,7 +106,7 @@ def estimate_noise_model(
     patch_size : int
         Patch side ``p``.
     n_groups : int, optional
-        Groups of similar patches (default 64).
+        Groups of similar patches (default 128).
     seed : int, optional
         Seed of the grouping.
     labels : array_like, optional
@@ -141,7 +114,7 @@ def estimate_noise_model(
 
     Returns
     -------
-    AffineVariance
+    PoissonGaussianNoise
 
     Examples
     --------
@@ -159,7 +132,7 @@ def estimate_noise_model(
 
 
 def _fit_noise_model(image: ArrayLike, *, patch_size: int, n_groups: int, seed: int | None,
-                     labels: ArrayLike | None) -> AffineVariance:
+                     labels: ArrayLike | None) -> PoissonGaussianNoise:
     """The body of :func:`estimate_noise_model`."""
     patches = PatchSet(image, patch_size)
     dim = patches.patch_dim
@@ -177,14 +150,14 @@ def _fit_noise_model(image: ArrayLike, *, patch_size: int, n_groups: int, seed: 
         means, variances, counts = _group_noise_samples(patches, labels)
     if not means:
         # no group is large enough (a tiny image): fall back to white noise
-        return AffineVariance(slope=0.0, intercept=bulk)
+        return PoissonGaussianNoise(gain=0.0, sigma=float(np.sqrt(bulk)))
     model = fit_affine_variance(np.concatenate(means), np.concatenate(variances),
                                 np.concatenate(counts))
     return _consistent_with_bulk(model, patches.image, bulk)
 
 
-def _consistent_with_bulk(model: AffineVariance, image: NDArray[np.float64],
-                          bulk: float) -> AffineVariance:
+def _consistent_with_bulk(model: PoissonGaussianNoise, image: NDArray[np.float64],
+                          bulk: float) -> PoissonGaussianNoise:
     """Check the fitted line against the image-wide noise level and repair its slope.
 
     Groups of similar patches are chosen on the noisy data; with a handful of counts
@@ -197,8 +170,9 @@ def _consistent_with_bulk(model: AffineVariance, image: NDArray[np.float64],
         return model
     level = float(np.mean(image))
     if level <= 0 or bulk <= model.intercept:
-        return AffineVariance(slope=0.0, intercept=bulk)
-    return AffineVariance(slope=(bulk - model.intercept) / level, intercept=model.intercept)
+        return PoissonGaussianNoise(gain=0.0, sigma=float(np.sqrt(bulk)))
+    return PoissonGaussianNoise.from_affine_variance(
+        slope=(bulk - model.intercept) / level, intercept=model.intercept)
 
 
 def _group_noise_samples(
@@ -236,61 +210,18 @@ def bulk_noise_variance(patches: PatchSet, *, seed: int | None) -> float:
     return float(max(np.median(values[: max(1, len(values) // 2)]), 1e-300))
 
 
-class VarianceStabilizer:
-    """Forward and inverse variance stabilisation for a fitted noise model.
+def noise_model_region(image: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The part of the image the noise model is estimated on: at most the central 512x512.
 
-    With a shot-noise part the generalised Anscombe transform is used (noise of
-    unit variance afterwards); without one, a plain scaling by the noise standard
-    deviation. ``inverse`` is the closed-form exact unbiased inverse (for denoised
-    values); ``inverse_algebraic`` undoes ``forward`` exactly (for round trips).
+    The model (variance as an affine function of the mean) is one line for the whole
+    detector; a central crop holds plenty of samples of it, and the estimate's cost
+    grows with the pixels it sees.
 
     Examples
     --------
-    >>> stabilizer = VarianceStabilizer(AffineVariance(slope=1.0, intercept=4.0))
-    >>> values = np.array([0.0, 10.0, 1000.0])
-    >>> np.allclose(stabilizer.inverse_algebraic(stabilizer.forward(values)), values)
-    True
+    >>> noise_model_region(np.zeros((2000, 300))).shape
+    (512, 300)
     """
-
-    def __init__(self, model: AffineVariance) -> None:
-        self.model = model
-        if model.is_signal_dependent:
-            self.noise: PoissonGaussianNoise | None = PoissonGaussianNoise.from_affine_variance(
-                slope=model.slope, intercept=model.intercept)
-        else:
-            self.noise = None
-            self._scale = float(np.sqrt(max(model.intercept, np.finfo(np.float64).tiny)))
-
-    def mean_counts(self, image: ArrayLike) -> float:
-        """Mean detected events per pixel implied by the model (inf without shot noise).
-
-        Examples
-        --------
-        >>> VarianceStabilizer(AffineVariance(slope=2.0, intercept=0.0)).mean_counts([4.0, 8.0])
-        3.0
-        """
-        if self.noise is None:
-            return float("inf")
-        values = (np.asarray(image, dtype=np.float64) - self.noise.offset) / self.noise.gain
-        return float(np.mean(values))
-
-    def forward(self, image: ArrayLike) -> NDArray[np.float64]:
-        """Data to the stabilised domain (unit noise variance)."""
-        if self.noise is None:
-            return np.asarray(image, dtype=np.float64) / self._scale
-        return generalized_anscombe(image, noise=self.noise)
-
-    def inverse(self, stabilised: ArrayLike) -> NDArray[np.float64]:
-        """Denoised stabilised values back to detector units, without bias."""
-        if self.noise is None:
-            return np.asarray(stabilised, dtype=np.float64) * self._scale
-        return inverse_generalized_anscombe(stabilised, noise=self.noise)
-
-    def inverse_algebraic(self, stabilised: ArrayLike) -> NDArray[np.float64]:
-        """Exact inverse of :meth:`forward` wherever ``forward`` did not clip at zero."""
-        values = np.asarray(stabilised, dtype=np.float64)
-        if self.noise is None:
-            return values * self._scale
-        noise = self.noise
-        sigma_n = noise.sigma / noise.gain
-        return ((values / 2.0) ** 2 - 3.0 / 8.0 - sigma_n**2) * noise.gain + noise.offset
+    rows, cols = image.shape
+    top, left = max(0, (rows - NOISE_MODEL_SIDE) // 2), max(0, (cols - NOISE_MODEL_SIDE) // 2)
+    return image[top:top + NOISE_MODEL_SIDE, left:left + NOISE_MODEL_SIDE]

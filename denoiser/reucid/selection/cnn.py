@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import ModelLoadError
+from ..errors import ModelLoadError
 
 MODEL_FORMAT = "reucid-eigenpatch-cnn"
 MODEL_FORMAT_VERSION = 1

@@ -16,8 +16,8 @@ import scipy.fft
 from numpy.typing import ArrayLike, NDArray
 from scipy.ndimage import uniform_filter
 
-from .errors import PatchSizeError
-from .validation import as_grey_float_image
+from ..errors import PatchSizeError
+from ..validation import as_grey_float_image
 
 __all__ = ["PatchSizeEstimate", "estimate_patch_size", "radial_autocorrelation"]
 

@@ -141,7 +141,7 @@ def project_stack(
     >>> rng = np.random.default_rng(0)
     >>> image = rng.normal(size=(20, 24))
     >>> basis = np.eye(9).reshape(9, 3, 3)   # a full basis keeps every patch
-    >>> from denoiser.reucid.terrain import patch_terrain
+    >>> from denoiser.reucid.paper.terrain import patch_terrain
     >>> terrain = patch_terrain(np.ones((18, 22), bool), 3)
     >>> bool(np.allclose(project_stack(image, basis) / terrain, image, atol=1e-5))
     True

@@ -23,7 +23,12 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import ndimage
 
-__all__ = ["COARSE_PATCH_SIZE", "CoarsePilot", "coarse_patch_size", "coarse_pilot"]
+from ..paper.pipeline import denoise_paper
+
+__all__ = ["COARSE_PATCH_SIZE", "PILOTS", "CoarsePilot", "coarse_patch_size", "coarse_pilot"]
+
+#: First estimates the grouped passes can start from (None: the first pass makes its own).
+PILOTS = ("coarse", None)
 
 #: Patch side on the 2x2-binned image (41 full-resolution pixels): a unit cell or more
 #: at the sampling of atomic-resolution STEM (0.05–0.2 Å per pixel).
@@ -94,15 +99,13 @@ def coarse_pilot(image: ArrayLike, *, seed: int | None = 0) -> CoarsePilot | Non
     >>> pilot.image.shape, bool(np.std(pilot.image - clean) < 0.3)
     ((128, 128), True)
     """
-    from .pipeline import denoise
-
     data = np.asarray(image, dtype=np.float64)
     p = coarse_patch_size(data.shape)
     if p is None:
         return None
     rows, cols = data.shape[0] // 2, data.shape[1] // 2
     binned = data[:2 * rows, :2 * cols].reshape(rows, 2, cols, 2).mean(axis=(1, 3))
-    result = denoise(binned, "gd", patch_size=p, n_stacks=1, seed=seed, variant="paper")
+    result = denoise_paper(binned, classifier="gd", patch_size=p, n_stacks=1, seed=seed)
     # linear interpolation back to the full grid; an odd last row/column repeats
     full = ndimage.zoom(result.image.astype(np.float64), 2, order=1, mode="nearest",
                         grid_mode=True)

@@ -18,8 +18,8 @@ from .eigen import stack_eigen_fast, stack_eigen_reference
 from .patch_size import estimate_patch_size
 from .projection import component_contributions, project_stack
 from .terrain import patch_terrain
-from .threads import single_threaded_blas
-from .validation import as_grey_float_image, check_patch_fits
+from ..threads import single_threaded_blas
+from ..validation import as_grey_float_image, check_patch_fits
 
 __all__ = ["Decomposition", "decompose"]
 

@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from .reference import patch_matrix, stack_svd_reference
 from .svd import orient_components, randomized_svd
-from .threads import single_threaded_blas
+from ..threads import single_threaded_blas
 
 # Largest patch dimension p^2 for which the Gram route is the default.
 _GRAM_MAX_DIM = 400

@@ -15,13 +15,13 @@ transformation for Poisson-Gaussian noise", IEEE Trans. Image Process. 22(1),
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .model import PoissonGaussianNoise
+
 __all__ = [
-    "PoissonGaussianNoise",
+    "VarianceStabilizer",
     "generalized_anscombe",
     "inverse_generalized_anscombe",
 ]
@@ -30,90 +30,6 @@ __all__ = [
 # takes over); such values are below the smallest possible mean of the
 # transformed data, so they are mapped to the inverse's floor (zero counts).
 _SMALLEST_INVERTIBLE_VALUE = 0.8
-
-
-@dataclass(frozen=True)
-class PoissonGaussianNoise:
-    """Parameters of the Poisson–Gaussian model ``z = gain * Poisson(x) + Normal(offset, sigma²)``.
-
-    Parameters
-    ----------
-    gain : float
-        Detector units per counted electron (``alpha`` in Mäkitalo & Foi); must be > 0.
-    sigma : float
-        Standard deviation of the additive Gaussian part, in detector units; >= 0.
-    offset : float
-        Mean of the additive Gaussian part (the detector's dark level), in detector units.
-
-    Examples
-    --------
-    >>> noise = PoissonGaussianNoise(gain=1.0, sigma=5.0)
-    >>> noise.variance(np.array([0.0, 100.0]))
-    array([ 25., 125.])
-    """
-
-    gain: float = 1.0
-    sigma: float = 0.0
-    offset: float = 0.0
-
-    def __post_init__(self) -> None:
-        if not np.isfinite(self.gain) or self.gain <= 0:
-            raise ValueError(f"The Poisson gain must be a positive number, got {self.gain!r}.")
-        if not np.isfinite(self.sigma) or self.sigma < 0:
-            raise ValueError(
-                f"The Gaussian noise sigma must be zero or positive, got {self.sigma!r}."
-            )
-        if not np.isfinite(self.offset):
-            raise ValueError(f"The detector offset must be finite, got {self.offset!r}.")
-
-    @classmethod
-    def from_affine_variance(cls, *, slope: float, intercept: float) -> PoissonGaussianNoise:
-        """Build the model from a fitted ``variance = slope * mean + intercept`` line.
-
-        A negative intercept is read as a positive dark offset with no read noise
-        (``intercept = sigma² - gain * offset``); both readings give the same
-        transform and differ only in where the inverse clips at zero counts.
-
-        Parameters
-        ----------
-        slope : float
-            Fitted slope (the gain); must be > 0.
-        intercept : float
-            Fitted intercept, in squared detector units.
-
-        Returns
-        -------
-        PoissonGaussianNoise
-
-        Examples
-        --------
-        >>> PoissonGaussianNoise.from_affine_variance(slope=2.0, intercept=-8.0)
-        PoissonGaussianNoise(gain=2.0, sigma=0.0, offset=4.0)
-        """
-        if intercept >= 0:
-            return cls(gain=float(slope), sigma=float(np.sqrt(intercept)), offset=0.0)
-        return cls(gain=float(slope), sigma=0.0, offset=float(-intercept / slope))
-
-    def variance(self, expected: ArrayLike) -> NDArray[np.float64]:
-        """Noise variance at the given expected (noise-free) detector values.
-
-        Parameters
-        ----------
-        expected : array_like
-            Expected detector values ``gain * x + offset``.
-
-        Returns
-        -------
-        numpy.ndarray
-            ``gain * (expected - offset) + sigma²``, floored at ``sigma²``.
-
-        Examples
-        --------
-        >>> PoissonGaussianNoise(gain=2.0, sigma=1.0, offset=10.0).variance([10.0, 20.0])
-        array([ 1., 21.])
-        """
-        counts_part = np.maximum(np.asarray(expected, dtype=np.float64) - self.offset, 0.0)
-        return self.gain * counts_part + self.sigma**2
 
 
 def generalized_anscombe(
@@ -193,3 +109,62 @@ def inverse_generalized_anscombe(
         - sigma_n**2
     )
     return np.maximum(counts, 0.0) * noise.gain + noise.offset
+
+
+class VarianceStabilizer:
+    """Forward and inverse variance stabilisation for a fitted noise model.
+
+    With a shot-noise part the generalised Anscombe transform is used (noise of
+    unit variance afterwards); without one, a plain scaling by the noise standard
+    deviation. ``inverse`` is the closed-form exact unbiased inverse (for denoised
+    values); ``inverse_algebraic`` undoes ``forward`` exactly (for round trips).
+
+    Examples
+    --------
+    >>> stabilizer = VarianceStabilizer(PoissonGaussianNoise(gain=1.0, sigma=2.0))
+    >>> values = np.array([0.0, 10.0, 1000.0])
+    >>> np.allclose(stabilizer.inverse_algebraic(stabilizer.forward(values)), values)
+    True
+    """
+
+    def __init__(self, model: PoissonGaussianNoise) -> None:
+        self.model = model
+        if model.is_signal_dependent:
+            self.noise: PoissonGaussianNoise | None = model
+        else:
+            self.noise = None
+            self._scale = float(max(model.sigma, np.sqrt(np.finfo(np.float64).tiny)))
+
+    def mean_counts(self, image: ArrayLike) -> float:
+        """Mean detected events per pixel implied by the model (inf without shot noise).
+
+        Examples
+        --------
+        >>> VarianceStabilizer(PoissonGaussianNoise(gain=2.0)).mean_counts([4.0, 8.0])
+        3.0
+        """
+        if self.noise is None:
+            return float("inf")
+        values = (np.asarray(image, dtype=np.float64) - self.noise.offset) / self.noise.gain
+        return float(np.mean(values))
+
+    def forward(self, image: ArrayLike) -> NDArray[np.float64]:
+        """Data to the stabilised domain (unit noise variance)."""
+        if self.noise is None:
+            return np.asarray(image, dtype=np.float64) / self._scale
+        return generalized_anscombe(image, noise=self.noise)
+
+    def inverse(self, stabilised: ArrayLike) -> NDArray[np.float64]:
+        """Denoised stabilised values back to detector units, without bias."""
+        if self.noise is None:
+            return np.asarray(stabilised, dtype=np.float64) * self._scale
+        return inverse_generalized_anscombe(stabilised, noise=self.noise)
+
+    def inverse_algebraic(self, stabilised: ArrayLike) -> NDArray[np.float64]:
+        """Exact inverse of :meth:`forward` wherever ``forward`` did not clip at zero."""
+        values = np.asarray(stabilised, dtype=np.float64)
+        if self.noise is None:
+            return values * self._scale
+        noise = self.noise
+        sigma_n = noise.sigma / noise.gain
+        return ((values / 2.0) ** 2 - 3.0 / 8.0 - sigma_n**2) * noise.gain + noise.offset

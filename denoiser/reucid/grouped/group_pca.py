@@ -26,15 +26,15 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .aggregation import AGGREGATIONS, PatchCanvas, noise_weights
-from .classifiers import SelectionContext, validate_selection
-from .grouping import group_positions
-from .patch_set import PatchSet
-from .threads import single_threaded_blas
+from ..selection.base import SelectionContext, validate_selection
+from ..patches.similarity import group_positions
+from ..patches.patch_set import PatchSet
+from ..threads import single_threaded_blas
 
 # A residual more than this many standard deviations of chi²(k) above k is not noise.
 _OUTLIER_SIGMAS = 2.0
 
-__all__ = ["GroupDiagnostics", "NoiseEdge", "iter_group_pass", "run_group_pass"]
+__all__ = ["GroupDiagnostics", "iter_group_pass", "run_group_pass"]
 
 
 @dataclass
@@ -73,47 +73,22 @@ class GroupDiagnostics:
         """Number of eigenpatches selected."""
         return int(np.count_nonzero(self.kept))
 
-
-class NoiseEdge:
-    """Keep eigenpatches above the Marchenko–Pastur edge of noise of *known* variance.
-
-    After variance stabilisation the noise variance is 1, so no noise level has to
-    be guessed from the spectrum: component ``j`` of a group of ``n`` patches of
-    dimension ``P`` is kept when ``eigenvalue_j / n > sigma² (1 + sqrt(P / n))²``.
-
-    Parameters
-    ----------
-    noise_variance : float, optional
-        Per-pixel noise variance (default 1, the stabilised domain).
-
-    Examples
-    --------
-    >>> context = SelectionContext(patch_size=3, n_patches=1000)
-    >>> NoiseEdge().select(np.zeros((3, 3, 3)), np.array([5000.0, 1100.0, 900.0]),
-    ...                    context).tolist()
-    [True, False, False]
-    """
-
-    name = "noise-edge"
-
-    def __init__(self, noise_variance: float = 1.0) -> None:
-        if not np.isfinite(noise_variance) or noise_variance < 0:
-            raise ValueError(f"noise_variance must be >= 0, got {noise_variance!r}")
-        self.noise_variance = float(noise_variance)
-
-    def select(self, eigenpatches: np.ndarray, eigenvalues: np.ndarray,
-               context: SelectionContext | None = None) -> np.ndarray:
-        values = np.asarray(eigenvalues, dtype=np.float64)
-        shape = np.shape(eigenpatches)
-        dim = context.patch_dim if context is not None else int(np.prod(shape[1:]))
-        # eigenvalues are sums over the whole stack; their fluctuation is the sample's
-        sample = context.n_patches if context is not None else len(values)
-        total = context.n_stack_patches if context is not None else sample
-        edge = self.noise_variance * (1.0 + np.sqrt(dim / max(sample, 1))) ** 2
-        return values / max(total, 1) > edge
-
-    def __repr__(self) -> str:
-        return f"NoiseEdge(noise_variance={self.noise_variance})"
+    def to_metadata(self, *, include_eigenpatches: bool = False,
+                    max_eigenpatches: int = 8) -> dict[str, Any]:
+        """JSON-able summary; the leading ``max_eigenpatches`` eigenpatches if asked."""
+        data: dict[str, Any] = {
+            "index": self.index,
+            "n_patches": self.n_patches,
+            "eigenvalues": [float(v) for v in self.eigenvalues],
+            "kept": [bool(v) for v in self.kept],
+            "n_kept": self.n_kept,
+            "mean_weight": [round(float(v), 6) for v in self.mean_weight],
+            "timings": {k: round(float(v), 6) for k, v in self.timings.items()},
+        }
+        if include_eigenpatches:
+            shown = self.eigenpatches[: max(0, int(max_eigenpatches))].astype(np.float64)
+            data["eigenpatches"] = np.round(shown, 6).tolist()
+        return data
 
 
 def iter_group_pass(
@@ -125,7 +100,7 @@ def iter_group_pass(
 
     Examples
     --------
-    >>> from denoiser.reucid.classifiers import FixedRank
+    >>> from denoiser.reucid.selection import FixedRank
     >>> steps = list(iter_group_pass(PatchSet(np.ones((6, 6)), 3), np.arange(16) % 2,
     ...                              selector=FixedRank(1)))
     >>> [group.index for group, _ in steps], steps[-1][1].image().shape
@@ -223,7 +198,7 @@ def run_group_pass(
     --------
     Keeping everything with weight one gives the data back:
 
-    >>> from denoiser.reucid.classifiers import FixedRank
+    >>> from denoiser.reucid.selection import FixedRank
     >>> rng = np.random.default_rng(0)
     >>> image = rng.normal(size=(20, 20))
     >>> out, groups = run_group_pass(PatchSet(image, 3), np.arange(324) % 4,

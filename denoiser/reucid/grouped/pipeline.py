@@ -1,0 +1,526 @@
+"""The default method: stabilise, pilot, group, decompose per group, weight, aggregate.
+
+1. **Stabilise** (:func:`stabilise`): the Poisson–Gaussian noise model is estimated
+   from the image (:mod:`denoiser.reucid.noise`) and the generalised Anscombe
+   transform makes the noise unit-variance: PCA assumes signal-independent noise,
+   STEM shot noise is not.
+2. **Pilot** (:mod:`.pilot`): the paper's pipeline on the 2x2-binned image with
+   unit-cell patches gives a first estimate that only *chooses* groups and weights.
+3. **Group** (:func:`group_patches`): k-means on each patch's coordinates on the
+   leading global eigenpatches of the pilot (or of the data, without a pilot).
+4. **Decompose per group** (:mod:`.group_pca`): each group's mean plus the SVD of its
+   centred patches; the classifier selects eigenpatches per group.
+5. **Weights**: each selected component of each patch gets an empirical Wiener
+   weight in ``[0, 1]`` from the pilot (or the previous pass).
+6. **Aggregate** (:mod:`.aggregation`): overlapping patch estimates averaged with
+   weights that favour the less noisy ones; then the exact unbiased inverse
+   transform returns to detector units.
+
+Every output pixel is therefore a function of the data's own patch decompositions:
+in the stabilised domain the group's own mean plus the data's own coefficients on the
+data's own eigenpatches, times weights in ``[0, 1]`` that the pilot and the
+classifier choose but that never add pixels of their own.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ..noise import (
+    PoissonGaussianNoise,
+    VarianceStabilizer,
+    bulk_noise_variance,
+    estimate_noise_model,
+    noise_model_region,
+)
+from ..paper.patch_size import estimate_patch_size
+from ..patches.patch_set import PatchSet
+from ..patches.similarity import (
+    DEFAULT_MAX_FEATURES,
+    DEFAULT_N_GROUPS,
+    kmeans_labels,
+    leading_features,
+    signal_basis,
+)
+from ..results import DenoiseResult, Progress
+from ..selection import NoiseEdge, classifier_name, required_components, resolve_classifier
+from ..threads import single_threaded_blas
+from ..validation import as_grey_float_image, check_patch_fits
+from .aggregation import AGGREGATIONS, PatchCanvas
+from .group_pca import GroupDiagnostics, iter_group_pass
+from .pilot import PILOTS, coarse_pilot
+
+__all__ = [
+    "DEFAULT_N_COMPONENTS",
+    "DEFAULT_N_GROUPS",
+    "MAX_GROUPED_PATCH_SIZE",
+    "GroupedProgress",
+    "GroupedResult",
+    "denoise_grouped",
+    "effective_groups",
+    "grouped_patch_size",
+    "iter_denoise_grouped",
+    "resolve_group_selector",
+]
+
+#: Largest patch side used unless given: the cost per group grows as ``p^6`` and each
+#: group needs a few times ``p^2`` patches.
+MAX_GROUPED_PATCH_SIZE = 11
+#: Leading eigenpatches of each group that the classifier judges (the rest are dropped).
+DEFAULT_N_COMPONENTS = 25
+# Patches per group at least, in units of the patch dimension p².
+_PATCHES_PER_DIMENSION = 3
+# Global eigenpatches at most used to restore what a group cannot explain.
+_MAX_OUTLIER_COMPONENTS = 16
+# Mean detected electrons per pixel below which an image counts as photon-starved.
+_STARVED_COUNTS = 0.05
+# Progress reports with an image per pass at most.
+_INTERIM_UPDATES = 16
+
+
+@dataclass
+class GroupedResult(DenoiseResult):
+    """The result of the default method: the image, its groups per pass, the noise model.
+
+    Attributes (beyond :class:`~denoiser.reucid.results.DenoiseResult`)
+    ----------
+    n_groups : int
+        Groups of similar patches per pass (fewer on small images).
+    passes : int
+        Passes over the groups.
+    groups : list of list of GroupDiagnostics
+        Per pass, every group and what was kept in it.
+    noise_model : PoissonGaussianNoise
+        The noise model the image was stabilised with.
+    noise_variance : float
+        Per-pixel noise variance measured in the stabilised domain (about 1).
+    pilot : dict or None
+        The coarse pilot used (``{"kind": "coarse", "patch_size": ..., "n_kept": ...}``),
+        None when the first pass made its own grouping.
+    pass_images : list of numpy.ndarray
+        The estimate after each pass, in detector units.
+    """
+
+    n_groups: int = 0
+    passes: int = 0
+    groups: list[list[GroupDiagnostics]] = field(default_factory=list)
+    noise_model: PoissonGaussianNoise | None = None
+    noise_variance: float = 1.0
+    pilot: dict[str, Any] | None = None
+    pass_images: list[NDArray[np.float64]] = field(default_factory=list)
+
+    @property
+    def last_pass(self) -> list[GroupDiagnostics]:
+        """The groups of the pass that made the output."""
+        return self.groups[-1] if self.groups else []
+
+    def to_metadata(self, *, include_eigenpatches: bool = False,
+                    max_eigenpatches: int = 8) -> dict[str, Any]:
+        """JSON-able diagnostics: the options, the noise model and every group of the last pass.
+
+        Examples
+        --------
+        >>> rng = np.random.default_rng(0)
+        >>> result = denoise_grouped(rng.poisson(20.0, (48, 48)).astype(float), patch_size=5,
+        ...                          n_groups=4)
+        >>> meta = result.to_metadata()
+        >>> meta["method"], meta["passes"], len(meta["groups"]) == meta["n_groups"]
+        ('best', 2, True)
+        """
+        data = self.common_metadata()
+        model = self.noise_model
+        data.update({
+            "n_groups": self.n_groups,
+            "passes": self.passes,
+            "noise_model": None if model is None else {
+                "gain": model.gain, "sigma": model.sigma, "offset": model.offset,
+                "slope": model.slope, "intercept": model.intercept},
+            "noise_variance": float(self.noise_variance),
+            "pilot": self.pilot,
+            "kept_per_group": [g.n_kept for g in self.last_pass],
+            "groups": [g.to_metadata(include_eigenpatches=include_eigenpatches,
+                                     max_eigenpatches=max_eigenpatches)
+                       for g in self.last_pass],
+        })
+        return data
+
+
+@dataclass
+class GroupedProgress(Progress):
+    """Progress of the default method after a group: which pass, which group."""
+
+    pass_index: int = 0
+    n_passes: int = 1
+    group_index: int = 0
+    n_groups: int = 1
+    group: GroupDiagnostics | None = None
+
+
+def denoise_grouped(
+    image: ArrayLike,
+    *,
+    classifier: Any = None,
+    patch_size: int | None = None,
+    n_groups: int | None = None,
+    seed: int | None = 0,
+    passes: int = 2,
+    pilot: str | None = "coarse",
+    aggregation: str = "weighted",
+    stabilize: bool = True,
+    noise_model: PoissonGaussianNoise | None = None,
+    n_components: int = DEFAULT_N_COMPONENTS,
+    device: str = "cpu",
+) -> GroupedResult:
+    """Denoise a 2D image with the default method (similar-patch groups, weighted passes).
+
+    Parameters
+    ----------
+    image : array_like
+        2D image (any real dtype; a grey RGB image is accepted). Not modified.
+    classifier : classifier, str, path or None, optional
+        What selects each group's eigenpatches: a loaded classifier, a model file,
+        ``"cnn"``, ``"mp"``, ``"gd"``, ``"k=N"``, ``"k=all"``, ``"noise-edge"``; None =
+        the noise-edge rule.
+    patch_size : int, optional
+        Patch side; default: the autocorrelation's estimate, capped at 11.
+    n_groups : int, optional
+        Groups of similar patches per pass (default 128; fewer on small images).
+    seed : int, optional
+        Seed of the grouping, the pilot and the noise-model sample (default 0).
+    passes : {1, 2}, optional
+        Passes over groups; each regroups on the previous estimate (or the pilot) and
+        weights each kept component by an empirical Wiener factor from it (default 2).
+    pilot : {"coarse", None}, optional
+        ``"coarse"`` (default): the first pass takes its groups and weights from the
+        paper's pipeline on the 2x2-binned image; None: the first pass groups on the
+        data and keeps the selection unweighted.
+    aggregation : {"weighted", "flat"}, optional
+        How overlapping patch estimates are averaged (default ``"weighted"``).
+    stabilize : bool, optional
+        Work on the generalised Anscombe transform of the image (default True).
+    noise_model : PoissonGaussianNoise, optional
+        Known noise model (default: estimated from the image).
+    n_components : int, optional
+        Leading eigenpatches of each group the classifier judges (default 25).
+    device : {"cpu"}, optional
+        The default method runs on the CPU; another device is refused.
+
+    Returns
+    -------
+    GroupedResult
+
+    Raises
+    ------
+    InvalidImageError, PatchSizeError, ModelLoadError, ClassifierOutputError, ValueError
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> y, x = np.mgrid[:64, :64]
+    >>> clean = 20 * (1.2 + np.cos(2 * np.pi * x / 8) * np.cos(2 * np.pi * y / 8))
+    >>> noisy = rng.poisson(clean).astype(float)
+    >>> result = denoise_grouped(noisy)
+    >>> result.method, result.classifier, result.passes, result.pilot["kind"]
+    ('best', 'noise-edge', 2, 'coarse')
+    >>> bool(np.std(result.image - clean) < 0.5 * np.std(noisy - clean))
+    True
+    """
+    final: GroupedResult | None = None
+    for progress in iter_denoise_grouped(
+            image, classifier=classifier, patch_size=patch_size, n_groups=n_groups, seed=seed,
+            passes=passes, pilot=pilot, aggregation=aggregation, stabilize=stabilize,
+            noise_model=noise_model, n_components=n_components, device=device):
+        final = progress.final  # type: ignore[assignment]
+    assert final is not None  # the generator always ends with the result
+    return final
+
+
+def iter_denoise_grouped(
+    image: ArrayLike,
+    *,
+    classifier: Any = None,
+    patch_size: int | None = None,
+    n_groups: int | None = None,
+    seed: int | None = 0,
+    passes: int = 2,
+    pilot: str | None = "coarse",
+    aggregation: str = "weighted",
+    stabilize: bool = True,
+    noise_model: PoissonGaussianNoise | None = None,
+    n_components: int = DEFAULT_N_COMPONENTS,
+    device: str = "cpu",
+) -> Iterator[GroupedProgress]:
+    """Like :func:`denoise_grouped`, yielding :class:`GroupedProgress` as groups finish.
+
+    Everything is validated when it is called, before any work. At most 16 reports
+    per pass carry an image; the last carries the :class:`GroupedResult`.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> steps = list(iter_denoise_grouped(rng.poisson(20.0, (40, 40)).astype(float),
+    ...                                   patch_size=5, n_groups=4))
+    >>> steps[-1].final is not None, steps[-1].pass_index, steps[-1].n_passes
+    (True, 1, 2)
+    """
+    started = time.perf_counter()
+    if isinstance(passes, bool) or passes not in (1, 2):
+        raise ValueError(f"passes must be 1 or 2, got {passes!r}")
+    if pilot not in PILOTS:
+        raise ValueError(f"pilot must be 'coarse' or None, got {pilot!r}")
+    if aggregation not in AGGREGATIONS:
+        raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
+    if not isinstance(stabilize, bool):
+        raise ValueError(f"stabilize must be True or False, got {stabilize!r}")
+    if noise_model is not None and not isinstance(noise_model, PoissonGaussianNoise):
+        raise TypeError("noise_model must be a PoissonGaussianNoise or None, "
+                        f"got {type(noise_model).__name__}")
+    if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) \
+            or n_components < 1:
+        raise ValueError(f"n_components must be a positive integer, got {n_components!r}")
+    if device != "cpu":
+        raise ValueError(f"device={device!r}: the default method runs on the CPU only; "
+                         "variant='paper' runs its place-back on a torch device")
+    if n_groups is not None and (isinstance(n_groups, bool) or int(n_groups) != n_groups
+                                 or n_groups < 1):
+        raise ValueError(f"n_groups must be a positive integer, got {n_groups!r}")
+    data = as_grey_float_image(image)
+    selector = resolve_group_selector(classifier)
+    if patch_size is None:
+        estimate = estimate_patch_size(data)
+        p = grouped_patch_size(data.shape, estimate.patch_size)
+        p_method = f"{estimate.method}, capped at {p}" if p != estimate.patch_size \
+            else estimate.method
+    else:
+        p, p_method = check_patch_fits(data.shape, patch_size), "given"
+    groups = effective_groups(data.shape, p, DEFAULT_N_GROUPS if n_groups is None
+                              else int(n_groups))
+    # like a paper stack, a group shows the classifier its leading n_components
+    # eigenpatches ("k=all": every one of them)
+    needed = required_components(selector, int(n_components))
+    settings = _Settings(
+        data=data, patch_size=p, patch_size_method=p_method, selector=selector,
+        n_groups=groups, seed=seed, passes=passes, pilot=pilot, aggregation=aggregation,
+        stabilize=stabilize, noise_model=noise_model,
+        n_classified=None if needed == "all" else int(needed))
+    return _run(settings, started)
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """Validated settings of one run of the default method."""
+
+    data: NDArray[np.float64]
+    patch_size: int
+    patch_size_method: str
+    selector: Any
+    n_groups: int
+    seed: int | None
+    passes: int
+    pilot: str | None
+    aggregation: str
+    stabilize: bool
+    noise_model: PoissonGaussianNoise | None
+    n_classified: int | None
+    restore_outliers: bool = True
+    max_features: int = DEFAULT_MAX_FEATURES
+
+
+def resolve_group_selector(classifier: Any) -> Any:
+    """The default method's selector: the noise-edge rule for None, else as specified.
+
+    Examples
+    --------
+    >>> resolve_group_selector(None), resolve_group_selector("k=3")
+    (NoiseEdge(noise_variance=1.0), FixedRank(3))
+    """
+    return NoiseEdge() if classifier is None else resolve_classifier(classifier)
+
+
+def grouped_patch_size(shape: tuple[int, int], estimated: int) -> int:
+    """Patch side for similar-patch groups: the estimate, capped for cost, odd.
+
+    Examples
+    --------
+    >>> grouped_patch_size((256, 256), 17), grouped_patch_size((7, 9), 17)
+    (11, 7)
+    """
+    p = min(int(estimated), MAX_GROUPED_PATCH_SIZE, *shape)
+    return max(1, p if p % 2 else p - 1)
+
+
+def effective_groups(shape: tuple[int, int], patch_size: int, n_groups: int) -> int:
+    """Groups actually used: fewer on small images, so each keeps a few ``p²`` patches.
+
+    Examples
+    --------
+    >>> effective_groups((256, 256), 11, 128), effective_groups((64, 64), 11, 128)
+    (128, 8)
+    """
+    m, n = shape
+    n_patches = (m - patch_size + 1) * (n - patch_size + 1)
+    fitting = n_patches // (_PATCHES_PER_DIMENSION * patch_size * patch_size)
+    return int(max(1, min(int(n_groups), fitting)))
+
+
+@dataclass
+class _Stabilised:
+    """Step 1's output: the working image, the way back and the noise it holds."""
+
+    model: PoissonGaussianNoise
+    work: NDArray[np.float64]
+    stabilizer: VarianceStabilizer | None
+    patches: PatchSet
+    noise_variance: float
+
+    def back(self, values: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Values of the working domain in detector units."""
+        return values if self.stabilizer is None else self.stabilizer.inverse(values)
+
+
+def stabilise(settings: _Settings) -> _Stabilised:
+    """Step 1: noise model, variance-stabilising transform, measured noise level."""
+    image, p = settings.data, settings.patch_size
+    model = settings.noise_model if settings.noise_model is not None else estimate_noise_model(
+        noise_model_region(image), patch_size=p, n_groups=settings.n_groups,
+        seed=settings.seed)
+    if settings.stabilize:
+        stabilizer: VarianceStabilizer | None = VarianceStabilizer(model)
+        work = stabilizer.forward(image)
+    else:
+        stabilizer, work = None, np.asarray(image, dtype=np.float64)
+    patches = PatchSet(work, p)
+    # measured, not assumed: 1 after a good transform, but below a few counts per pixel
+    # no transform reaches unit variance, and the selection must know it; with almost
+    # no counts at all (mostly empty pixels) the noise is too sparse for the spectrum's
+    # statistics, and the transform's nominal unit variance is used
+    with single_threaded_blas():
+        noise_variance = bulk_noise_variance(patches, seed=settings.seed)
+    if stabilizer is not None and stabilizer.mean_counts(image) < _STARVED_COUNTS:
+        noise_variance = max(noise_variance, 1.0)
+    return _Stabilised(model=model, work=work, stabilizer=stabilizer, patches=patches,
+                       noise_variance=noise_variance)
+
+
+def group_patches(patches: PatchSet, *, noise_variance: float, n_groups: int,
+                  max_features: int, seed: int | None) -> tuple[NDArray[np.intp], int]:
+    """Step 3: k-means labels of the patches, grouped on what rises above their noise.
+
+    Returns the labels and the number of features used (a later regrouping uses as many).
+    """
+    with single_threaded_blas():
+        features = leading_features(patches, noise_variance=noise_variance,
+                                    max_features=max_features, seed=seed)
+        return kmeans_labels(features, n_groups=n_groups, seed=seed), features.shape[1]
+
+
+def _streamed(steps: Iterator[tuple[GroupDiagnostics, PatchCanvas]], total: int,
+              updates: int) -> Iterator[tuple[GroupDiagnostics, PatchCanvas, bool]]:
+    """Pass group steps on, flagging about ``updates`` evenly spaced ones (not the last)."""
+    every = max(1, -(-total // max(updates, 1)))
+    for index, (group, canvas) in enumerate(steps, start=1):
+        yield group, canvas, updates > 0 and index % every == 0 and index < total
+
+
+def _run(settings: _Settings, started: float) -> Iterator[GroupedProgress]:
+    """Steps 1-6, yielding progress; the last report carries the result."""
+    timings: dict[str, float] = {}
+    tick = time.perf_counter()
+    state = stabilise(settings)
+    timings["noise_model"] = time.perf_counter() - tick
+    seed, p, n_groups = settings.seed, settings.patch_size, settings.n_groups
+    tick = time.perf_counter()
+    first_estimate = None
+    pilot_used = None
+    if settings.pilot == "coarse":
+        coarse = coarse_pilot(state.work, seed=seed)
+        if coarse is not None:
+            first_estimate = coarse.image
+            pilot_used = {"kind": "coarse", "patch_size": coarse.patch_size,
+                          "n_kept": coarse.n_kept}
+            timings["pilot"] = time.perf_counter() - tick
+            tick = time.perf_counter()
+    with single_threaded_blas():
+        outlier_basis = signal_basis(state.patches, noise_variance=state.noise_variance,
+                                     max_components=_MAX_OUTLIER_COMPONENTS,
+                                     seed=seed) if settings.restore_outliers else None
+    n_features = settings.max_features
+    if first_estimate is None:
+        # grouped where the noise is white and of known level, so that only structure
+        # that rises above the noise decides which patches are alike
+        first_labels, n_features = group_patches(
+            state.patches, noise_variance=state.noise_variance, n_groups=n_groups,
+            max_features=settings.max_features, seed=seed)
+    timings["grouping"] = time.perf_counter() - tick
+    estimates: list[NDArray[np.float64]] = []
+    all_groups: list[list[GroupDiagnostics]] = []
+    total_steps = settings.passes * n_groups  # k-means may leave a few groups empty
+    for pass_index in range(settings.passes):
+        tick = time.perf_counter()
+        previous = first_estimate if pass_index == 0 else estimates[-1]
+        if previous is None:
+            pilot_patches, labels = None, first_labels
+        else:
+            # regrouped on the previous estimate, whose coefficients on the data's
+            # eigenpatches also give each patch its Wiener weights
+            pilot_patches = PatchSet(previous, p)
+            labels, _ = group_patches(
+                pilot_patches, noise_variance=0.0, n_groups=n_groups, max_features=n_features,
+                seed=None if seed is None
+                else seed + pass_index + int(first_estimate is not None))
+        fill = state.work if previous is None else previous
+        done: list[GroupDiagnostics] = []
+        canvas = None
+        groups_in_pass = int(labels.max()) + 1
+        for group, canvas, show in _streamed(iter_group_pass(
+                state.patches, labels, selector=settings.selector,
+                noise_variance=state.noise_variance, pilot=pilot_patches,
+                aggregation=settings.aggregation, outlier_basis=outlier_basis,
+                n_classified=settings.n_classified), groups_in_pass, _INTERIM_UPDATES):
+            done.append(group)
+            if show:
+                step = min(pass_index * n_groups + len(done), total_steps - 1)
+                yield GroupedProgress(
+                    image=state.back(canvas.image(fill=fill)).astype(np.float32), step=step,
+                    n_steps=total_steps,
+                    stage=_stage(pass_index, settings.passes, len(done), groups_in_pass),
+                    pass_index=pass_index, n_passes=settings.passes,
+                    group_index=len(done) - 1, n_groups=groups_in_pass, group=group)
+        assert canvas is not None
+        estimates.append(canvas.image())
+        all_groups.append(done)
+        timings[f"pass_{pass_index + 1}"] = time.perf_counter() - tick
+    pass_images = [state.back(values) for values in estimates]
+    timings["total"] = time.perf_counter() - started
+    image = np.asarray(pass_images[-1], dtype=np.float32)
+    result = GroupedResult(
+        image=image, method="best", patch_size=p,
+        patch_size_method=settings.patch_size_method,
+        classifier=classifier_name(settings.selector), seed=seed, timings=timings,
+        options=_options_record(settings), n_groups=n_groups, passes=settings.passes,
+        groups=all_groups, noise_model=state.model, noise_variance=state.noise_variance,
+        pilot=pilot_used, pass_images=pass_images)
+    last = all_groups[-1]
+    yield GroupedProgress(
+        image=image, step=total_steps, n_steps=total_steps,
+        stage=_stage(settings.passes - 1, settings.passes, len(last), len(last)), final=result,
+        pass_index=settings.passes - 1, n_passes=settings.passes, group_index=len(last) - 1,
+        n_groups=len(last), group=last[-1])
+
+
+def _stage(pass_index: int, passes: int, group: int, groups: int) -> str:
+    return f"pass {pass_index + 1} of {passes}, group {group} of {groups}"
+
+
+def _options_record(settings: _Settings) -> dict[str, Any]:
+    """The options a run of the default method used, JSON-able."""
+    return {"method": "best", "passes": settings.passes, "pilot": settings.pilot,
+            "aggregation": settings.aggregation, "stabilize": settings.stabilize,
+            "n_groups": settings.n_groups, "device": "cpu",
+            "n_components": "all" if settings.n_classified is None
+            else settings.n_classified}
