@@ -60,6 +60,8 @@ class DenoiseSubmitView(APIView):
             201: JobSerializer,
             400: OpenApiResponse(ERROR_SCHEMA, description="Unusable image or options"),
             413: OpenApiResponse(ERROR_SCHEMA, description="File or image too large"),
+            429: OpenApiResponse(ERROR_SCHEMA, description="This client already has "
+                                 "REUCID_MAX_JOBS_PER_CLIENT jobs queued or running"),
         },
         summary="Upload a STEM image and start a REUCID denoise job",
     )
@@ -86,6 +88,7 @@ class DenoiseSubmitView(APIView):
                 seed=form.validated_data["seed"],
                 n_stacks=form.validated_data.get("n_stacks"),
                 frame=form.validated_data.get("frame"),
+                client=selectors.client_identity(request),
             )
         except UploadRejected as rejection:
             return Response({"detail": rejection.message}, status=rejection.status)

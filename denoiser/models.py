@@ -86,6 +86,17 @@ class DenoiseJob(models.Model):
     n_stacks = models.PositiveIntegerField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     task_id = models.CharField(max_length=64, blank=True)
+    # Fair queueing (denoiser.services.dispatch_jobs): a job waits here until the
+    # dispatcher hands it to a worker, choosing between clients, not first come first served.
+    client_key = models.CharField(
+        max_length=128, blank=True, db_index=True,
+        help_text='Who submitted it, for fair queueing: "user:<id>", "session:<key>" or '
+        '"ip:<address>"',
+    )
+    dispatched_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When the job was sent to the denoise queue; None while it waits for its turn",
+    )
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
 

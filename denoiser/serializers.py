@@ -146,13 +146,25 @@ class JobSerializer(serializers.ModelSerializer):
     urls = serializers.SerializerMethodField()
     diagnostics = serializers.SerializerMethodField()
     classifier = serializers.CharField(source="classifier_choice")
+    queue_position = serializers.SerializerMethodField(
+        help_text="Queued jobs: 1 = the next to start (jobs ahead + 1); null otherwise.")
+    jobs_ahead = serializers.SerializerMethodField(
+        help_text="Queued jobs: jobs that start before this one; null otherwise.")
+    estimated_wait_seconds = serializers.SerializerMethodField(
+        help_text="Queued jobs: estimated seconds until a worker starts it (0 once running).")
+    estimated_seconds = serializers.SerializerMethodField(
+        help_text="Estimated seconds until the result (running jobs: what is left), from "
+        "the per-pixel times of recent finished jobs of the same method; null once done.")
+    estimate_basis = serializers.SerializerMethodField(
+        help_text="What the estimate is based on, in words.")
 
     class Meta:
         model = DenoiseJob
         fields = [
             "id", "status", "original_filename", "source_format", "shape", "pixel_size",
             "method", "method_note", "protect_defects", "classifier", "model_version", "patch_size",
-            "requested_stacks", "frame", "seed", "progress", "attempts",
+            "requested_stacks", "frame", "seed", "progress", "queue_position", "jobs_ahead",
+            "estimated_wait_seconds", "estimated_seconds", "estimate_basis", "attempts",
             "error", "created_at", "started_at", "finished_at", "elapsed_seconds",
             "diagnostics", "urls",
         ]
@@ -164,6 +176,40 @@ class JobSerializer(serializers.ModelSerializer):
             "n_stacks": job.n_stacks,
             "fraction": round(job.progress_fraction, 4),
         }
+
+    def _queue(self, job: DenoiseJob):
+        """The job's queue estimate; one read of the queue per response (a list of jobs
+        shares it through the context)."""
+        if job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+            return None
+        from .selectors import QueueSnapshot
+
+        snapshot = self.context.get("queue_snapshot")
+        if snapshot is None:
+            snapshot = QueueSnapshot()
+            if isinstance(self.context, dict):
+                self.context["queue_snapshot"] = snapshot
+        return snapshot.estimate(job)
+
+    def get_queue_position(self, job: DenoiseJob) -> int | None:
+        estimate = self._queue(job)
+        return estimate.position if estimate else None
+
+    def get_jobs_ahead(self, job: DenoiseJob) -> int | None:
+        estimate = self._queue(job)
+        return estimate.jobs_ahead if estimate and estimate.position else None
+
+    def get_estimated_wait_seconds(self, job: DenoiseJob) -> float | None:
+        estimate = self._queue(job)
+        return round(estimate.wait_seconds, 1) if estimate else None
+
+    def get_estimated_seconds(self, job: DenoiseJob) -> float | None:
+        estimate = self._queue(job)
+        return round(estimate.total_seconds, 1) if estimate else None
+
+    def get_estimate_basis(self, job: DenoiseJob) -> str | None:
+        estimate = self._queue(job)
+        return estimate.basis if estimate else None
 
     def get_shape(self, job: DenoiseJob) -> list[int]:
         return [job.height, job.width]

@@ -13,7 +13,7 @@ import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
-from . import job_files, methods
+from . import job_files, methods, selectors
 from .classifier_choice import (
     NOISE_EDGE,
     ClassifierUnavailable,
@@ -87,8 +87,14 @@ def submit_job(
     frame: int | None = None,
     method: str | None = None,
     protect_defects: bool = False,
+    client: str | None = None,
 ) -> DenoiseJob:
     """Validate an upload, store it and enqueue a denoise job.
+
+    ``client`` identifies the submitter for fair queueing
+    (:func:`denoiser.selectors.client_identity`; None: the owner, else "anonymous"); a
+    client that already has ``REUCID_MAX_JOBS_PER_CLIENT`` jobs queued or running is
+    refused with status 429 before the upload is read.
 
     ``method`` is "best", "paper" or None: the default, "best", or "paper" with a note on
     the job (``method_note``) for an image larger than "best" accepts; a "best" named
@@ -102,6 +108,8 @@ def submit_job(
     UploadRejected
         For any input the job could not run on (message for the user, HTTP status).
     """
+    client = (client or selectors.owner_identity(owner))[:128]
+    check_client_limit(client)
     try:
         requested = methods.normalise_method(method) if method and method.strip() else None
         # options are checked against the default method before the image is read, so
@@ -147,7 +155,36 @@ def submit_job(
         method=choice.method,
         method_note=choice.note,
         protect_defects=protect_defects,
+        client_key=client,
     )
+
+
+def max_jobs_per_client() -> int:
+    """``REUCID_MAX_JOBS_PER_CLIENT``: queued + running jobs one client may have (0: no limit)."""
+    from django.conf import settings
+
+    return int(getattr(settings, "REUCID_MAX_JOBS_PER_CLIENT", 20) or 0)
+
+
+def check_client_limit(client: str) -> None:
+    """Refuse (429) a new job of a client that already has the most jobs allowed waiting.
+
+    Fair dispatching keeps a flood from delaying other clients' jobs; this limit keeps
+    one client from filling the disk and the queue. Two uploads arriving at the same
+    moment may both pass: the limit is a guard, not an exact count.
+    """
+    limit = max_jobs_per_client()
+    if limit <= 0:
+        return
+    pending = DenoiseJob.objects.filter(
+        client_key=client, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).count()
+    if pending >= limit:
+        raise UploadRejected(
+            f"You already have {pending} images queued or being denoised; the limit is "
+            f"{limit} per user (REUCID_MAX_JOBS_PER_CLIENT). Upload more once some are "
+            "done.",
+            status=429,
+        )
 
 
 def _classifier_after_fallback(requested: str | None, planned: ResolvedClassifier
@@ -184,8 +221,9 @@ def create_job(
     method: str = methods.DEFAULT_METHOD,
     method_note: str = "",
     protect_defects: bool = False,
+    client_key: str = "",
 ) -> DenoiseJob:
-    """Store a validated image as a new queued job; the worker starts after commit."""
+    """Store a validated image as a new queued job; it is dispatched after commit."""
     height, width = validated.array.shape
     pixel_size = validated.pixel_size or (None, None)
     job = DenoiseJob(
@@ -207,6 +245,7 @@ def create_job(
         method_note=method_note,
         protect_defects=bool(protect_defects),
         task_id=uuid.uuid4().hex,
+        client_key=client_key or selectors.owner_identity(owner),
     )
     try:
         folder = job_files.job_path(job)
@@ -232,11 +271,81 @@ def create_job(
 
 
 def enqueue_job(job: DenoiseJob) -> None:
-    """Send the job to the ``denoise`` queue once the surrounding transaction commits."""
+    """Put the job in line for the ``denoise`` queue; dispatch once the transaction commits.
+
+    The job waits in the database (``dispatched_at`` None) until :func:`dispatch_jobs`
+    hands it to a worker in its fair turn.
+    """
+    DenoiseJob.objects.filter(pk=job.pk).update(dispatched_at=None)
+    job.dispatched_at = None
+    transaction.on_commit(dispatch_jobs)
+
+
+#: An arbitrary number naming the PostgreSQL advisory lock that serialises dispatchers.
+DISPATCH_LOCK = 0x5E0C1D
+
+
+def dispatch_jobs(*, slots: int | None = None) -> list[str]:
+    """Send waiting jobs to the ``denoise`` queue, fairly between clients, while slots are free.
+
+    Called after a job is submitted or requeued, after every job a worker ends, and
+    periodically by beat. At most ``slots`` (:func:`denoiser.selectors.dispatch_slots`)
+    jobs are at the workers at once (sent or running), so jobs wait here rather than in
+    the broker, which is first in, first out; each free slot goes to the oldest job of
+    the client with the fewest jobs at the workers, on a tie of the client served
+    longest ago (:func:`denoiser.selectors.fair_order`).
+
+    Returns
+    -------
+    list of str
+        Ids of the jobs dispatched (their messages are sent once this commits).
+    """
+    from django.db import connection
+
+    slots = selectors.dispatch_slots() if slots is None else int(slots)
+    now = timezone.now()
+    sent: list[str] = []
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # two dispatchers at once would both see the same free slots
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [DISPATCH_LOCK])
+        busy = list(selectors.busy_jobs().values_list("client_key", flat=True))
+        free = slots - len(busy)
+        if free <= 0:
+            return sent
+        active: dict[str, int] = {}
+        for client in busy:
+            active[client] = active.get(client, 0) + 1
+        waiting = list(selectors.waiting_jobs().only("pk", "client_key", "task_id")
+                       [: selectors.QUEUE_SCAN_LIMIT])
+        served = selectors.last_served({job.client_key for job in waiting})
+        for job in selectors.fair_order(waiting, active, served):
+            if len(sent) >= free:
+                break
+            claimed = DenoiseJob.objects.filter(
+                pk=job.pk, status=JobStatus.QUEUED, dispatched_at__isnull=True,
+                task_id=job.task_id,
+            ).update(dispatched_at=now)
+            if claimed:
+                sent.append(str(job.pk))
+                transaction.on_commit(lambda j=str(job.pk), t=job.task_id: _send(j, t))
+    return sent
+
+
+def _send(job_id: str, task_id: str) -> None:
+    """Publish one job's message; a broker that cannot be reached puts it back in line."""
+    from kombu.exceptions import OperationalError as BrokerUnavailable
+
     from .tasks import run_denoise_job
 
-    job_id, task_id = str(job.pk), job.task_id
-    transaction.on_commit(lambda: run_denoise_job.apply_async(args=[job_id], task_id=task_id))
+    try:
+        run_denoise_job.apply_async(args=[job_id], task_id=task_id)
+    except (BrokerUnavailable, ConnectionError) as error:
+        # the job waits again; the next dispatch (another job's end, or beat) retries it
+        DenoiseJob.objects.filter(pk=job_id, task_id=task_id, status=JobStatus.QUEUED).update(
+            dispatched_at=None)
+        logger.warning("Denoise job %s could not be sent to the broker: %s", job_id, error)
 
 
 def requeue_job(job: DenoiseJob, *, reset_attempts: bool = True) -> DenoiseJob:

@@ -16,17 +16,28 @@ from django.db import InterfaceError, OperationalError
     max_retries=3,
 )
 def run_denoise_job(self, job_id: str) -> str:
-    """Denoise one uploaded image (queue ``denoise``); returns the job's final status."""
-    from .runner import run_job
+    """Denoise one uploaded image (queue ``denoise``); returns the job's final status.
 
-    job = run_job(job_id, task_id=self.request.id)
+    Whatever the outcome, the job's worker slot is free afterwards: the next waiting job
+    is dispatched in its fair turn.
+    """
+    from .runner import run_job
+    from .services import dispatch_jobs
+
+    try:
+        job = run_job(job_id, task_id=self.request.id)
+    finally:
+        dispatch_jobs()
     return job.status if job is not None else "skipped"
 
 
 @shared_task(name="denoiser.recover_stale_jobs")
 def recover_stale_jobs_task() -> dict:
-    """Periodic safety net (e.g. Celery beat every few minutes)."""
+    """Periodic safety net (e.g. Celery beat every few minutes): requeue lost jobs, and
+    dispatch waiting ones whose turn was missed (a broker that was down, a dead worker)."""
     from .maintenance import recover_stale_jobs
+    from .services import dispatch_jobs
 
     report = recover_stale_jobs()
-    return {"requeued": report.requeued, "failed": report.failed}
+    dispatched = dispatch_jobs()
+    return {"requeued": report.requeued, "failed": report.failed, "dispatched": dispatched}

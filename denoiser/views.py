@@ -78,6 +78,7 @@ def denoise_page(request: HttpRequest) -> HttpResponse:
                 seed=form.cleaned_data["seed"],
                 n_stacks=form.cleaned_data.get("n_stacks"),
                 frame=form.cleaned_data.get("frame"),
+                client=selectors.client_identity(request),
             )
         except UploadRejected as rejection:
             form.add_error(None, rejection.message)
@@ -157,6 +158,7 @@ def job_page(request: HttpRequest, job_id) -> HttpResponse:
         "method_label": methods.METHOD_LABELS.get(job.method, job.method),
         "method_trade_off": methods.METHOD_TRADE_OFFS.get(job.method, ""),
         "method_note": job.method_note,
+        "queue": selectors.queue_estimate(job),
         "status_url": reverse("denoiser:api-job", args=[job.pk]),
         "downloads": [
             {"name": name, "label": label, "url": status_payload["urls"]["downloads"][name]}

@@ -17,6 +17,31 @@
     var lastInterim = null;
     interim.addEventListener("error", function () { interim.hidden = true; });
 
+    // Queue position and estimated time (the API's queue_position, estimated_*_seconds).
+    var queueText = document.getElementById("job-queue");
+    var duration = function (seconds) {
+      if (seconds < 90) return Math.round(seconds) + " s";
+      if (seconds < 5400) return Math.round(seconds / 60) + " min";
+      return (seconds / 3600).toFixed(1) + " h";
+    };
+    var showQueue = function (job) {
+      if (!queueText) return;
+      if (job.estimated_seconds === null || job.estimated_seconds === undefined) {
+        queueText.hidden = true;
+        return;
+      }
+      if (job.queue_position) {
+        queueText.textContent = "Position " + job.queue_position + " in the queue (" +
+          job.jobs_ahead + (job.jobs_ahead === 1 ? " job" : " jobs") + " ahead): about " +
+          duration(job.estimated_wait_seconds) + " until it starts, " +
+          duration(job.estimated_seconds) + " until the result.";
+      } else {
+        queueText.textContent = "About " + duration(job.estimated_seconds) + " left.";
+      }
+      queueText.title = job.estimate_basis || "";
+      queueText.hidden = false;
+    };
+
     var poll = function () {
       fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
         .then(function (response) {
@@ -30,6 +55,7 @@
             window.location.reload();
             return;
           }
+          showQueue(job);
           var pct = Math.round(100 * job.progress.fraction);
           bar.firstElementChild.style.width = pct + "%";
           bar.setAttribute("aria-valuenow", String(pct));
