@@ -29,7 +29,8 @@ def test_cli_denoises_and_writes_a_float32_tiff_with_diagnostics(tmp_path, capsy
     written = read_image(target)
     assert written.metadata["reucid"]["classifier"] == "k=4"
     assert written.metadata["reucid"]["seed"] == 3
-    assert written.metadata["reucid"]["options"] == {}  # the paper's Algorithm 1
+    assert written.metadata["reucid"]["method"] == "paper"  # the paper's Algorithm 1
+    assert written.metadata["reucid"]["options"]["n_stacks"] == 2
     with tifffile.TiffFile(target) as tif:
         assert tif.pages[0].dtype == np.float32
 
@@ -45,38 +46,46 @@ def _run(tmp_path, capsys, *options):
     return read_image(target).metadata["reucid"]
 
 
-def test_the_default_is_the_best_variant_like_the_python_api(tmp_path, capsys):
+def test_the_default_is_the_default_method_like_the_python_api(tmp_path, capsys):
     from denoiser.reucid import denoise
-    from denoiser.reucid.variants import BEST
 
     meta = _run(tmp_path, capsys)
-    assert meta["options"]["variant"] == BEST.to_metadata()
-    assert meta["options"]["pilot"]["kind"] == "coarse"
-    assert meta["classifier"] == "noise-edge" and meta["mode"] == "grouped"
+    assert meta["method"] == "best" and meta["options"]["pilot"] == "coarse"
+    assert meta["pilot"]["kind"] == "coarse" and meta["classifier"] == "noise-edge"
     expected = denoise(noisy_lattice((48, 50))[0], patch_size=5).image
     np.testing.assert_array_equal(read_image(tmp_path / "out.tif").array, expected)
     assert _run(tmp_path, capsys, "--best")["options"] == meta["options"]
 
 
-def test_single_options_override_the_chosen_variant(tmp_path, capsys):
-    no_pilot = _run(tmp_path, capsys, "--pilot", "none")["options"]
-    assert no_pilot["variant"]["pilot"] is None and "pilot" not in no_pilot
-    assert no_pilot["variant"]["passes"] == 2 and no_pilot["variant"]["grouping"] == "similar"
-    one_pass = _run(tmp_path, capsys, "--passes", "1", "--stabilize", "none")["options"]
-    assert one_pass["variant"] == {"stabilize": None, "grouping": "similar", "passes": 1,
-                                   "aggregation": "weighted", "pilot": "coarse"}
-    paper_grouped = _run(tmp_path, capsys, "--paper", "--grouping", "similar",
-                         "--classifier", "noise-edge")["options"]
-    assert paper_grouped["variant"] == {"stabilize": None, "grouping": "similar", "passes": 1,
-                                        "aggregation": "flat", "pilot": None}
+def test_options_of_the_default_method_reach_it(tmp_path, capsys):
+    no_pilot = _run(tmp_path, capsys, "--pilot", "none")
+    assert no_pilot["options"]["pilot"] is None and no_pilot["pilot"] is None
+    one_pass = _run(tmp_path, capsys, "--passes", "1", "--no-stabilize", "--groups", "4",
+                    "--aggregation", "flat", "--components", "9")["options"]
+    assert one_pass == {**one_pass, "passes": 1, "stabilize": False, "n_groups": 4,
+                        "aggregation": "flat", "n_components": 9}
 
 
-def test_impossible_combinations_exit_with_status_2(tmp_path, capsys):
+def test_options_of_the_paper_method_reach_it(tmp_path, capsys):
+    paper = _run(tmp_path, capsys, "--paper", "--classifier", "k=2", "--mode", "reference",
+                 "--stacks", "2", "--components", "9")
+    assert paper["mode"] == "reference" and paper["n_stacks"] == 2
+    assert paper["n_components"] == 9
+
+
+@pytest.mark.parametrize(("options", "named"), [
+    (["--paper", "--pilot", "coarse"], "pilot"), (["--paper", "--aggregation", "weighted"],
+                                                   "aggregation"),
+    (["--paper", "--groups", "8"], "n_groups"), (["--mode", "reference"], "mode"),
+    (["--device", "cuda"], "device='cuda'"), (["--stacks", "3"], "n_stacks"),
+])
+def test_an_option_of_the_other_method_exits_with_status_2_naming_it(tmp_path, capsys,
+                                                                     options, named):
     source = tmp_path / "in.npy"
     np.save(source, noisy_lattice((40, 40))[0])
-    for options in (["--paper", "--pilot", "coarse"], ["--paper", "--aggregation", "weighted"]):
-        assert main(["denoise", str(source), "-o", str(tmp_path / "o.tif"), *options]) == 2
-        assert "grouping='similar'" in capsys.readouterr().err
+    assert main(["denoise", str(source), "-o", str(tmp_path / "o.tif"), *options]) == 2
+    error = capsys.readouterr().err
+    assert f"option '{named}' is not used by" in error or named in error
     assert not (tmp_path / "o.tif").exists()
 
 
@@ -85,7 +94,7 @@ def test_help_names_the_default_and_the_paper_switch(capsys):
         main(["denoise", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "--paper" in text and "--pilot {coarse,none}" in text
-    assert "default: the best variant" in text and "the default; kept for scripts" in text
+    assert "options of the paper method" in text and "options of the default method" in text
     with pytest.raises(SystemExit):
         main(["denoise", "x.tif", "-o", "y.tif", "--paper", "--best"])
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from denoiser.reucid import ClassifierOutputError, denoise
-from denoiser.reucid.projection import project_stack
-from denoiser.reucid.terrain import patch_terrain
+from denoiser.reucid.paper.projection import project_stack
+from denoiser.reucid.paper.terrain import patch_terrain
 
 from ._images import noisy_lattice
 

@@ -6,10 +6,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from denoiser.reucid import denoise
-from denoiser.reucid.projection import project_stack
-from denoiser.reucid.reference import patch_matrix, place_back_reference
-from denoiser.reucid.svd import randomized_svd
-from denoiser.reucid.terrain import patch_terrain
+from denoiser.reucid.paper.projection import project_stack
+from denoiser.reucid.paper.reference import patch_matrix, place_back_reference
+from denoiser.reucid.paper.svd import randomized_svd
+from denoiser.reucid.paper.terrain import patch_terrain
 
 FAST = settings(max_examples=25, deadline=None)
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from denoiser.reucid.cnn import (
+from denoiser.reucid.selection.cnn import (
     MODEL_FORMAT,
     CNNArchitecture,
     CNNClassifier,
@@ -187,7 +187,7 @@ def test_the_number_of_components_travels_with_the_model(tmp_path):
 
 
 def test_the_denoiser_computes_the_components_the_model_was_trained_on(tmp_path):
-    from denoiser.reucid.pipeline import denoise
+    from denoiser.reucid import denoise
 
     torch.manual_seed(0)
     path = save_classifier(EigenpatchCNN(), tmp_path / "k.pt", metadata={"n_components": 36})

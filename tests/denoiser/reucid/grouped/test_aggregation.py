@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from denoiser.reucid.aggregation import PatchCanvas, noise_weights
-from denoiser.reucid.patch_set import PatchSet
+from denoiser.reucid.grouped.aggregation import PatchCanvas, noise_weights
+from denoiser.reucid.patches.patch_set import PatchSet
 
 
 @pytest.mark.parametrize("weighted", [False, True])

@@ -6,7 +6,7 @@ import pytest
 
 from denoiser.reucid import PatchSizeError, estimate_patch_size
 
-from ._images import gaussian_lattice
+from .._images import gaussian_lattice
 
 
 @pytest.mark.parametrize("spacing", [8.0, 12.0, 16.0])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from denoiser.reucid.memory import estimate_n_stacks, patch_matrix_bytes
+from denoiser.reucid.paper.memory import estimate_n_stacks, patch_matrix_bytes
 
 
 def test_memory_estimate_splits_only_what_does_not_fit():

@@ -10,7 +10,7 @@ from denoiser.reucid.selection import NoiseEdge
 from denoiser.reucid.patches.similarity import group_positions
 from denoiser.reucid.patches.patch_set import PatchSet
 
-from ._images import gaussian_lattice
+from .._images import gaussian_lattice
 
 
 def _image_and_labels(seed: int = 0, shape=(24, 30), p: int = 4, n_groups: int = 5):
@@ -137,13 +137,13 @@ def test_a_single_vacancy_survives_grouping_at_low_dose(pilot):
     # the lattice must not fill it in (1 = its full contrast kept, 0 = filled in)
     from denoiser.reucid.grouped.pipeline import denoise_grouped
 
-    from ._images import gaussian_lattice
+    from .._images import gaussian_lattice
 
     shape, dose = (96, 96), 10.0
     perfect = dose * (0.05 + gaussian_lattice(shape, 10.0, 2.0, offset=(5.0, 5.0)))
     y, x = np.mgrid[:shape[0], :shape[1]]
     vacancy = -dose * np.exp(-((x - 45.0) ** 2 + (y - 45.0) ** 2) / 8.0)
     noisy = np.random.default_rng(1).poisson(perfect + vacancy).astype(np.float64)
-    out = denoise_grouped(noisy, patch_size=7, selector=NoiseEdge(), n_groups=16, pilot=pilot)
+    out = denoise_grouped(noisy, patch_size=7, classifier=NoiseEdge(), n_groups=16, pilot=pilot)
     retained = float(np.sum((out.image - perfect) * vacancy) / np.sum(vacancy**2))
     assert retained > 0.8

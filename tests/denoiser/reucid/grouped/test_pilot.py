@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 
 from denoiser.reucid import denoise
-from denoiser.reucid.coarse_pilot import (
+from denoiser.reucid.grouped.pilot import (
     COARSE_PATCH_SIZE,
     CoarsePilot,
     coarse_patch_size,
     coarse_pilot,
 )
 
-from ._images import gaussian_lattice
+from .._images import gaussian_lattice
 
 
 def _noisy_lattice(shape, seed: int = 0):

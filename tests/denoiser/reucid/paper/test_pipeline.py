@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 
 from denoiser.reucid import denoise, iter_denoise
-from denoiser.reucid.eigen import stack_eigen_fast, stack_eigen_reference
-from denoiser.reucid.projection import component_contributions, project_stack
-from denoiser.reucid.reference import patch_matrix, place_back_reference, stack_svd_reference
-from denoiser.reucid.stacks import assign_stacks
-from denoiser.reucid.terrain import patch_terrain
+from denoiser.reucid.paper.eigen import stack_eigen_fast, stack_eigen_reference
+from denoiser.reucid.paper.projection import component_contributions, project_stack
+from denoiser.reucid.paper.reference import patch_matrix, place_back_reference, stack_svd_reference
+from denoiser.reucid.paper.stacks import assign_stacks
+from denoiser.reucid.paper.terrain import patch_terrain
 
-from ._images import noisy_lattice
+from .._images import noisy_lattice
 
 
 def _relative_error(a: np.ndarray, b: np.ndarray) -> float:

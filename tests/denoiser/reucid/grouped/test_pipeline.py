@@ -7,11 +7,11 @@ import pytest
 from denoiser.reucid.selection import FixedRank, MarchenkoPastur
 from denoiser.reucid.grouped.pilot import coarse_patch_size
 from denoiser.reucid.selection import NoiseEdge
-from denoiser.reucid.noise import AffineVariance, VarianceStabilizer
+from denoiser.reucid.noise import PoissonGaussianNoise, VarianceStabilizer
 from denoiser.reucid.paper.terrain import patch_terrain
 from denoiser.reucid.grouped.pipeline import denoise_grouped
 
-from ._images import gaussian_lattice
+from .._images import gaussian_lattice
 
 
 def _noisy_lattice(dose: float, seed: int = 0, shape=(96, 96)):
@@ -29,7 +29,7 @@ def test_each_step_removes_noise_and_the_result_beats_the_paper_pipeline():
     from denoiser.reucid import denoise
 
     noisy, clean = _noisy_lattice(20.0)
-    outcome = denoise_grouped(noisy, patch_size=7, selector=NoiseEdge())
+    outcome = denoise_grouped(noisy, patch_size=7, classifier=NoiseEdge(), pilot=None)
     first, second = (_mse(image, clean) for image in outcome.pass_images)
     paper = _mse(denoise(noisy, "mp", patch_size=7, variant="paper").image, clean)
     assert second < first < 0.2 * _mse(noisy, clean)
@@ -38,19 +38,19 @@ def test_each_step_removes_noise_and_the_result_beats_the_paper_pipeline():
 
 def test_stabilising_helps_at_low_dose():
     noisy, clean = _noisy_lattice(5.0, seed=1)
-    stabilised = denoise_grouped(noisy, patch_size=7, selector=NoiseEdge())
-    plain = denoise_grouped(noisy, patch_size=7, selector=MarchenkoPastur(), stabilize=None)
+    stabilised = denoise_grouped(noisy, patch_size=7, classifier=NoiseEdge(), pilot=None)
+    plain = denoise_grouped(noisy, patch_size=7, classifier=MarchenkoPastur(), stabilize=False, pilot=None)
     assert _mse(stabilised.image, clean) < _mse(plain.image, clean)
 
 
 def test_keeping_everything_in_one_pass_is_the_identity_up_to_the_transform():
     noisy, _ = _noisy_lattice(20.0, seed=2, shape=(48, 56))
-    model = AffineVariance(slope=1.0, intercept=4.0)
-    plain = denoise_grouped(noisy, patch_size=5, selector=FixedRank("all"), passes=1,
-                            stabilize=None, noise_model=model)
+    model = PoissonGaussianNoise.from_affine_variance(slope=1.0, intercept=4.0)
+    plain = denoise_grouped(noisy, patch_size=5, classifier=FixedRank("all"), passes=1,
+                            stabilize=False, noise_model=model, pilot=None)
     np.testing.assert_allclose(plain.image, noisy, atol=1e-9)
-    stabilised = denoise_grouped(noisy, patch_size=5, selector=FixedRank("all"), passes=1,
-                                 noise_model=model)
+    stabilised = denoise_grouped(noisy, patch_size=5, classifier=FixedRank("all"), passes=1,
+                                 noise_model=model, pilot=None)
     # exact in the stabilised domain; the unbiased inverse is meant for denoised values,
     # so the round trip to detector units goes through the algebraic inverse
     stabilizer = VarianceStabilizer(model)
@@ -61,8 +61,8 @@ def test_keeping_everything_in_one_pass_is_the_identity_up_to_the_transform():
 def test_input_untouched_and_results_reproducible():
     noisy, _ = _noisy_lattice(20.0, seed=3, shape=(64, 64))
     before = noisy.copy()
-    first = denoise_grouped(noisy, patch_size=5, selector=NoiseEdge(), seed=4)
-    second = denoise_grouped(noisy, patch_size=5, selector=NoiseEdge(), seed=4)
+    first = denoise_grouped(noisy, patch_size=5, classifier=NoiseEdge(), seed=4, pilot=None)
+    second = denoise_grouped(noisy, patch_size=5, classifier=NoiseEdge(), seed=4, pilot=None)
     np.testing.assert_array_equal(noisy, before)
     np.testing.assert_array_equal(first.image, second.image)
     assert len(first.groups) == 2 and first.noise_model.slope > 0
@@ -73,7 +73,7 @@ def test_input_untouched_and_results_reproducible():
 def test_unknown_options_are_refused(options):
     noisy, _ = _noisy_lattice(20.0, shape=(32, 32))
     with pytest.raises(ValueError):
-        denoise_grouped(noisy, patch_size=5, selector=NoiseEdge(), **options)
+        denoise_grouped(noisy, patch_size=5, classifier=NoiseEdge(), **options, pilot=None)
 
 
 @pytest.mark.parametrize("pilot", [None, "coarse"])
@@ -88,8 +88,8 @@ def test_pass_weights_lie_in_zero_one_and_bound_the_change_to_the_data(pilot, ag
     #     sum_pixels coverage * (out - data)²  <=  sum_groups sum(eigenvalues)
     # with coverage = the overlap count for a flat average (1 is always a valid floor).
     noisy, _ = _noisy_lattice(20.0, seed=5, shape=(64, 72))
-    outcome = denoise_grouped(noisy, patch_size=5, selector=FixedRank("all"),
-                              stabilize=None, passes=2, aggregation=aggregation,
+    outcome = denoise_grouped(noisy, patch_size=5, classifier=FixedRank("all"),
+                              stabilize=False, passes=2, aggregation=aggregation,
                               n_groups=8, pilot=pilot)
     assert (outcome.pilot is None) == (pilot is None)
     for pass_index, (groups, image) in enumerate(zip(outcome.groups, outcome.pass_images)):
@@ -109,7 +109,7 @@ def test_pass_weights_lie_in_zero_one_and_bound_the_change_to_the_data(pilot, ag
 
 
 def test_the_pilot_chooses_weights_but_never_enters_as_pixels(monkeypatch):
-    from denoiser.reucid import two_pass
+    from denoiser.reucid.grouped import pipeline
     from denoiser.reucid.grouped.pilot import CoarsePilot
 
     noisy, _ = _noisy_lattice(20.0, seed=6, shape=(48, 52))
@@ -122,9 +122,9 @@ def test_the_pilot_chooses_weights_but_never_enters_as_pixels(monkeypatch):
         # that no coefficient of it on a group's eigenpatches is near the noise level)
         return CoarsePilot(image=1e12 * rng.normal(size=image.shape), patch_size=5, n_kept=1)
 
-    monkeypatch.setattr(two_pass, "coarse_pilot", hostile_pilot)
-    outcome = denoise_grouped(noisy, patch_size=5, selector=FixedRank("all"),
-                              stabilize=None, passes=2, n_groups=6, pilot="coarse")
+    monkeypatch.setattr(pipeline, "coarse_pilot", hostile_pilot)
+    outcome = denoise_grouped(noisy, patch_size=5, classifier=FixedRank("all"),
+                              stabilize=False, passes=2, n_groups=6, pilot="coarse")
     assert seen == [noisy.shape] and outcome.pilot["kind"] == "coarse"
     # in the first pass (the one the pilot serves) every weight ends near one, so every
     # patch is rebuilt from its own components alone: the data come back and nothing of
@@ -138,9 +138,9 @@ def test_the_default_denoise_runs_this_with_the_coarse_pilot():
 
     noisy, clean = _noisy_lattice(20.0, seed=7)
     default = denoise(noisy)
-    assert default.options["variant"]["pilot"] == "coarse"
-    assert default.options["pilot"]["patch_size"] == coarse_patch_size(noisy.shape)
+    assert default.options["pilot"] == "coarse"
+    assert default.pilot["patch_size"] == coarse_patch_size(noisy.shape)
     without = denoise(noisy, pilot=None)
-    assert "pilot" not in without.options
+    assert without.pilot is None and without.options["pilot"] is None
     paper = denoise(noisy, "mp", variant="paper")
     assert _mse(default.image, clean) < 0.5 * _mse(paper.image, clean)

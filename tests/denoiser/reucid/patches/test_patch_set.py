@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from denoiser.reucid.patch_set import PatchSet
+from denoiser.reucid.patches.patch_set import PatchSet
 
 
 def _explicit_patches(image: np.ndarray, p: int) -> np.ndarray:

@@ -6,7 +6,7 @@ import pytest
 
 from denoiser.reucid import decompose, denoise
 
-from ._images import noisy_lattice
+from .._images import noisy_lattice
 
 
 def test_reconstructions_equal_denoise_with_fixed_k():

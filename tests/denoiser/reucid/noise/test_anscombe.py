@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from denoiser.reucid.anscombe import (
+from denoiser.reucid.noise import (
     PoissonGaussianNoise,
     generalized_anscombe,
     inverse_generalized_anscombe,
@@ -62,7 +62,7 @@ def test_affine_variance_reading_keeps_the_transform():
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"gain": 0.0}, {"gain": -1.0}, {"sigma": -0.1}, {"offset": float("nan")}]
+    "kwargs", [{"gain": float("nan")}, {"gain": -1.0}, {"sigma": -0.1}, {"offset": float("nan")}]
 )
 def test_bad_parameters_raise_clear_errors(kwargs):
     with pytest.raises(ValueError, match="must be"):

@@ -4,14 +4,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from denoiser.reucid.noise_model import (
-    AffineVariance,
+from denoiser.reucid.noise import (
+    PoissonGaussianNoise,
     VarianceStabilizer,
     estimate_noise_model,
     fit_affine_variance,
 )
 
-from ._images import gaussian_lattice
+from .._images import gaussian_lattice
 
 
 def _lattice_counts(dose: float, shape=(128, 128)) -> np.ndarray:
@@ -63,9 +63,9 @@ def test_the_input_is_not_modified():
     np.testing.assert_array_equal(noisy, before)
 
 
-@pytest.mark.parametrize("model", [AffineVariance(slope=2.0, intercept=-40.0),
-                                   AffineVariance(slope=1.0, intercept=9.0),
-                                   AffineVariance(slope=0.0, intercept=4.0)])
+@pytest.mark.parametrize("model", [PoissonGaussianNoise.from_affine_variance(slope=2.0, intercept=-40.0),
+                                   PoissonGaussianNoise.from_affine_variance(slope=1.0, intercept=9.0),
+                                   PoissonGaussianNoise.from_affine_variance(slope=0.0, intercept=4.0)])
 def test_the_stabiliser_round_trip_is_exact_and_the_noise_becomes_unit(model):
     rng = np.random.default_rng(3)
     stabilizer = VarianceStabilizer(model)

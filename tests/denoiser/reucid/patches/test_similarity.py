@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from denoiser.reucid.grouping import group_similar_patches, kmeans_labels, leading_features
-from denoiser.reucid.patch_set import PatchSet
+from denoiser.reucid.patches.similarity import group_similar_patches, kmeans_labels, leading_features
+from denoiser.reucid.patches.patch_set import PatchSet
 
-from ._images import gaussian_lattice
+from .._images import gaussian_lattice
 
 
 def test_kmeans_recovers_well_separated_clusters_and_is_seeded():
