@@ -24,7 +24,7 @@ from survey.serializers import (
     RespondentCreateSerializer, RespondentSerializer, ResponseSerializer,
     SurveyImageSerializer)
 from survey.services.answers import (
-    AnswerError, present_image, presented_candidates, submit_answer)
+    AnswerError, present_image, presented_candidates, previous_choice_token, submit_answer)
 from survey.services.respondents import RespondentError, create_respondent, update_profile
 
 RESPONDENT_HEADER = OpenApiParameter(
@@ -135,11 +135,10 @@ class SurveyImageDetailView(OpenImagesMixin, RetrieveAPIView):
 
 def _question_payload(request, respondent, image, survey):
     presentation = present_image(respondent, image)
-    previous = respondent.responses.filter(image=image).select_related("candidate").first()
     progress = progress_for(respondent, survey)
     return QuestionSerializer({
         "image": image, "candidates": presented_candidates(presentation),
-        "previous_choice": previous.candidate.token if previous else None,
+        "previous_choice": previous_choice_token(respondent, image),
         "answered": progress.answered, "total": progress.total,
     }, context={"request": request}).data
 

@@ -105,6 +105,10 @@ class SurveyImage(models.Model):
     patch_size = models.PositiveSmallIntegerField(null=True, blank=True)
     n_components = models.PositiveSmallIntegerField(default=0)
     decomposition_seed = models.IntegerField(default=0)
+    reference_png = models.FileField(
+        upload_to="survey/candidates/", blank=True,
+        help_text="The noisy image shown as the reference: rendered apart from the attention "
+        "candidate, so the two never share bytes.")
     display_low = models.FloatField(null=True, blank=True)
     display_high = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -186,6 +190,10 @@ class Respondent(models.Model):
     years_experience = models.PositiveSmallIntegerField(
         null=True, blank=True, validators=[MaxValueValidator(80)])
     is_verified_expert = models.BooleanField(default=False)
+    excluded_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="Set by staff: none of this respondent's answers count towards labels.")
+    exclusion_reason = models.CharField(max_length=500, blank=True)
     invitation = models.ForeignKey(
         Invitation, null=True, blank=True, on_delete=models.SET_NULL, related_name="respondents")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -214,6 +222,42 @@ class Presentation(models.Model):
             models.UniqueConstraint(
                 fields=["respondent", "image"], name="survey_one_presentation_per_image"),
         ]
+
+
+class ShownCandidate(models.Model):
+    """One candidate as one respondent sees it: a token of their own.
+
+    Tokens are per respondent, so two respondents cannot compare notes on a token, a token
+    seen once says nothing about anyone else's question, and the candidate's stored name and
+    ``Candidate.token`` never leave the server.
+    """
+
+    presentation = models.ForeignKey(
+        Presentation, on_delete=models.CASCADE, related_name="shown")
+    candidate = models.ForeignKey(Candidate, on_delete=models.CASCADE, related_name="shown")
+    position = models.PositiveSmallIntegerField(help_text="Place in the order shown.")
+    token = models.CharField(max_length=32, unique=True, default=new_token, editable=False)
+
+    class Meta:
+        ordering = ["presentation", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["presentation", "position"],
+                                    name="survey_shown_unique_position"),
+            models.UniqueConstraint(fields=["presentation", "candidate"],
+                                    name="survey_shown_unique_candidate"),
+        ]
+
+    @property
+    def kind(self) -> str:
+        return self.candidate.kind
+
+    @property
+    def k(self) -> int | None:
+        return self.candidate.k
+
+    @property
+    def candidate_token(self) -> str:
+        return self.candidate.token
 
 
 class Response(models.Model):

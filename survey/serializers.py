@@ -4,7 +4,7 @@ from __future__ import annotations
 from django.urls import reverse
 from rest_framework import serializers
 
-from survey.models import Candidate, Respondent, Response, SurveyImage
+from survey.models import Respondent, Response, ShownCandidate, SurveyImage
 
 
 class RespondentCreateSerializer(serializers.Serializer):
@@ -60,15 +60,15 @@ class SurveyImageSerializer(serializers.ModelSerializer):
 
 
 class BlindCandidateSerializer(serializers.ModelSerializer):
-    """A candidate as a respondent sees it: a token and a URL, never k."""
+    """A candidate as a respondent sees it: their own token and a URL, never k."""
 
     url = serializers.SerializerMethodField()
 
     class Meta:
-        model = Candidate
+        model = ShownCandidate
         fields = ["token", "url"]
 
-    def get_url(self, candidate: Candidate) -> str:
+    def get_url(self, candidate: ShownCandidate) -> str:
         url = reverse("survey:candidate-png", kwargs={"token": candidate.token})
         request = self.context.get("request")
         return request.build_absolute_uri(url) if request else url
@@ -90,12 +90,18 @@ class AnswerSerializer(serializers.Serializer):
 
 
 class ResponseSerializer(serializers.ModelSerializer):
-    candidate = serializers.SlugRelatedField(slug_field="token", read_only=True)
+    candidate = serializers.SerializerMethodField(
+        help_text="The respondent's own token of the chosen candidate.")
 
     class Meta:
         model = Response
         fields = ["id", "image", "candidate", "time_taken_ms", "revisions", "answered_at",
                   "updated_at"]
+
+    def get_candidate(self, response: Response) -> str | None:
+        from survey.services.answers import previous_choice_token
+
+        return previous_choice_token(response.respondent, response.image)
 
 
 class GroupSummarySerializer(serializers.Serializer):

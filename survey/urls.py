@@ -1,7 +1,7 @@
 """Survey URLs, mounted at /survey/ (namespace "survey")."""
 from django.urls import path
 
-from survey import api, staff_views, views
+from survey import api, files, staff_views, views
 
 app_name = "survey"
 urlpatterns = [
@@ -11,8 +11,8 @@ urlpatterns = [
     path("next/", views.next_question, name="next"),
     path("q/<int:image_id>/", views.question, name="question"),
     path("thanks/", views.thanks, name="thanks"),
-    path("c/<str:token>.png", views.candidate_png, name="candidate-png"),
-    path("n/<str:token>.png", views.noisy_png, name="noisy-png"),
+    path("c/<str:token>.png", files.candidate_png, name="candidate-png"),
+    path("n/<str:token>.png", files.noisy_png, name="noisy-png"),
     path("staff/", staff_views.overview, name="staff-overview"),
     path("staff/images/<int:image_id>/", staff_views.image_detail, name="staff-image"),
     path("staff/images/<int:image_id>/clean.png", staff_views.clean_png, name="staff-clean-png"),

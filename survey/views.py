@@ -2,17 +2,16 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from survey.forms import AnswerForm, ConsentForm, ProfileForm
 from survey.identity import remember_respondent, respondent_from_request
-from survey.models import Candidate, Invitation, SurveyImage
+from survey.models import Invitation, SurveyImage
 from survey.selectors import current_survey, next_image_for, progress_for
-from survey.services.answers import AnswerError, present_image, presented_candidates, submit_answer
+from survey.services.answers import (
+    AnswerError, present_image, presented_candidates, previous_choice_token, submit_answer)
 from survey.services.respondents import (
     RespondentError, accept_invitation, create_respondent, update_profile)
 
@@ -141,11 +140,10 @@ def question(request: HttpRequest, image_id: int) -> HttpResponse:
         status = 400
     presentation = present_image(respondent, image)
     candidates = presented_candidates(presentation)
-    previous = respondent.responses.filter(image=image).select_related("candidate").first()
     return render(request, "survey/question.html", {
         "image": image, "candidates": candidates, "respondent": respondent,
         "progress": progress_for(respondent, survey), "error": error,
-        "previous_token": previous.candidate.token if previous else "",
+        "previous_token": previous_choice_token(respondent, image) or "",
     }, status=status)
 
 
@@ -162,32 +160,3 @@ def thanks(request: HttpRequest) -> HttpResponse:
         "progress": progress_for(respondent, survey) if survey else None,
     })
 
-
-def _png_response(name: str) -> FileResponse:
-    if not name or not default_storage.exists(name):
-        raise Http404("image not found")
-    response = FileResponse(default_storage.open(name, "rb"), content_type="image/png")
-    response["Cache-Control"] = "private, max-age=86400"
-    return response
-
-
-@require_GET
-def candidate_png(request: HttpRequest, token: str) -> FileResponse:
-    """A candidate by its random token: the URL says nothing about k."""
-    candidate = get_object_or_404(Candidate, token=token)
-    return _png_response(candidate.png.name)
-
-
-@require_GET
-def noisy_png(request: HttpRequest, token: str) -> FileResponse:
-    """The noisy image on the same intensity scale as its candidates."""
-    image = get_object_or_404(SurveyImage, public_token=token,
-                              status=SurveyImage.Status.READY)
-    candidate = image.candidates.filter(kind=Candidate.Kind.NOISY).first()
-    if candidate is None:
-        raise Http404("image not found")
-    return _png_response(candidate.png.name)
-
-
-def noisy_url(image: SurveyImage) -> str:
-    return reverse("survey:noisy-png", kwargs={"token": image.public_token})

@@ -7,7 +7,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from survey.candidate_ks import choose_ks
-from survey.models import Candidate, Presentation, Respondent, Response, SurveyImage
+from survey.models import (
+    Candidate, Presentation, Respondent, Response, ShownCandidate, SurveyImage)
 from survey.selectors import counted_responses, stable_seed
 
 MAX_TIME_TAKEN_MS = 24 * 3600 * 1000
@@ -49,18 +50,48 @@ def present_image(respondent: Respondent, image: SurveyImage) -> Presentation:
     candidate_ids, with_check = _build_presentation(respondent, image)
     try:
         with transaction.atomic():
-            return Presentation.objects.create(
+            presentation = Presentation.objects.create(
                 respondent=respondent, image=image, candidate_ids=candidate_ids,
                 includes_attention_check=with_check)
+            _give_tokens(presentation)
+            return presentation
     except IntegrityError:
         # The same respondent opened the question twice at once; keep the first.
         return Presentation.objects.get(respondent=respondent, image=image)
 
 
-def presented_candidates(presentation: Presentation) -> list[Candidate]:
-    """The presentation's candidates, in the order shown."""
-    by_id = {c.id: c for c in Candidate.objects.filter(id__in=presentation.candidate_ids)}
-    return [by_id[i] for i in presentation.candidate_ids if i in by_id]
+def _give_tokens(presentation: Presentation) -> None:
+    """One fresh random token per shown candidate, for this respondent only."""
+    existing = set(Candidate.objects.filter(id__in=presentation.candidate_ids)
+                   .values_list("id", flat=True))
+    ShownCandidate.objects.bulk_create([
+        ShownCandidate(presentation=presentation, candidate_id=candidate_id, position=position)
+        for position, candidate_id in enumerate(presentation.candidate_ids)
+        if candidate_id in existing])
+
+
+def presented_candidates(presentation: Presentation) -> list[ShownCandidate]:
+    """The presentation's candidates, in the order shown, each with the respondent's own
+    ``token`` (and ``kind``, ``k`` and ``candidate`` for the server side)."""
+    shown = list(presentation.shown.select_related("candidate").order_by("position"))
+    if not shown and presentation.candidate_ids:
+        # A presentation made before tokens were per respondent gets its tokens now.
+        try:
+            with transaction.atomic():
+                _give_tokens(presentation)
+        except IntegrityError:  # given by a concurrent request
+            pass
+        shown = list(presentation.shown.select_related("candidate").order_by("position"))
+    return shown
+
+
+def previous_choice_token(respondent: Respondent, image: SurveyImage) -> str | None:
+    """The respondent's own token of the candidate they chose before, if any."""
+    return (ShownCandidate.objects
+            .filter(presentation__respondent=respondent, presentation__image=image,
+                    candidate__responses__respondent=respondent,
+                    candidate__responses__image=image)
+            .values_list("token", flat=True).first())
 
 
 def submit_answer(respondent: Respondent, image: SurveyImage, *, candidate_token: str,
@@ -79,9 +110,12 @@ def submit_answer(respondent: Respondent, image: SurveyImage, *, candidate_token
     if presentation is None:
         raise AnswerError("this image has not been shown to you yet")
     shown = presented_candidates(presentation)
-    chosen = next((c for c in shown if c.token == candidate_token), None)
-    if chosen is None:
+    # Only the respondent's own token counts: another respondent's token, or the
+    # candidate's internal one, is refused like any unknown token.
+    picked = next((c for c in shown if c.token == candidate_token), None)
+    if picked is None:
         raise AnswerError("that candidate was not among the ones shown for this image")
+    chosen = picked.candidate
     if time_taken_ms is None:
         elapsed = timezone.now() - presentation.shown_at
         time_taken_ms = int(elapsed.total_seconds() * 1000)

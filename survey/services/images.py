@@ -2,17 +2,20 @@
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 from collections.abc import Callable
 
 import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
 from survey.arrays import decomposition_bytes, load_npy, npy_bytes
-from survey.models import Candidate, Survey, SurveyImage
-from survey.rendering import display_range, encode_png
+from survey.models import Candidate, Survey, SurveyImage, new_token
+from survey.rendering import display_range, encode_blinded_png
 
 logger = logging.getLogger(__name__)
 
@@ -83,15 +86,30 @@ def add_survey_image(
             pixel_size_row=None if pixel_size is None else float(pixel_size[0]),
             pixel_size_col=None if pixel_size is None else float(pixel_size[1]),
         )
-        image.noisy_file.save(f"{image.public_token}_noisy.npy", npy_bytes(noisy_image),
-                              save=False)
+        # Stored names are random and unrelated to public_token (which respondents see):
+        # nothing private sits under a name a respondent could derive.
+        image.noisy_file.save(f"{new_token()}.npy", npy_bytes(noisy_image), save=False)
         if clean_image is not None:
-            image.clean_file.save(f"{image.public_token}_clean.npy", npy_bytes(clean_image),
-                                  save=False)
+            image.clean_file.save(f"{new_token()}.npy", npy_bytes(clean_image), save=False)
         image.save()
         if make_candidates:
             queue_candidates(image)
     return image
+
+
+def _same_modification_time(names: list[str]) -> None:
+    """Give an image's candidate files one modification time.
+
+    A proxy serving them (X-Accel-Redirect) derives Last-Modified and ETag from the file's
+    time and size: equal sizes and equal times make those headers equal too.
+    """
+    moment = int(timezone.now().timestamp())
+    for name in names:
+        try:
+            path = default_storage.path(name)
+        except NotImplementedError:  # object storage: files are streamed by Django
+            return
+        os.utime(path, (moment, moment))
 
 
 def queue_candidates(image: SurveyImage) -> None:
@@ -118,6 +136,11 @@ def generate_candidates(
     it defaults to ``denoiser.reucid.decompose``. Every PNG uses the noisy image's
     0.5–99.5 percentile range, so the candidates are compared on one intensity scale.
     Candidates that respondents already chose are never replaced.
+
+    Blinding (issue 16): every candidate, the attention candidate and the reference are
+    fixed-length PNGs of one byte size with the same chunks, each with its own random
+    dithering (the attention candidate and the reference look alike but share no bytes),
+    stored under random names in random order with one common modification time.
     """
     decompose = decompose or _core_decompose
     with transaction.atomic():
@@ -138,9 +161,12 @@ def generate_candidates(
         if n_components < 2:
             raise SurveyImageError("the decomposition gave fewer than 2 eigenpatches")
         low, high = display_range(noisy)
-        rendered = [(k, encode_png(np.asarray(decomposition.reconstruct(k)), low=low, high=high))
+        rng = np.random.default_rng(secrets.randbits(128))
+        rendered = [(k, encode_blinded_png(np.asarray(decomposition.reconstruct(k)), low=low,
+                                           high=high, rng=rng))
                     for k in range(1, n_components + 1)]
-        noisy_png = encode_png(noisy, low=low, high=high)
+        rendered.append((None, encode_blinded_png(noisy, low=low, high=high, rng=rng)))
+        reference_png = encode_blinded_png(noisy, low=low, high=high, rng=rng)
     except Exception as error:
         SurveyImage.objects.filter(pk=image.pk).update(
             status=SurveyImage.Status.FAILED, error=str(error)[:2000] or type(error).__name__)
@@ -149,21 +175,26 @@ def generate_candidates(
         for old in image.candidates.all():
             old.png.delete(save=False)
             old.delete()
+        if image.reference_png:
+            image.reference_png.delete(save=False)
         # Unanswered questions shown with the old candidates are shown afresh.
         image.presentations.all().delete()
         image.decomposition_file.save(
-            f"{image.public_token}_decomposition.npz",
+            f"{new_token()}.npz",
             decomposition_bytes(eigenpatches[:n_components], eigenvalues[:n_components],
                                 int(decomposition.patch_size)), save=False)
-        for k, png in rendered:
-            candidate = Candidate(image=image, kind=Candidate.Kind.RECONSTRUCTION, k=k)
-            candidate.png.save(f"{image.public_token}/{candidate.token}.png", ContentFile(png),
-                               save=False)
+        # Random order: neither row ids nor file write times follow k.
+        stored = []
+        for index in rng.permutation(len(rendered)):
+            k, png = rendered[int(index)]
+            candidate = Candidate(image=image, k=k, kind=Candidate.Kind.RECONSTRUCTION
+                                  if k is not None else Candidate.Kind.NOISY)
+            candidate.png.save(f"{new_token()}.png", ContentFile(png), save=False)
             candidate.save()
-        attention = Candidate(image=image, kind=Candidate.Kind.NOISY, k=None)
-        attention.png.save(f"{image.public_token}/{attention.token}.png",
-                           ContentFile(noisy_png), save=False)
-        attention.save()
+            stored.append(candidate.png.name)
+        image.reference_png.save(f"{new_token()}.png", ContentFile(reference_png), save=False)
+        stored.append(image.reference_png.name)
+        _same_modification_time(stored)
         image.patch_size = int(decomposition.patch_size)
         image.n_components = n_components
         image.display_low, image.display_high = low, high
@@ -172,3 +203,62 @@ def generate_candidates(
         image.save()
     logger.info("survey image %s: %d candidates ready", image.pk, n_components)
     return image
+
+
+def ensure_reference(image: SurveyImage) -> SurveyImage:
+    """The image with its own reference picture, rendering it now if it has none.
+
+    Images whose candidates were made before references were rendered apart (issue 16)
+    showed the attention candidate's file as the reference; they get a separately
+    dithered rendering on first use.
+    """
+    if image.reference_png:
+        return image
+    if image.display_low is None or not image.noisy_file:
+        raise SurveyImageError(f"'{image.title}' has no candidates yet")
+    noisy = load_npy(image.noisy_file.name)
+    png = encode_blinded_png(noisy, low=image.display_low, high=image.display_high,
+                             rng=np.random.default_rng(secrets.randbits(128)))
+    with transaction.atomic():
+        locked = SurveyImage.objects.select_for_update().get(pk=image.pk)
+        if not locked.reference_png:
+            locked.reference_png.save(f"{new_token()}.png", ContentFile(png), save=False)
+            locked.save(update_fields=["reference_png"])
+    image.refresh_from_db(fields=["reference_png"])
+    return image
+
+
+def reblind_image(image: SurveyImage) -> int:
+    """Rewrite an image's stored candidates as fixed-length PNGs under random names.
+
+    For candidates made before issue 16 (compressed PNGs whose size followed k, named after
+    the image's public token): the pixels are kept, the files re-encoded, renamed and given
+    one modification time; the reference is rendered apart. Answers keep pointing at the
+    same candidates. Returns how many candidate files were rewritten (0: already blinded).
+    """
+    from io import BytesIO
+
+    from PIL import Image
+
+    from survey.rendering import fixed_length_png, fixed_png_length
+
+    length = fixed_png_length(image.height, image.width)
+    rewritten = 0
+    names = []
+    for candidate in image.candidates.order_by("?"):
+        if not candidate.png:
+            continue
+        old_name = candidate.png.name
+        if candidate.png.size != length or image.public_token in old_name:
+            with default_storage.open(old_name, "rb") as handle:
+                pixels = np.asarray(Image.open(BytesIO(handle.read())).convert("L"))
+            candidate.png.save(f"{new_token()}.png", ContentFile(fixed_length_png(pixels)),
+                               save=False)
+            candidate.save(update_fields=["png"])
+            default_storage.delete(old_name)
+            rewritten += 1
+        names.append(candidate.png.name)
+    image = ensure_reference(image)
+    names.append(image.reference_png.name)
+    _same_modification_time(names)
+    return rewritten

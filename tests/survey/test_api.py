@@ -5,7 +5,7 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from survey.models import Response
+from survey.models import Response, ShownCandidate
 from tests.survey.factories import make_respondent
 from tests.survey.test_answers import answer
 
@@ -43,7 +43,9 @@ def test_a_client_runs_the_survey_with_its_token(api, images):
     again = client.post(reverse("survey:api-responses"), choice, format="json")
     assert again.status_code == 200 and again.json()["revisions"] == 1
     assert Response.objects.count() == 1
-    assert Response.objects.get().candidate.token == body["candidates"][4]["token"]
+    # tokens are the respondent's own: the answer points at the candidate behind the token
+    assert Response.objects.get().candidate == ShownCandidate.objects.get(
+        token=body["candidates"][4]["token"]).candidate
     after = client.get(reverse("survey:api-candidates", args=[body["image"]["id"]])).json()
     assert after["previous_choice"] == body["candidates"][4]["token"]
     assert [c["token"] for c in after["candidates"]] == [c["token"] for c in body["candidates"]]

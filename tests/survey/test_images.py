@@ -54,11 +54,12 @@ def test_candidate_urls_and_files_do_not_reveal_k(survey):
     image = make_ready_image(survey)
     folders = set()
     for candidate in image.candidates.all():
-        # the file is named by the random token alone, in a folder shared by all of the
-        # image's candidates: no part of the path is derived from k (a random token may
-        # contain "k3" by chance, so the test looks at the structure, not substrings)
+        # the file has a random name of its own, in a folder shared by all candidates: no
+        # part of the path is derived from k, the candidate's token or the image's public
+        # token (a random name may contain "k3" by chance, so the test looks at structure)
         path = PurePosixPath(candidate.png.name)
-        assert path.name == f"{candidate.token}.png"
+        assert path.suffix == ".png" and len(path.stem) >= 20
+        assert candidate.token not in path.name and image.public_token not in str(path)
         assert path.parts[:2] == ("survey", "candidates")
         folders.add(path.parent)
         assert len(candidate.token) >= 20
@@ -83,12 +84,13 @@ def test_bad_images_get_clear_errors_and_nothing_is_stored(survey, array, messag
 def test_deleting_an_image_takes_its_answers_but_a_chosen_candidate_stays(survey):
     from django.db.models import RestrictedError
 
-    from survey.services.answers import present_image, submit_answer
+    from survey.services.answers import present_image, presented_candidates, submit_answer
 
     image = make_ready_image(survey)
     respondent = make_respondent()
-    chosen = Candidate.objects.get(id=present_image(respondent, image).candidate_ids[0])
-    submit_answer(respondent, image, candidate_token=chosen.token)
+    shown = presented_candidates(present_image(respondent, image))[0]
+    chosen = shown.candidate
+    submit_answer(respondent, image, candidate_token=shown.token)
     with pytest.raises(RestrictedError):
         chosen.delete()
     image.delete()
@@ -154,13 +156,13 @@ def test_task_records_failure_without_raising(survey, monkeypatch):
 
 
 def test_candidates_with_answers_are_never_remade(survey):
-    from survey.services.answers import present_image, submit_answer
+    from survey.services.answers import present_image, presented_candidates, submit_answer
 
     image = make_ready_image(survey)
     respondent = make_respondent()
-    presentation = present_image(respondent, image)
-    chosen = Candidate.objects.get(id=presentation.candidate_ids[0])
-    submit_answer(respondent, image, candidate_token=chosen.token)
+    shown = presented_candidates(present_image(respondent, image))[0]
+    chosen = shown.candidate
+    submit_answer(respondent, image, candidate_token=shown.token)
     with pytest.raises(SurveyImageError, match="already has answers"):
         generate_candidates(image.id, decompose=toy_decompose)
     assert Candidate.objects.filter(token=chosen.token).exists()

@@ -54,13 +54,20 @@ def test_question_page_does_not_leak_k(respondent_client, images):
         assert reverse("survey:candidate-png", args=[token]) in html
 
 
-def test_candidate_images_are_served_by_token(client, images):
-    candidate = images[0].candidates.get(k=2)
-    png = client.get(reverse("survey:candidate-png", args=[candidate.token]))
+def test_candidate_images_are_served_by_the_respondents_own_token(respondent_client,
+                                                                   respondent, images):
+    from survey.services.answers import present_image, presented_candidates
+
+    shown = presented_candidates(present_image(respondent, images[0]))[1]
+    png = respondent_client.get(reverse("survey:candidate-png", args=[shown.token]))
     assert png.status_code == 200 and png["Content-Type"] == "image/png"
     assert b"".join(png.streaming_content).startswith(b"\x89PNG")
-    assert client.get(reverse("survey:candidate-png", args=["nope"])).status_code == 404
-    noisy = client.get(reverse("survey:noisy-png", args=[images[0].public_token]))
+    assert respondent_client.get(reverse("survey:candidate-png", args=["nope"])
+                                 ).status_code == 404
+    # the internal token is no URL for respondents (staff preview only)
+    assert respondent_client.get(reverse("survey:candidate-png", args=[
+        shown.candidate.token])).status_code == 404
+    noisy = respondent_client.get(reverse("survey:noisy-png", args=[images[0].public_token]))
     assert noisy.status_code == 200
 
 
@@ -71,7 +78,7 @@ def test_double_vote_through_the_page_updates_the_one_answer(respondent_client, 
     respondent_client.post(url, {"candidate": tokens[0]})
     respondent_client.post(url, {"candidate": tokens[5]})
     assert Response.objects.count() == 1
-    assert Response.objects.get().candidate.token == tokens[5]
+    assert Response.objects.get().candidate.shown.get().token == tokens[5]
     page = respondent_client.get(url).content.decode()
     assert 'id="survey-previous-note"' in page
     assert re.search(rf'class="candidate selected"[^>]*data-candidate="{tokens[5]}"', page)
