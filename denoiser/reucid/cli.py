@@ -1,4 +1,4 @@
-"""Command line: ``reucid denoise IN -o OUT.tif`` (also ``python -m denoiser.reucid``)."""
+"""Command line: ``reucid denoise IN -o OUT.tif`` and ``reucid watch DIR`` (live use)."""
 from __future__ import annotations
 
 import argparse
@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
                       default=None, help="skip the generalised Anscombe transform")
     run.add_argument("--components", type=int, default=None,
                      help="eigenpatches computed per stack / judged per group (default 25)")
+    from .watch import add_parser as add_watch_parser
+
+    add_watch_parser(commands)  # reucid watch DIR: live use (denoiser/reucid/watch.py)
     return parser
 
 
@@ -83,6 +86,10 @@ def method_options(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 2 bad input)."""
     args = build_parser().parse_args(argv)
+    if args.command == "watch":
+        from .watch import command as watch_command
+
+        return watch_command(args)
     try:
         data = read_image(args.input, frame=args.frame)
         result = denoise(data.array, args.classifier, variant=args.variant,
