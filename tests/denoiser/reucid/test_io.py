@@ -140,7 +140,7 @@ def test_stacks_need_a_frame(tmp_path, image):
 
 def test_unknown_extension_missing_and_truncated_files(tmp_path, image):
     (tmp_path / "a.jpg2").write_bytes(b"x")
-    with pytest.raises(InvalidImageError, match="unsupported file type"):
+    with pytest.raises(InvalidImageError, match="not a recognised image file"):
         read_image(tmp_path / "a.jpg2")
     with pytest.raises(InvalidImageError, match="no such file"):
         read_image(tmp_path / "absent.tif")
@@ -193,3 +193,102 @@ def test_real_microscope_files(shared_data, name, shape, pixel_size):
     if pixel_size is not None:
         assert data.pixel_size == pytest.approx((pixel_size, pixel_size), rel=1e-3)
     json.dumps(data.metadata)
+
+
+# --- every format, by content ------------------------------------------------------------
+from denoiser.reucid.io import (  # noqa: E402
+    DEFAULT_MAX_PIXELS,
+    ImageHeader,
+    check_declared_size,
+    detect_format,
+    inspect_image,
+)
+from tests.image_files import CALIBRATED, KINDS, SOURCE_FORMAT, write_image_file  # noqa: E402
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_every_format_is_read_by_content_with_its_pixel_size(tmp_path, image, kind):
+    if kind in ("hspy", "hdf5", "hspy-misnamed"):
+        pytest.importorskip("rsciio.hspy")
+    path = write_image_file(kind, tmp_path, image, pixel_size_nm=0.02)
+    assert detect_format(path) == SOURCE_FORMAT[kind]
+    data = read_image(path)
+    assert data.source_format == SOURCE_FORMAT[kind]
+    # Berkeley EMD stores (x, y); rosettasciio shows it as HyperSpy does, transposed
+    expected = image.T if kind == "emd" else image
+    np.testing.assert_array_equal(data.array, expected.astype(np.float32))
+    if kind in CALIBRATED:
+        assert data.pixel_size == pytest.approx((0.2, 0.2), rel=1e-6)
+    else:
+        assert data.pixel_size is None
+    json.dumps(data.metadata)
+
+
+def test_a_file_named_for_another_format_is_read_as_what_it_is(tmp_path, image):
+    tiff = write_image_file("tiff", tmp_path, image)
+    disguised = tmp_path / "really_a_tiff.npy"
+    disguised.write_bytes(tiff.read_bytes())
+    assert read_image(disguised).source_format == "tiff"
+
+
+def test_hyperspy_axes_units_and_original_metadata_are_kept(tmp_path, image):
+    pytest.importorskip("rsciio.hspy")
+    data = read_image(write_image_file("hdf5", tmp_path, image, pixel_size_nm=0.05))
+    assert [axis["units"] for axis in data.metadata["axes"]] == ["nm", "nm"]
+    assert [axis["scale"] for axis in data.metadata["axes"]] == [0.05, 0.05]
+    assert data.metadata["original_metadata"] == {"Microscope": {"voltage_kV": 300}}
+    assert data.metadata["title"] == "test frame"
+
+
+def test_statstem_mat_without_struct_reads_the_one_image_variable(tmp_path, image):
+    import scipy.io
+
+    scipy.io.savemat(tmp_path / "plain.mat", {"frame": image, "note": "HAADF"})
+    data = read_image(tmp_path / "plain.mat")
+    np.testing.assert_array_equal(data.array, image.astype(np.float32))
+    scipy.io.savemat(tmp_path / "text.mat", {"note": "no image here"})
+    with pytest.raises(InvalidImageError, match="no 2-D image"):
+        read_image(tmp_path / "text.mat")
+
+
+def test_inspect_reads_only_the_header_of_one_frame(tmp_path, image):
+    stack = np.stack([image, image + 1, image + 2]).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "stack.tif", stack, photometric="minisblack")
+    header = inspect_image(tmp_path / "stack.tif", frame=1)
+    assert (header.shape, header.itemsize, header.n_frames) == ((24, 30), 2, 3)
+    np.testing.assert_array_equal(read_image(tmp_path / "stack.tif", frame=1).array, image + 1)
+
+
+def test_size_equal_to_the_limit_passes_and_the_message_is_true(tmp_path):
+    side = 8192
+    check_declared_size(ImageHeader("png", (side, side)), max_pixels=side * side)
+    with pytest.raises(InvalidImageError) as refused:
+        check_declared_size(ImageHeader("png", (side, side + 1)), max_pixels=side * side)
+    assert f"{side}x{side + 1} = {side * (side + 1)} pixels is more than the {side * side}" in str(
+        refused.value)
+    with pytest.raises(InvalidImageError, match="4 colour bands"):
+        check_declared_size(ImageHeader("png", (side, side), bands=4), max_pixels=side * side)
+    with pytest.raises(InvalidImageError, match="MB to decode"):
+        check_declared_size(ImageHeader("npy", (side, side), itemsize=16),
+                            max_pixels=DEFAULT_MAX_PIXELS)
+
+
+def test_mat_compression_bomb_is_refused_while_inflating(tmp_path):
+    import scipy.io
+
+    scipy.io.savemat(tmp_path / "bomb.mat", {"frame": np.zeros((2048, 2048))},
+                     do_compression=True)  # 32 MB of zeros, a few kB on disk
+    assert (tmp_path / "bomb.mat").stat().st_size < 200_000
+    with pytest.raises(InvalidImageError, match="inflate to more than"):
+        read_image(tmp_path / "bomb.mat", max_pixels=512 * 512)
+
+
+def test_hdf5_from_atomap_and_statstem_mat_real_files(shared_data):
+    folder = shared_data / "real"
+    mat = folder / "statstem_PtIr-nanoparticle_HAADF_normalized_512x512.mat"
+    copy = folder / "statstem_PtIr-nanoparticle_HAADF_normalized_512x512.npy"
+    if not (mat.is_file() and copy.is_file()):
+        pytest.skip("StatSTEM files not present")
+    data = read_image(mat)
+    assert data.pixel_size == pytest.approx((0.1211, 0.1211))
+    np.testing.assert_allclose(data.array, np.load(copy), rtol=1e-6)
