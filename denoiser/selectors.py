@@ -122,14 +122,26 @@ def dispatch_slots() -> int:
     return max(int(concurrency or os.cpu_count() or 1), 1)
 
 
-def busy_jobs() -> QuerySet[DenoiseJob]:
-    """Jobs holding a worker slot: running, or sent to the queue and not yet started."""
+def busy_jobs(now=None) -> QuerySet[DenoiseJob]:
+    """Jobs holding a worker slot: running, or sent to the queue and not yet started.
+
+    A job sent more than ``REUCID_JOB_STALE_AFTER_SECONDS`` ago and still not started
+    no longer holds its slot: its message is probably lost (the stale-job recovery
+    requeues it later), and a lost message must not keep a worker idle until then.
+    """
+    from datetime import timedelta
+
+    from django.conf import settings
     from django.db.models import Q
+    from django.utils import timezone
 
     from .models import JobStatus
 
+    now = now or timezone.now()
+    lost_after = timedelta(seconds=int(getattr(settings, "REUCID_JOB_STALE_AFTER_SECONDS", 900)))
     return DenoiseJob.objects.filter(
-        Q(status=JobStatus.RUNNING) | Q(status=JobStatus.QUEUED, dispatched_at__isnull=False)
+        Q(status=JobStatus.RUNNING)
+        | Q(status=JobStatus.QUEUED, dispatched_at__gte=now - lost_after)
     )
 
 
@@ -285,9 +297,11 @@ class QueueEstimate:
 
         Examples
         --------
-        >>> QueueEstimate(position=3, jobs_ahead=2, wait_seconds=50.0, total_seconds=130.0,
-        ...               seconds_per_pixel=1e-6, measured_jobs=4).summary.split(": ")
-        ['Position 3 in the queue (2 jobs ahead)', 'about 50 s until it starts, 2 min until the result.']
+        >>> print(QueueEstimate(position=3, jobs_ahead=2, wait_seconds=50.0,
+        ...                     total_seconds=130.0, seconds_per_pixel=1e-6,
+        ...                     measured_jobs=4).summary)  # doctest: +NORMALIZE_WHITESPACE
+        Position 3 in the queue (2 jobs ahead): about 50 s until it starts,
+        2 min until the result.
         >>> QueueEstimate(position=None, jobs_ahead=0, wait_seconds=0.0, total_seconds=4.2,
         ...               seconds_per_pixel=1e-6, measured_jobs=0).summary
         'About 4 s left.'
@@ -318,6 +332,7 @@ class QueueSnapshot:
     """
 
     def __init__(self, *, now=None, slots: int | None = None):
+        from django.db.models import Q
         from django.utils import timezone
 
         from .models import JobStatus
@@ -327,7 +342,11 @@ class QueueSnapshot:
         self._rates: dict[str, tuple[float, int]] = {}
         fields = ("pk", "client_key", "method", "height", "width", "started_at",
                   "status", "dispatched_at")
-        busy = list(busy_jobs().only(*fields).order_by("dispatched_at", "created_at"))
+        # every job sent counts as ahead here, even one whose message may be lost
+        busy = list(DenoiseJob.objects.filter(
+            Q(status=JobStatus.RUNNING)
+            | Q(status=JobStatus.QUEUED, dispatched_at__isnull=False)
+        ).only(*fields).order_by("dispatched_at", "created_at"))
         self.running = [job for job in busy if job.status == JobStatus.RUNNING]
         sent = [job for job in busy if job.status == JobStatus.QUEUED]
         active: dict[str, int] = {}

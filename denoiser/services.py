@@ -310,7 +310,7 @@ def dispatch_jobs(*, slots: int | None = None) -> list[str]:
             # two dispatchers at once would both see the same free slots
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [DISPATCH_LOCK])
-        busy = list(selectors.busy_jobs().values_list("client_key", flat=True))
+        busy = list(selectors.busy_jobs(now).values_list("client_key", flat=True))
         free = slots - len(busy)
         if free <= 0:
             return sent

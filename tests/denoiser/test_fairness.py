@@ -223,3 +223,20 @@ def test_anonymous_browser_with_a_session_is_one_client(
         assert response.status_code == 201, response.content
         keys.append(DenoiseJob.objects.get(pk=response.json()["id"]).client_key)
     assert keys == [f"session:{session.session_key}"] * 2
+
+
+def test_a_job_sent_long_ago_and_never_started_frees_its_slot(
+        finish, two_slots, sent, settings, django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    settings.REUCID_JOB_STALE_AFTER_SECONDS = 900
+    jobs = submit(django_capture_on_commit_callbacks, "ip:10.0.0.1", 3)
+    assert sent == jobs[:2]
+    # the first message was lost in the broker: the job was never claimed
+    DenoiseJob.objects.filter(pk=jobs[0]).update(
+        dispatched_at=timezone.now() - timedelta(seconds=901))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.dispatch_jobs() == [jobs[2]]  # a worker is not left idle for it
+    # it still counts as ahead of the others for their queue position
+    third = DenoiseJob.objects.get(pk=jobs[2])
+    assert third.dispatched_at is not None
