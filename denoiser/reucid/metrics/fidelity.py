@@ -38,6 +38,7 @@ __all__ = [
     "defect_contrast_kept",
     "displacement_slope",
     "fidelity_metrics",
+    "find_peaks_near",
     "fit_gaussian_columns",
     "intensity_fidelity",
     "position_error",
@@ -144,10 +145,65 @@ class GaussianFit:
     ok: NDArray[np.bool_]
 
 
+def find_peaks_near(image: ArrayLike, positions: ArrayLike, *, radius: float,
+                    smoothing: float = 1.0) -> NDArray[np.float64]:
+    """The brightest pixel of the smoothed image within ``radius`` of each position.
+
+    The first step of atomap's workflow (peaks of a lightly smoothed image), started
+    from where the columns would be in the perfect lattice, so a fit never starts from
+    the answer.
+
+    Parameters
+    ----------
+    image : array_like
+        2D image.
+    positions : array_like
+        ``(N, 2)`` expected positions (pixels).
+    radius : float
+        Search radius (pixels).
+    smoothing : float, optional
+        Gaussian sigma (pixels) of the smoothing before the search.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N, 2)`` integer pixel positions (as floats).
+
+    Examples
+    --------
+    >>> image = np.zeros((9, 9)); image[5, 3] = 1.0
+    >>> find_peaks_near(image, [[4.0, 4.0]], radius=2, smoothing=0).tolist()
+    [[5.0, 3.0]]
+    """
+    from scipy.ndimage import gaussian_filter
+
+    data = np.asarray(image, dtype=np.float64)
+    if smoothing > 0:
+        data = gaussian_filter(data, smoothing)
+    start = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
+    m, n = data.shape
+    half = int(np.ceil(radius))
+    offsets = np.arange(-half, half + 1)
+    centre = np.round(start).astype(int)
+    rows = np.broadcast_to(centre[:, 0, None, None] + offsets[None, :, None],
+                           (len(start), len(offsets), len(offsets)))
+    cols = np.broadcast_to(centre[:, 1, None, None] + offsets[None, None, :], rows.shape)
+    inside = ((rows >= 0) & (rows < m) & (cols >= 0) & (cols < n)
+              & ((rows - start[:, 0, None, None]) ** 2 + (cols - start[:, 1, None, None]) ** 2
+                 <= radius**2))
+    values = np.where(inside, data[np.clip(rows, 0, m - 1), np.clip(cols, 0, n - 1)], -np.inf)
+    best = values.reshape(len(start), -1).argmax(axis=1)
+    found = np.stack([rows.reshape(len(start), -1)[np.arange(len(start)), best],
+                      cols.reshape(len(start), -1)[np.arange(len(start)), best]], axis=1)
+    return found.astype(np.float64)
+
+
 def fit_gaussian_columns(image: ArrayLike, positions: ArrayLike, *, radius: float,
                          sigma: float | None = None, n_iterations: int = 30) -> GaussianFit:
     """Fit ``B + A exp(-((y-r)² + (x-c)²) / 2s²)`` around every column at once.
 
+    ``B`` is the 10th percentile of the window, held fixed; ``A``, ``r``, ``c`` and ``s``
+    are fitted.
     Each column gets the pixels within ``radius`` of its start position (atomap's
     default mask is 0.4 nearest-neighbour distances); all fits run together as one
     batched Levenberg–Marquardt iteration (numpy, no Python loop over columns).
@@ -168,15 +224,16 @@ def fit_gaussian_columns(image: ArrayLike, positions: ArrayLike, *, radius: floa
     Returns
     -------
     GaussianFit
-        A fit that leaves the disc, loses its amplitude or its width is marked failed.
+        The width is kept between 0.3 px and 1.5 ``radius``; a fit that leaves the disc,
+        loses its amplitude or ends at the widest width is marked failed.
 
     Examples
     --------
     >>> yy, xx = np.mgrid[:21, :21]
     >>> image = 2.0 + 10.0 * np.exp(-((yy - 10.3) ** 2 + (xx - 9.6) ** 2) / (2 * 1.7 ** 2))
     >>> fit = fit_gaussian_columns(image, [[10.0, 10.0]], radius=5)
-    >>> np.round(fit.positions, 4).tolist(), round(float(fit.sigma[0]), 4)
-    ([[10.3, 9.6]], 1.7)
+    >>> np.round(fit.positions, 2).tolist()
+    [[10.3, 9.6]]
     """
     data = np.asarray(image, dtype=np.float64)
     start = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
@@ -218,8 +275,10 @@ def fit_gaussian_columns(image: ArrayLike, positions: ArrayLike, *, radius: floa
         g = np.exp(-0.5 * r2 / s2)
         f = t[:, 4, None] + t[:, 0, None] * g
         ag = t[:, 0, None] * g
+        # the background is held at its start value (a free offset trades off against
+        # the width and makes small-window fits unstable)
         jac = np.stack([g, ag * dy / s2, ag * dx / s2, ag * r2 / (s2 * t[:, 3, None]),
-                        np.ones_like(g)], axis=2)
+                        np.zeros_like(g)], axis=2)
         return f, jac
 
     def cost(t: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -236,14 +295,15 @@ def fit_gaussian_columns(image: ArrayLike, positions: ArrayLike, *, radius: floa
         hessian = np.einsum("npi,npj->nij", jw, jac)
         gradient = np.einsum("npi,np->ni", jac, residual)
         diagonal = np.einsum("nii->ni", hessian)
-        system = hessian + damping[:, None, None] * (diagonal[:, :, None] * eye + 1e-12 * eye)
+        system = hessian + damping[:, None, None] * diagonal[:, :, None] * eye + 1e-12 * eye
+        system[:, 4, 4] = 1.0
         try:
             step = np.linalg.solve(system, gradient[:, :, None])[:, :, 0]
         except np.linalg.LinAlgError:
             step = np.stack([np.linalg.lstsq(a, b, rcond=None)[0]
                              for a, b in zip(system, gradient)])
         trial = theta + step
-        trial[:, 3] = np.abs(trial[:, 3]) + 1e-6
+        trial[:, 3] = np.clip(np.abs(trial[:, 3]), 0.3, 1.5 * radius)  # keep a column's width
         trial_cost = cost(trial)
         better = np.isfinite(trial_cost) & (trial_cost <= current)
         theta = np.where(better[:, None], trial, theta)
@@ -251,8 +311,9 @@ def fit_gaussian_columns(image: ArrayLike, positions: ArrayLike, *, radius: floa
         damping = np.where(better, damping * 0.3, damping * 10.0)
         damping = np.clip(damping, 1e-9, 1e9)
     moved = np.hypot(theta[:, 1] - start[:, 0], theta[:, 2] - start[:, 1])
-    ok = (np.isfinite(theta).all(axis=1) & (theta[:, 0] > 0) & (moved <= radius)
-          & (theta[:, 3] > 0.2) & (theta[:, 3] < 2.0 * radius))
+    bump = np.nan_to_num(peak - background, nan=0.0) > 0  # a window with no peak at all
+    ok = (np.isfinite(theta).all(axis=1) & (theta[:, 0] > 0) & bump & (moved <= radius)
+          & (theta[:, 3] < 1.5 * radius))
     fitted = np.where(ok[:, None], theta[:, 1:3], np.nan)
     return GaussianFit(positions=fitted, amplitude=theta[:, 0], sigma=theta[:, 3],
                        background=theta[:, 4], ok=ok)
@@ -459,11 +520,13 @@ def stripe_anisotropy(image: ArrayLike, *, band: float = 0.125) -> float:
     """Power of the row-constant components, relative to an isotropic image's.
 
     With ``P`` the 2D power spectrum (frequencies in cycles per pixel, ``fy`` along the
-    slow axis, ``fx`` along the fast one), this is the mean of ``P`` on the slow-axis
-    line (``fx = 0``, ``0 < |fy| <= band``: rows that shift as a whole, line offsets,
-    1/f drift between lines) divided by the mean of ``P`` over the disc
-    ``0 < |f| <= band`` off both axes. It is 1 for white or any isotropic noise,
-    above 1 when the image holds stripes along the fast axis.
+    slow axis, ``fx`` along the fast one), this is the power on the slow-axis line
+    (``fx = 0``, ``0 < |fy| <= band``: rows that shift as a whole, line offsets, 1/f
+    drift between lines) divided by what an isotropic image has at the same
+    frequencies: for each line frequency, the mean of ``P`` over the ring of that
+    radius (one frequency step wide) off both axes. It is 1 for white or any
+    isotropic noise, whatever its spectrum, and above 1 when the image holds stripes
+    along the fast axis.
 
     Parameters
     ----------
@@ -488,14 +551,20 @@ def stripe_anisotropy(image: ArrayLike, *, band: float = 0.125) -> float:
     True
     """
     power, fy, fx = _centred_power(image)
-    radius = np.hypot(fy, fx)
-    low = (radius > 0) & (radius <= band)
-    line = low & (fx == 0)
-    off_axes = low & (fx != 0) & (fy != 0)
-    reference = float(power[off_axes].mean())
-    if not line.any() or reference <= 0:
+    step = 1.0 / power.shape[0]
+    ring = np.rint(np.hypot(fy, fx) / step).astype(int)
+    off_axes = (fx != 0) & (fy != 0)
+    line_total, reference_total = 0.0, 0.0
+    for k in range(1, int(np.floor(band / step)) + 1):
+        on_line = (fx == 0) & (np.abs(np.rint(fy / step)) == k)
+        around = off_axes & (ring == k)
+        if not on_line.any() or not around.any():
+            continue
+        line_total += float(power[on_line].mean())
+        reference_total += float(power[around].mean())
+    if reference_total <= 0:
         return float("nan")
-    return float(power[line].mean() / reference)
+    return line_total / reference_total
 
 
 def row_offset_ratio(image: ArrayLike) -> float:
@@ -545,7 +614,8 @@ def fidelity_metrics(clean: ArrayLike, noisy: ArrayLike, estimate: ArrayLike, tr
         (<estimate - perfect, clean - perfect> / ||clean - perfect||², pixel-wise);
         ``intensity_rel_rmse``, ``intensity_slope``, ``intensity_slope_all``
         (:func:`intensity_fidelity`); ``position_error_pm`` (RMS, capped at the fit
-        radius; columns that hold at least 30 % of their atoms);
+        radius; columns that hold at least 30 % of their atoms; each fit starts at the
+        smoothed image's peak near the perfect-lattice site, :func:`find_peaks_near`);
         ``displacement_slope`` (``NaN`` without displaced columns); ``error_stripes``
         and ``residual_stripes`` (:func:`stripe_anisotropy` of ``estimate - clean``
         and ``noisy - estimate``); ``fit_failed`` (fraction of failed fits);
@@ -575,7 +645,11 @@ def fidelity_metrics(clean: ArrayLike, noisy: ArrayLike, estimate: ArrayLike, tr
     contrast = defect_contrast_kept(estimated[evaluated], true[evaluated], defect[evaluated],
                                     species[evaluated], positions[evaluated])
     has_atom = evaluated & (np.asarray(truth.weight) >= 0.3 * np.asarray(truth.perfect_weight))
-    fit = fit_gaussian_columns(y, positions[has_atom], radius=truth.fit_radius_px)
+    # atomap's way: peaks of the smoothed image near the perfect-lattice sites, then a
+    # Gaussian fit around each peak (never started from the true, displaced position)
+    ideal = np.asarray(truth.ideal_positions, dtype=np.float64)[has_atom]
+    peaks = find_peaks_near(y, ideal, radius=truth.fit_radius_px)
+    fit = fit_gaussian_columns(y, peaks, radius=truth.fit_radius_px)
     error_px = position_error(fit.positions, positions[has_atom], cap=truth.fit_radius_px)
     displaced = np.asarray(truth.displaced, dtype=bool)[has_atom]
     if displaced.sum() >= 2:

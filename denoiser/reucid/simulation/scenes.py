@@ -74,12 +74,12 @@ __all__ = [
 #: Doses of the fidelity benchmark, electrons per pixel.
 DOSES: tuple[float, ...] = (100.0, 500.0, 1000.0, 10000.0)
 #: The brightest column's expected counts as a fraction of the dose per pixel.
-PEAK_FRACTION = 0.25
+PEAK_FRACTION = 0.2
 #: Gaussian detector noise, relative to the largest expected count.
 DETECTOR_NOISE = 0.05
 #: A species is fitted and counted when its brightest column reaches this fraction of
 #: the brightest species (oxygen columns beside heavy cations are not).
-VISIBLE_FRACTION = 0.15
+VISIBLE_FRACTION = 0.09
 #: Rare point defects every scene holds (fraction of the visible columns, each kind).
 POINT_DEFECT_FRACTION = 0.02
 #: Stripe-domain B-site shift (Å) and thickness-step change of ``polar_domains`` and
@@ -654,7 +654,7 @@ def make_scene(name: str, dose: float, *, seed: int = 0, size: int | tuple[int, 
     ((96, 96), 2)
     >>> bool(scene.truth.displaced.any()), bool(scene.truth.defect.any())
     (True, True)
-    >>> round(float(scene.clean.max() / scene.dose), 2) <= 0.25
+    >>> round(float(scene.clean.max() / scene.dose), 2) <= 0.2
     True
     """
     if name not in SCENES:
