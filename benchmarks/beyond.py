@@ -1,6 +1,6 @@
 """Ablation of the issue-9 variants: ``python -m benchmarks.beyond [--quick] [--materials ...]``.
 
-Every step of ``denoise()``'s default (``denoiser.reucid.variants.BEST``: GAT, coarse
+Every step of ``denoise()``'s default method (``denoiser.reucid.grouped``: GAT, coarse
 pilot, similar-patch groups, two passes, weighted aggregation, noise-edge rule) on and
 off, the selection rules per group, the true against the estimated noise model, the
 paper's pipeline (``variant="paper"``) and BM3D + GAT, on the shared abTEM sets
@@ -12,7 +12,6 @@ seconds (``time.process_time``, run it with ``OMP_NUM_THREADS=1``). Prints a sum
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -24,6 +23,7 @@ from numpy.typing import NDArray
 
 from benchmarks.data import SimulatedCase, shared_simulated_cases
 from denoiser.reucid.metrics import psnr, residual_correlation, ssim
+from benchmarks.baselines import bm3d_gat
 from benchmarks.runner import cpu_timed
 
 __all__ = ["BM3D_ROW", "DEFAULT_ROW", "NO_PILOT_ROW", "QUICK_ROWS", "ROWS", "ablation_rows",
@@ -44,12 +44,7 @@ def _denoise(noisy: NDArray[np.float64], classifier: Any, **options: Any) -> NDA
 
 
 def _bm3d(noisy: NDArray[np.float64], case: SimulatedCase) -> NDArray[np.float64]:
-    import bm3d
-
-    from denoiser.reucid.anscombe import generalized_anscombe, inverse_generalized_anscombe
-
-    stabilised = generalized_anscombe(noisy, noise=case.noise)
-    return inverse_generalized_anscombe(bm3d.bm3d(stabilised, sigma_psd=1.0), noise=case.noise)
+    return bm3d_gat(noisy, case.noise)
 
 
 def _oracle_k(noisy: NDArray[np.float64], case: SimulatedCase) -> NDArray[np.float64]:
@@ -61,7 +56,7 @@ def _oracle_k(noisy: NDArray[np.float64], case: SimulatedCase) -> NDArray[np.flo
 def ablation_rows() -> dict[str, Estimate]:
     """Row label -> ``estimate(noisy, case)``.
 
-    Every REUCID row names its variant explicitly (``variant=VariantOptions(...)``),
+    Every REUCID row names its variant and options explicitly,
     except :data:`DEFAULT_ROW`, which is ``denoise(noisy)`` exactly as a user calls it.
 
     Examples
@@ -69,21 +64,16 @@ def ablation_rows() -> dict[str, Estimate]:
     >>> DEFAULT_ROW in ablation_rows() and NO_PILOT_ROW in ablation_rows()
     True
     """
-    from denoiser.reucid.variants import BEST, PAPER
-
     def variant(**changes: Any) -> dict[str, Any]:
-        return {"variant": dataclasses.replace(BEST, **changes)}
+        return {"variant": "best", **changes}
 
-    paper = {"variant": PAPER}
-    gat_paper = {"variant": dataclasses.replace(PAPER, stabilize="anscombe")}
-    grouped = dict(stabilize="anscombe", grouping="similar", pilot=None,
-                   aggregation="flat")
+    paper = {"variant": "paper"}
+    grouped = dict(pilot=None, aggregation="flat")
     return {
         "paper, MP": lambda x, c: _denoise(x, "mp", **paper),
         "paper, GD": lambda x, c: _denoise(x, "gd", **paper),
         "paper, shipped CNN": lambda x, c: _denoise(x, "cnn", **paper),
         "paper, oracle k": _oracle_k,
-        "paper + GAT, MP": lambda x, c: _denoise(x, "mp", **gat_paper),
         "GAT + groups, 1 pass, flat": lambda x, c: _denoise(x, "noise-edge", **variant(
             **grouped, passes=1)),
         "GAT + groups, 2 passes, flat": lambda x, c: _denoise(x, "noise-edge", **variant(
@@ -100,20 +90,20 @@ def ablation_rows() -> dict[str, Estimate]:
         "default, true noise model": lambda x, c: _denoise(x, "noise-edge", **variant(),
                                                             noise_model=c.noise),
         "default without GAT": lambda x, c: _denoise(x, "noise-edge", **variant(
-            stabilize=None)),
+            stabilize=False)),
         BM3D_ROW: _bm3d,
     }
 
 
 ROWS: tuple[str, ...] = (
-    "paper, MP", "paper, GD", "paper, shipped CNN", "paper, oracle k", "paper + GAT, MP",
+    "paper, MP", "paper, GD", "paper, shipped CNN", "paper, oracle k",
     "GAT + groups, 1 pass, flat", "GAT + groups, 2 passes, flat", NO_PILOT_ROW,
     "coarse pilot + groups, 1 pass", "default, flat aggregation", DEFAULT_ROW,
     "default, GD per group", "default, MP per group", "default, shipped CNN per group",
     "default, true noise model", "default without GAT", BM3D_ROW)
 #: ``--quick``: the rows that show each step, without the slow or per-group-rule ones.
 QUICK_ROWS: tuple[str, ...] = (
-    "paper, GD", "paper + GAT, MP", "GAT + groups, 2 passes, flat", NO_PILOT_ROW,
+    "paper, GD", "GAT + groups, 2 passes, flat", NO_PILOT_ROW,
     DEFAULT_ROW, BM3D_ROW)
 
 

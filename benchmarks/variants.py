@@ -1,20 +1,11 @@
 """Benchmark rows for REUCID beyond the paper (issue 9), all through ``denoise()`` options.
 
-``denoise()`` runs the best variant unless told ``variant="paper"``
-(``denoiser.reucid.variants.BEST``):
-
-* ``stabilize="anscombe"``: generalised Anscombe transform with a noise model estimated
-  from the image, exact unbiased inverse;
-* ``grouping="similar"``: stacks are groups of similar patches (own mean + SVD each);
-* ``passes=2``: second pass with per-patch Wiener weights from the first estimate;
-* ``aggregation="weighted"``: overlaps weighted by the noise each estimate kept;
-* ``pilot="coarse"``: the first grouped pass takes its groups and weights from the
-  paper's pipeline run on the 2x2-binned image with unit-cell-sized patches;
-* ``classifier=None``: the noise-edge rule per group.
+``denoise()`` runs the default method (``denoiser.reucid.grouped``) unless told
+``variant="paper"``; its options (``pilot``, ``passes``, ``aggregation``,
+``stabilize``, ``noise_model``) change one step each.
 
 Rows: the default itself, the default with the CNN per group, the default given the
-true noise model (oracle), the default without the coarse pilot (the BEST of before)
-and the paper's stacks on the stabilised image. Imported by
+true noise model (oracle) and the default without the coarse pilot. Imported by
 :func:`benchmarks.methods.default_methods` (``EXTRA_METHOD_MODULES``). Findings:
 ``docs/beyond_the_paper.md``.
 """
@@ -32,7 +23,6 @@ __all__ = [
     "DEFAULT",
     "DEFAULT_CNN",
     "DEFAULT_TRUE_NOISE",
-    "GAT_PAPER_STACKS",
     "NO_PILOT",
     "NO_PILOT_OPTIONS",
     "reucid_variant",
@@ -43,7 +33,6 @@ DEFAULT = "REUCID default (best: coarse pilot + groups, noise-edge)"
 DEFAULT_CNN = "REUCID default, CNN per group"
 DEFAULT_TRUE_NOISE = "REUCID default, true noise model"
 NO_PILOT = "BEST without coarse pilot"
-GAT_PAPER_STACKS = "REUCID + GAT (paper stacks), MP"
 
 #: The previous BEST: the default's steps with groups chosen on the noisy data.
 NO_PILOT_OPTIONS: dict[str, Any] = {"variant": "best", "pilot": None}
@@ -127,13 +116,4 @@ register_method(
     available=reucid_available,
     description="denoise(pilot=None): the default's steps with the first pass grouped on "
     "the noisy data (the BEST variant before the coarse pilot).",
-)
-register_method(
-    GAT_PAPER_STACKS,
-    reucid_variant({"variant": "paper", "stabilize": "anscombe"}, classifier="mp"),
-    family="REUCID variant",
-    available=reucid_available,
-    description="denoise(variant='paper', stabilize='anscombe', classifier='mp'): the "
-    "paper's stacks on the Anscombe-transformed image, noise model estimated from the "
-    "image.",
 )

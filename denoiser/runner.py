@@ -366,7 +366,7 @@ def _write_outputs(job: DenoiseJob, image: np.ndarray, result) -> dict:
         "core": core_metadata,
         "stacks": stacks,
         "patch_size": int(result.patch_size),
-        "n_stacks": int(result.n_groups if grouped else result.n_stacks),
+        "n_stacks": len(result.last_pass) if grouped else int(result.n_stacks),
         "kept_per_stack": [int(group.n_kept) for group in result.last_pass] if grouped
         else [stack["n_kept"] for stack in stacks],
         "model_version": job.model_version,

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from benchmarks.data import SimulatedCase
-from denoiser.reucid.anscombe import PoissonGaussianNoise
+from denoiser.reucid.noise import PoissonGaussianNoise
 from tests.benchmarks.images import lattice
 
 

@@ -127,7 +127,7 @@ def test_oracle_rank_is_no_worse_than_any_fixed_rank_it_tried(tiny_case, reucid)
 
 
 def test_classifier_row_uses_the_model_file_it_is_given(tiny_case, reucid, tmp_path):
-    cnn = pytest.importorskip("denoiser.reucid.cnn")
+    cnn = pytest.importorskip("denoiser.reucid.selection.cnn")
     import torch
 
     torch.manual_seed(0)

@@ -6,7 +6,7 @@ import pytest
 from scipy.ndimage import gaussian_filter
 
 from benchmarks.residuals import lag_one_autocorrelation, residual_statistics
-from denoiser.reucid.anscombe import PoissonGaussianNoise
+from denoiser.reucid.noise import PoissonGaussianNoise
 from tests.benchmarks.images import lattice
 
 

@@ -7,10 +7,10 @@ import pytest
 import denoiser.reucid
 from benchmarks import variants
 from benchmarks.methods import MethodContext, default_methods
-from denoiser.reucid.anscombe import PoissonGaussianNoise
+from denoiser.reucid.noise import PoissonGaussianNoise
 
 ROWS = (variants.DEFAULT, variants.DEFAULT_CNN, variants.DEFAULT_TRUE_NOISE,
-        variants.NO_PILOT, variants.GAT_PAPER_STACKS)
+        variants.NO_PILOT)
 PAPER_ROWS = ("REUCID paper, CNN classifier", "REUCID paper, MP-PCA rank",
               "REUCID paper, Gavish–Donoho rank")
 

@@ -155,7 +155,7 @@ def test_active_model_is_used_and_its_version_recorded(
     django_capture_on_commit_callbacks, monkeypatch, tmp_path
 ):
     torch = pytest.importorskip("torch")
-    from denoiser.reucid.cnn import EigenpatchCNN, save_classifier
+    from denoiser.reucid.selection.cnn import EigenpatchCNN, save_classifier
 
     torch.manual_seed(0)
     model_path = save_classifier(EigenpatchCNN(), tmp_path / "active.pt", metadata={"seed": 0})
@@ -180,7 +180,7 @@ def test_active_model_missing_is_a_clear_rejection(monkeypatch, settings):
 
 def test_active_model_without_an_active_record_falls_back_to_shipped_file(monkeypatch, tmp_path):
     from denoiser.classifier_choice import ClassifierUnavailable, active_model
-    from denoiser.reucid import cnn
+    from denoiser.reucid.selection import cnn
 
     monkeypatch.setattr(cnn, "SHIPPED_MODEL_PATH", tmp_path / "missing.pt")
     with pytest.raises(ClassifierUnavailable):
@@ -227,7 +227,7 @@ def test_worker_error_marks_job_failed_with_reason(django_capture_on_commit_call
         raise core.PatchSizeError("the patch does not fit")
         yield  # pragma: no cover
 
-    monkeypatch.setattr(core, "iter_denoise", exploding)
+    monkeypatch.setattr(runner, "iter_denoise", exploding)
     job, _ = submit(django_capture_on_commit_callbacks)
     assert job.status == JobStatus.FAILED
     assert "could not be denoised: the patch does not fit" in job.error
@@ -243,7 +243,7 @@ def test_unexpected_worker_error_is_failed_not_stuck(django_capture_on_commit_ca
         yield from ()
         raise KeyError("bug")
 
-    monkeypatch.setattr(core, "iter_denoise", crashing)
+    monkeypatch.setattr(runner, "iter_denoise", crashing)
     job, _ = submit(django_capture_on_commit_callbacks)
     assert job.status == JobStatus.FAILED and "Internal error" in job.error
 
@@ -257,7 +257,7 @@ def test_time_limit_marks_job_failed(django_capture_on_commit_callbacks, monkeyp
         raise SoftTimeLimitExceeded()
         yield  # pragma: no cover
 
-    monkeypatch.setattr(core, "iter_denoise", slow)
+    monkeypatch.setattr(runner, "iter_denoise", slow)
     job, _ = submit(django_capture_on_commit_callbacks)
     assert job.status == JobStatus.FAILED and "time limit" in job.error
 

@@ -103,13 +103,15 @@ def test_best_is_the_default_of_the_api(api, django_capture_on_commit_callbacks,
 
 
 def test_methods_select_the_cores_variants():
-    from denoiser.reucid.variants import BEST, PAPER, resolve_variant
+    from denoiser.reucid import method_options
 
     # the core's own default is "best", so "paper" must be named to get the paper's pipeline
-    assert methods.variant_options("paper") == {"variant": "paper"}
-    assert resolve_variant(**methods.variant_options("paper")) == PAPER
-    assert resolve_variant(**methods.variant_options("best")) == BEST
-    assert BEST.pilot == "coarse"
+    paper = methods.core_options("paper", n_units=3, device="cpu")
+    best = methods.core_options("best", n_units=3, device="cuda")
+    assert paper == {"variant": "paper", "n_stacks": 3, "device": "cpu"}
+    assert best == {"variant": "best", "n_groups": 3}  # the default method runs on the CPU
+    assert set(paper) - {"variant"} <= set(method_options("paper"))
+    assert set(best) - {"variant"} <= set(method_options("best"))
     assert methods.normalise_method(None) == methods.DEFAULT_METHOD == "best"
 
 
@@ -265,7 +267,7 @@ def test_best_job_runs_end_to_end_with_small_diagnostics(
         record = writer(job)
 
         def counted(interim):
-            interim_steps.append((int(interim.stack_index) + 1, int(interim.n_stacks)))
+            interim_steps.append((int(interim.step), int(interim.n_steps)))
             record(interim)
 
         return counted
@@ -293,9 +295,8 @@ def test_best_job_runs_end_to_end_with_small_diagnostics(
 
     # the output is the core's BEST variant with the noise-edge rule, bit for bit
     from denoiser.reucid import denoise
-    from denoiser.reucid.variants import BEST
 
-    reference = denoise(image, classifier="noise-edge", seed=2, **BEST.to_metadata())
+    reference = denoise(image, classifier="noise-edge", seed=2)
     output = tifffile.imread(job_files.job_path(job, job_files.RESULT_TIFF))
     np.testing.assert_allclose(output, reference.image, atol=1e-5)
     assert float(np.std(output - image)) < float(np.std(image))
@@ -305,13 +306,14 @@ def test_best_job_runs_end_to_end_with_small_diagnostics(
     assert size < 16_000, size
     assert "eigenpatches" not in json.dumps(diagnostics)
     assert diagnostics["method"] == "best"
-    assert diagnostics["core"]["options"]["variant"] == BEST.to_metadata()
-    assert diagnostics["variant"] == BEST.to_metadata()
+    assert diagnostics["core"]["options"]["variant"] == runner.variant_metadata("best")
+    assert diagnostics["variant"]["pilot"] == "coarse"
     pilot = diagnostics["core"]["options"]["pilot"]
     assert pilot["kind"] == "coarse" and pilot["patch_size"] >= 3
-    assert set(diagnostics["core"]["options"]["noise_model"]) == {"slope", "intercept"}
-    assert len(diagnostics["kept_per_stack"]) == groups["n_groups"] == reference.n_stacks
-    assert diagnostics["kept_per_stack"] == [s.n_kept for s in reference.stacks]
+    assert {"slope", "intercept", "gain", "sigma", "offset"} == set(
+        diagnostics["core"]["options"]["noise_model"])
+    assert len(diagnostics["kept_per_stack"]) == groups["n_groups"] == len(reference.last_pass)
+    assert diagnostics["kept_per_stack"] == [g.n_kept for g in reference.last_pass]
     assert sum(groups["kept_histogram"]) == groups["n_groups"]
     assert groups["n_components"] == diagnostics["patch_size"] ** 2
     shown = diagnostics["stacks"]

@@ -66,15 +66,11 @@ def test_page_form_default_is_off_and_a_ticked_box_is_stored(
     assert (job.method, job.protect_defects) == ("best", True)
 
 
-def test_variant_options_turn_off_the_pilot_only():
-    from denoiser.reucid.variants import BEST, resolve_variant
-
-    protected = resolve_variant(**methods.variant_options("best", protect_defects=True))
-    assert protected.pilot is None
-    # every other step stays the best variant's
-    assert {**protected.to_metadata(), "pilot": BEST.pilot} == BEST.to_metadata()
+def test_core_options_turn_off_the_pilot_only():
+    protected = methods.core_options("best", protect_defects=True)
+    assert protected == {**methods.core_options("best"), "pilot": None}
     with pytest.raises(ValueError, match="'best' method only"):
-        methods.variant_options("paper", protect_defects=True)
+        methods.core_options("paper", protect_defects=True)
 
 
 def test_protected_job_runs_without_the_pilot_and_says_so(

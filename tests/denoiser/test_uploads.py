@@ -80,9 +80,10 @@ def test_path_parts_in_the_uploaded_name_never_reach_the_disk(settings, scratch_
     [
         (SimpleUploadedFile("notes.txt", b"hello"), "not a supported image file"),
         (SimpleUploadedFile("image", b"hello"), "not a supported image file"),
-        (SimpleUploadedFile("fake.tif", b"this is not a tiff at all"), "could not"),
+        (SimpleUploadedFile("fake.tif", b"this is not a tiff at all"), "not a supported"),
         (SimpleUploadedFile("fake.png", b"\x89PNG\r\n\x1a\nnonsense"), "could not"),
-        (SimpleUploadedFile("fake.dm4", b"\x00" * 64), "could not"),
+        (SimpleUploadedFile("fake.dm4", b"\x00" * 64), "not a supported"),
+        (SimpleUploadedFile("fake.dm3", b"\x00\x00\x00\x03" + b"\x00" * 60), "could not"),
         (SimpleUploadedFile("empty.tif", b""), "empty"),
     ],
 )
@@ -247,4 +248,41 @@ def test_real_microscope_files_are_accepted(shared_data, name, scratch_files):
     assert np.isfinite(validated.array).all()
     if not name.endswith(".npy"):
         assert validated.pixel_size is not None and 0.01 < validated.pixel_size[0] < 5
+    assert scratch_files() == []
+
+
+# --- every format by content, through the upload validation -------------------------------
+from tests.image_files import CALIBRATED, KINDS, SOURCE_FORMAT, write_image_file  # noqa: E402
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_every_format_is_accepted_by_content(kind, tmp_path, scratch_files):
+    image = np.round(lattice_image(40)).astype(np.uint16)
+    path = write_image_file(kind, tmp_path, image, pixel_size_nm=0.05)
+    validated = validate_upload(SimpleUploadedFile(path.name, path.read_bytes()))
+    assert validated.source_format == SOURCE_FORMAT[kind]
+    assert validated.array.shape == (40, 40)
+    if kind in CALIBRATED:
+        assert validated.pixel_size == pytest.approx((0.5, 0.5))
+    assert scratch_files() == []
+
+
+def test_a_renamed_file_is_read_as_its_content(tmp_path):
+    path = write_image_file("npy", tmp_path, lattice_image(32))
+    validated = validate_upload(SimpleUploadedFile("frame_from_colleague.dat", path.read_bytes()))
+    assert validated.source_format == "npy"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["atomap_SrTiO3_ADF_summed_999x1012.hdf5", "statstem_CsPbBr3_HAADF_241x246.mat",
+     "statstem_PtIr-nanoparticle_HAADF_normalized_512x512.mat",
+     "tkrem_unknown-crystal_STEM-ADF_lowdose_1024x1024.ser"],
+)
+def test_real_hdf5_mat_and_ser_files_are_accepted(shared_data, name, scratch_files):
+    path = shared_data / "real" / name
+    if not path.is_file():
+        pytest.skip(f"{name} is not in the shared data")
+    validated = validate_upload(SimpleUploadedFile(name, path.read_bytes()))
+    assert validated.array.ndim == 2 and np.isfinite(validated.array).all()
     assert scratch_files() == []

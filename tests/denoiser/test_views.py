@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
 @pytest.fixture
 def no_model(monkeypatch, tmp_path):
     """A site where neither a trained nor a shipped model exists."""
-    from denoiser.reucid import cnn
+    from denoiser.reucid.selection import cnn
 
     monkeypatch.setattr(cnn, "SHIPPED_MODEL_PATH", tmp_path / "absent.pt")
 

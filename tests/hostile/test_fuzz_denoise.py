@@ -41,9 +41,11 @@ def _denoise_cleanly(
     original = image.copy()
     with time_limit(60):
         try:
+            # the paper method splits into stacks, the default method into groups
+            units = {"n_stacks" if variant == "paper" else "n_groups": n_stacks}
             result = core.denoise(
-                image, classifier=classifier, patch_size=patch_size, n_stacks=n_stacks,
-                seed=seed, variant=variant,
+                image, classifier=classifier, patch_size=patch_size, seed=seed,
+                variant=variant, **units,
             )
         except (ValueError, TypeError) as error:
             assert str(error).strip(), "an error without a message"
@@ -125,7 +127,7 @@ def test_default_classifier_is_finite_or_refused(core, image):
     """The default classifier (the noise-edge rule of the best variant) and the shipped
     model, where it exists (the paper variant's default), behave like the rank rules."""
     _denoise_cleanly(core, image, None)
-    cnn = require("denoiser.reucid.cnn", "SHIPPED_MODEL_PATH")
+    cnn = require("denoiser.reucid.selection.cnn", "SHIPPED_MODEL_PATH")
     if not cnn.SHIPPED_MODEL_PATH.exists():
         pytest.skip(f"no shipped model at {cnn.SHIPPED_MODEL_PATH} yet")
     _denoise_cleanly(core, image, None, variant="paper")

@@ -70,7 +70,7 @@ def test_a_damaged_stored_file_is_never_activated(model_file):
 
 def test_active_path_falls_back_to_the_shipped_model_then_errors(tmp_path, monkeypatch,
                                                                   model_file):
-    from denoiser.reucid import cnn
+    from denoiser.reucid.selection import cnn
 
     shipped = model_file(seed=5, name="shipped.pt")
     monkeypatch.setattr(cnn, "SHIPPED_MODEL_PATH", shipped)
@@ -82,7 +82,7 @@ def test_active_path_falls_back_to_the_shipped_model_then_errors(tmp_path, monke
 
 def test_register_shipped_model_is_idempotent_and_never_overrides_an_active_model(
         monkeypatch, model_file):
-    from denoiser.reucid import cnn
+    from denoiser.reucid.selection import cnn
 
     monkeypatch.setattr(cnn, "SHIPPED_MODEL_PATH", model_file(seed=7, name="shipped.pt"))
     record, created, activated = services.register_shipped_model()
@@ -104,7 +104,7 @@ def test_register_shipped_model_is_idempotent_and_never_overrides_an_active_mode
 def test_register_shipped_model_command(monkeypatch, model_file):
     from django.core.management import call_command
 
-    from denoiser.reucid import cnn
+    from denoiser.reucid.selection import cnn
 
     monkeypatch.setattr(cnn, "SHIPPED_MODEL_PATH", model_file(seed=9, name="shipped.pt"))
     out = io.StringIO()
