@@ -398,12 +398,15 @@ def watch(
     previous_mtime: int | None = None
     started = clock()
     denoised = 0
-    while True:
-        if stop is not None and stop():
-            break
-        if timeout is not None and clock() - started >= timeout:
-            break
+    def over() -> bool:
+        return ((stop is not None and stop())
+                or (timeout is not None and clock() - started >= timeout))
+
+    while not over():
         for path, stat in frames.ready():
+            if over():
+                return reports
+            begun = clock()
             try:
                 data = read_image(path, frame=frame)
             except (ReucidError, ValueError, OSError) as error:
@@ -427,7 +430,6 @@ def watch(
                 observed = None
             pixels = int(data.array.size)
             chosen, note = chooser.choose(pixels=pixels, interval=observed)
-            begun = clock()
             target = output_path(path)
             try:
                 result = run(data.array, chosen)
@@ -436,7 +438,8 @@ def watch(
                 write_atomically(target, image, pixel_size=data.pixel_size, write=write,
                                  metadata=_frame_metadata(result, chosen, path,
                                                           data.source_format, seconds, note))
-            except (ReucidError, ValueError) as error:
+            except (ReucidError, ValueError, MemoryError) as error:
+                # one frame the denoiser refuses must not end a session at the microscope
                 frames.handle(path, stat)
                 reports.append(FrameReport(path, None, chosen, clock() - begun,
                                            observed, note, error=str(error)))
@@ -510,6 +513,9 @@ def command(args) -> int:
     except ValueError as error:
         print(f"reucid: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # e.g. the disk is full or the folder went away
+        print(f"reucid: error: {error}", file=sys.stderr)
+        return 1
     methods = [r.method for r in reports if not r.error]
     print(f"reucid watch: {len(methods)} frame{'s' if len(methods) != 1 else ''} denoised "
           f"(best {methods.count('best')}, paper {methods.count('paper')})", flush=True)

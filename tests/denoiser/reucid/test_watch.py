@@ -265,7 +265,7 @@ def test_unreadable_frame_is_reported_and_retried_once_rewritten(tmp_path):
                     report=lines.append, denoise_frame=lambda image, method: image,
                     clock=fake.clock, sleep=sleep)
     assert [r.output for r in reports] == [None, output_path(broken)]
-    assert "frame_000.tif: skipped: " in lines[1] and "truncated" in lines[1]
+    assert lines[1].startswith("frame_000.tif: skipped: ")  # with the reader's reason
     assert read_image(output_path(broken)).array.shape == (64, 64)
 
 
@@ -282,3 +282,32 @@ def test_a_frame_is_taken_only_once_unchanged_between_two_looks(tmp_path):
     assert frames.ready() == []  # it grew since
     assert [path for path, _ in frames.ready()] == [growing]  # unchanged: ready
     assert frames.waiting == 1  # the empty file does not hold up --once
+
+
+def test_a_frame_the_denoiser_refuses_does_not_end_the_session(tmp_path):
+    frames_every(tmp_path, 3, spacing=1.0)
+
+    def picky(image, method):
+        if float(image.sum()) == float(lattice_image(64, seed=1).sum()):
+            raise ValueError("the image is smaller than two patches")
+        return image
+
+    lines: list[str] = []
+    reports = watch(tmp_path, method="paper", once=True, interval=0.01, report=lines.append,
+                    denoise_frame=picky)
+    assert [(r.source.name, r.output is not None) for r in reports] == [
+        ("frame_000.tif", True), ("frame_001.tif", False), ("frame_002.tif", True)]
+    assert "frame_001.tif: skipped: the image is smaller than two patches" in lines
+
+
+def test_timeout_ends_a_backlog(tmp_path):
+    frames_every(tmp_path, 4, spacing=1.0)
+    fake = FakeTime()
+
+    def slow(image, method):
+        fake.now += 2.0
+        return image
+
+    reports = watch(tmp_path, method="paper", interval=0.5, timeout=3.0, report=lambda _: None,
+                    denoise_frame=slow, clock=fake.clock, sleep=fake.sleep)
+    assert len(reports) == 2  # 0.5 s wait for the second look, then 2 s per frame
