@@ -352,7 +352,7 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # Joining the survey (pages and API) is limited per client address: a script cannot make
-# respondents by the dozen. "off" lifts the limit (load tests on loopback).
+# respondents by the dozen (survey.throttles). "off" lifts the limit (load tests on loopback).
 REUCID_RESPONDENT_RATE = os.environ.get("REUCID_RESPONDENT_RATE", "20/hour").strip()
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -360,10 +360,6 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_RATES": {
-        "survey_respondents": None if REUCID_RESPONDENT_RATE.lower() in {"", "off", "0"}
-        else REUCID_RESPONDENT_RATE,
-    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "REUCID API",

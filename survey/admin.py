@@ -105,6 +105,7 @@ class CandidateInline(admin.TabularInline):
 
     @admin.display(description="image")
     def preview(self, candidate: Candidate) -> str:
+        # staff preview by the internal token (respondents each have their own tokens)
         url = reverse("survey:candidate-png", kwargs={"token": candidate.token})
         return format_html('<img src="{}" style="height:64px;image-rendering:pixelated">', url)
 
@@ -188,11 +189,33 @@ class SurveyImageAdmin(admin.ModelAdmin):
 @admin.register(Respondent)
 class RespondentAdmin(admin.ModelAdmin):
     list_display = ["uid", "expertise", "is_verified_expert", "field", "years_experience",
-                    "n_answers", "created_at"]
-    list_filter = ["expertise", "is_verified_expert"]
+                    "n_answers", "excluded_at", "effect", "created_at"]
+    list_filter = ["expertise", "is_verified_expert", ("excluded_at", admin.EmptyFieldListFilter)]
     search_fields = ["uid", "field"]
-    readonly_fields = ["uid", "consented_at", "created_at", "profile_updated_at", "invitation"]
-    actions = ["verify_experts"]
+    readonly_fields = ["uid", "consented_at", "created_at", "profile_updated_at", "invitation",
+                       "excluded_at"]
+    actions = ["verify_experts", "exclude_from_labels", "include_in_labels"]
+
+    @admin.display(description="effect on labels")
+    def effect(self, respondent: Respondent) -> str:
+        url = reverse("survey:staff-respondent", kwargs={"respondent_id": respondent.pk})
+        return format_html('<a href="{}">with / without</a>', url)
+
+    @admin.action(description="Exclude from the labels (answers kept, not counted)")
+    def exclude_from_labels(self, request, queryset):
+        from survey.services.respondents import exclude_respondent
+
+        for respondent in queryset.filter(excluded_at__isnull=True):
+            exclude_respondent(respondent, reason=f"excluded by {request.user} in the admin")
+        self.message_user(request, "Excluded; open 'with / without' to see the labels move.")
+
+    @admin.action(description="Count their answers again")
+    def include_in_labels(self, request, queryset):
+        from survey.services.respondents import include_respondent
+
+        for respondent in queryset.exclude(excluded_at__isnull=True):
+            include_respondent(respondent)
+        self.message_user(request, "Their answers count again.")
 
     @admin.display(description="answers")
     def n_answers(self, respondent: Respondent) -> int:

@@ -2,9 +2,16 @@
 
 Respondents are anonymous: ``POST respondents/`` returns a signed token to send as the
 ``X-Survey-Respondent`` header (browsers may rely on the signed cookie instead).
+
+CSRF: a request that carries one of the site's cookies (respondent, session, CSRF) is a
+browser session and must pass Django's CSRF check unless it sends the header token; a
+request with none of them is an API client with no ambient credentials to abuse, so it
+needs no CSRF token (and gets no cookie back, only the token). Joining is throttled per
+client (survey.throttles).
 """
 from __future__ import annotations
 
+from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -16,7 +23,8 @@ from rest_framework.response import Response as ApiResponse
 from rest_framework.views import APIView
 
 from survey.export_http import EXPORT_KINDS, export_response
-from survey.identity import HEADER_NAME, remember_respondent, respondent_from_request
+from survey.identity import (
+    COOKIE_NAME, HEADER_NAME, remember_respondent, respondent_from_request)
 from survey.models import Survey, SurveyImage
 from survey.selectors import current_survey, image_statistics, next_image_for, progress_for
 from survey.serializers import (
@@ -26,6 +34,7 @@ from survey.serializers import (
 from survey.services.answers import (
     AnswerError, present_image, presented_candidates, previous_choice_token, submit_answer)
 from survey.services.respondents import RespondentError, create_respondent, update_profile
+from survey.throttles import RespondentCreationThrottle
 
 RESPONDENT_HEADER = OpenApiParameter(
     "X-Survey-Respondent", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
@@ -43,10 +52,19 @@ class SurveyClientMixin:
         self._enforce_csrf_for_cookie_clients(request)
 
     @staticmethod
-    def _enforce_csrf_for_cookie_clients(request) -> None:
+    def is_browser_session(request) -> bool:
+        """Whether the request carries any of the site's cookies (see the module)."""
+        names = (COOKIE_NAME, settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME)
+        return any(name in request.COOKIES for name in names)
+
+    @classmethod
+    def _enforce_csrf_for_cookie_clients(cls, request) -> None:
         # A browser adds the signed cookie to cross-site requests by itself, never the
-        # header token: a write that rides on the cookie alone must prove it is same-site.
+        # header token: a write that rides on cookies must prove it is same-site. A client
+        # with no cookie at all has nothing a forged request could ride on.
         if request.method in permissions.SAFE_METHODS or request.META.get(HEADER_NAME):
+            return
+        if not cls.is_browser_session(request):
             return
         check = CSRFCheck(lambda req: None)
         check.process_request(request)
@@ -71,9 +89,16 @@ class SurveyClientMixin:
 
 
 class RespondentCreateView(SurveyClientMixin, APIView):
+    throttle_classes = [RespondentCreationThrottle]
+
     @extend_schema(request=RespondentCreateSerializer, responses={201: RespondentSerializer})
     def post(self, request):
-        """Join the survey (consent, optional profile); returns the respondent token."""
+        """Join the survey (consent, optional profile); returns the respondent token.
+
+        API clients need no CSRF token or cookie; joins are limited per client (429).
+        An ``invitation`` token from staff makes the respondent a verified expert;
+        self-declared expertise does not.
+        """
         payload = RespondentCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
@@ -89,6 +114,8 @@ class RespondentCreateView(SurveyClientMixin, APIView):
             raise ValidationError({"detail": str(error)}) from error
         response = ApiResponse(RespondentSerializer(respondent).data,
                                status=status.HTTP_201_CREATED)
+        if not self.is_browser_session(request):
+            return response  # an API client keeps the token it was given
         return remember_respondent(request, response, respondent)
 
 
@@ -200,7 +227,7 @@ class ImageSummaryView(RetrieveAPIView):
         return ApiResponse(ImageSummarySerializer({
             "image": statistics.image.id, "label_k": statistics.label_k,
             **{group: summary.as_dict() for group, summary in statistics.summaries.items()},
-            "agreement": statistics.agreement, "ks": statistics.ks,
+            "agreement": statistics.agreement, "robust": statistics.robust, "ks": statistics.ks,
         }).data)
 
 

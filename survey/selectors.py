@@ -12,7 +12,8 @@ from django.utils import timezone
 
 from survey.labels import SurveyLabel
 from survey.models import Presentation, Respondent, Response, Survey, SurveyImage
-from survey.statistics import KSummary, agreement, summarize_by_group
+from survey.statistics import (
+    KSummary, agreement, respondent_weights, summarize_by_group, weighted_label)
 
 __all__ = ["SurveyLabel", "iter_survey_labels", "current_survey", "next_image_for",
            "progress_for", "image_choices", "image_statistics", "survey_overview"]
@@ -84,9 +85,11 @@ def counted_responses(survey: Survey) -> QuerySet[Response]:
     """Answers that count towards the statistics.
 
     The raw-noisy attention candidate has no k; with ``exclude_failed_attention`` every
-    answer of a respondent who picked it (in this survey) is left out.
+    answer of a respondent who picked it (in this survey) is left out, and so is every
+    answer of a respondent staff excluded.
     """
-    responses = Response.objects.filter(image__survey=survey, chosen_k__isnull=False)
+    responses = Response.objects.filter(image__survey=survey, chosen_k__isnull=False,
+                                        respondent__excluded_at__isnull=True)
     if survey.exclude_failed_attention:
         failed = Response.objects.filter(image__survey=survey, failed_attention_check=True)
         responses = responses.exclude(respondent__in=failed.values("respondent"))
@@ -110,6 +113,40 @@ def ks_by_group(choices: list[tuple[str, int]]) -> dict[str, list[int]]:
     return grouped
 
 
+def survey_weights(survey: Survey, *, without: int | None = None) -> dict[int, float]:
+    """Each counted respondent's weight in the labels (survey.statistics.respondent_weights).
+
+    One query over the survey's counted answers: distance from consensus is measured on
+    every image a respondent answered. ``without`` leaves one respondent out (to show
+    staff what excluding them would change).
+    """
+    rows = counted_responses(survey)
+    if without is not None:
+        rows = rows.exclude(respondent_id=without)
+    answers, verified = [], set()
+    for respondent_id, image_id, k, is_verified in rows.values_list(
+            "respondent_id", "image_id", "chosen_k", "respondent__is_verified_expert"
+    ).iterator():
+        answers.append((respondent_id, image_id, int(k)))
+        if is_verified:
+            verified.add(respondent_id)
+    failed = set()
+    if not survey.exclude_failed_attention:  # else they are not counted at all
+        failed = set(Response.objects.filter(image__survey=survey, failed_attention_check=True)
+                     .values_list("respondent_id", flat=True))
+    return respondent_weights(answers, verified=verified, failed_attention=failed)
+
+
+def image_answers(image: SurveyImage, *, without: int | None = None
+                  ) -> list[tuple[int, str, int]]:
+    """``(respondent id, expertise, chosen k)`` of each counted answer of the image."""
+    rows = counted_responses(image.survey).filter(image=image)
+    if without is not None:
+        rows = rows.exclude(respondent_id=without)
+    return [(respondent_id, expertise, int(k)) for respondent_id, expertise, k in
+            rows.values_list("respondent_id", "respondent__expertise", "chosen_k")]
+
+
 @dataclass(frozen=True)
 class ImageStatistics:
     image: SurveyImage
@@ -118,41 +155,114 @@ class ImageStatistics:
     agreement: dict
     n_answers: int
     n_attention_failures: int
+    #: survey.statistics.weighted_label of the counted answers: the label's mean k (robust:
+    #: far-from-consensus respondents downweighted, verified experts upweighted), the
+    #: weighted agreement and the effective number of respondents.
+    robust: dict
 
     @property
     def label_k(self) -> int | None:
-        mean = self.summaries["all"].mean
+        mean = self.robust.get("mean")
         return None if mean is None else int(np.floor(mean + 0.5))
 
 
-def image_statistics(image: SurveyImage) -> ImageStatistics:
-    choices = image_choices(image)
+def _robust(answers: list[tuple[int, str, int]], weights: dict[int, float]) -> dict:
+    return weighted_label([k for _, _, k in answers],
+                          [weights.get(respondent, 1.0) for respondent, _, _ in answers])
+
+
+def image_statistics(image: SurveyImage, *, weights: dict[int, float] | None = None
+                     ) -> ImageStatistics:
+    answers = image_answers(image)
+    weights = survey_weights(image.survey) if weights is None else weights
+    choices = [(expertise, k) for _, expertise, k in answers]
     grouped = ks_by_group(choices)
     return ImageStatistics(
         image=image, summaries=summarize_by_group(choices), ks=grouped,
         agreement=agreement(grouped), n_answers=image.responses.count(),
-        n_attention_failures=image.responses.filter(failed_attention_check=True).count())
+        n_attention_failures=image.responses.filter(failed_attention_check=True).count(),
+        robust=_robust(answers, weights))
+
+
+@dataclass(frozen=True)
+class ExclusionEffect:
+    """What one respondent does to one image's label."""
+
+    image: SurveyImage
+    chosen_k: int | None
+    weight: float
+    label_with: int | None
+    label_without: int | None
+
+    @property
+    def changes_label(self) -> bool:
+        return self.label_with != self.label_without
+
+
+def exclusion_effect(respondent: Respondent) -> list[ExclusionEffect]:
+    """For each image the respondent answered: the label with and without their answers.
+
+    For a respondent staff already excluded, "with" is what counting them again would give.
+    """
+    from survey.statistics import respondent_weights as weigh
+
+    effects = []
+    surveys = Survey.objects.filter(images__responses__respondent=respondent).distinct()
+    for survey in surveys:
+        weights_without = survey_weights(survey, without=respondent.pk)
+        rows = list(counted_responses(survey).exclude(respondent_id=respondent.pk)
+                    .values_list("respondent_id", "image_id", "chosen_k",
+                                 "respondent__is_verified_expert"))
+        own = list(respondent.responses.filter(image__survey=survey, chosen_k__isnull=False)
+                   .values_list("image_id", "chosen_k"))
+        if survey.exclude_failed_attention and respondent.responses.filter(
+                image__survey=survey, failed_attention_check=True).exists():
+            own = []  # their answers do not count in this survey either way
+        answers = [(r, i, int(k)) for r, i, k, _ in rows] + [
+            (respondent.pk, i, int(k)) for i, k in own]
+        verified = {r for r, _, _, v in rows if v}
+        if respondent.is_verified_expert:
+            verified.add(respondent.pk)
+        weights_with = weigh(answers, verified=verified)
+        own_k = dict(own)
+        for response in (respondent.responses.filter(image__survey=survey)
+                         .select_related("image__survey").order_by("image_id")):
+            image = response.image
+            others = image_answers(image, without=respondent.pk)
+            with_them = others + ([(respondent.pk, respondent.expertise, own_k[image.id])]
+                                  if image.id in own_k else [])
+            label_with = _robust(with_them, weights_with)["mean"]
+            label_without = _robust(others, weights_without)["mean"]
+            effects.append(ExclusionEffect(
+                image=image, chosen_k=response.chosen_k,
+                weight=weights_with.get(respondent.pk, 0.0),
+                label_with=None if label_with is None else int(np.floor(label_with + 0.5)),
+                label_without=None if label_without is None
+                else int(np.floor(label_without + 0.5))))
+    return effects
 
 
 def survey_overview(survey: Survey) -> list[ImageStatistics]:
     """Statistics of every image of the survey, in one query for the answers."""
-    rows = counted_responses(survey).values_list("image_id", "respondent__expertise",
-                                                 "chosen_k")
-    per_image: dict[int, list[tuple[str, int]]] = {}
-    for image_id, expertise, k in rows.iterator():
-        per_image.setdefault(image_id, []).append((expertise, int(k)))
+    weights = survey_weights(survey)
+    rows = counted_responses(survey).values_list("image_id", "respondent_id",
+                                                 "respondent__expertise", "chosen_k")
+    per_image: dict[int, list[tuple[int, str, int]]] = {}
+    for image_id, respondent_id, expertise, k in rows.iterator():
+        per_image.setdefault(image_id, []).append((respondent_id, expertise, int(k)))
     images = survey.images.annotate(
         n_answers=Count("responses", distinct=True),
         n_failures=Count("responses", filter=Q(responses__failed_attention_check=True),
                          distinct=True)).order_by("id")
     overview = []
     for image in images:
-        choices = per_image.get(image.id, [])
+        answers = per_image.get(image.id, [])
+        choices = [(expertise, k) for _, expertise, k in answers]
         grouped = ks_by_group(choices)
         overview.append(ImageStatistics(
             image=image, summaries=summarize_by_group(choices), ks=grouped,
             agreement=agreement(grouped), n_answers=image.n_answers,
-            n_attention_failures=image.n_failures))
+            n_attention_failures=image.n_failures, robust=_robust(answers, weights)))
     return overview
 
 
@@ -189,8 +299,11 @@ def labelled_images(*, survey: Survey | None = None,
     return labelled
 
 
-def label_provenance(image: SurveyImage, choices: list[tuple[str, int]]) -> dict:
+def label_provenance(image: SurveyImage, answers: list[tuple[int, str, int]],
+                     weights: dict[int, float]) -> dict:
+    choices = [(expertise, k) for _, expertise, k in answers]
     summaries = summarize_by_group(choices)
+    robust = _robust(answers, weights)
     return {
         "survey": image.survey.slug,
         "survey_name": image.survey.name,
@@ -206,12 +319,18 @@ def label_provenance(image: SurveyImage, choices: list[tuple[str, int]]) -> dict
         "n_responses": summaries["all"].count,
         "n_expert": summaries["expert"].count,
         "n_non_expert": summaries["non_expert"].count,
-        "mean_k": summaries["all"].mean,
+        "mean_k": robust["mean"],
+        "mean_k_unweighted": summaries["all"].mean,
+        "n_effective": robust["n_effective"],
+        "within_tolerance_weighted": robust["within_tolerance"],
+        "n_downweighted": robust["downweighted"],
         "mean_k_expert": summaries["expert"].mean,
         "mean_k_non_expert": summaries["non_expert"].mean,
         "median_k": summaries["all"].median,
         "std_k": summaries["all"].std,
-        "rule": "eigenpatches 1..round(mean k over all respondents) are useful",
+        "rule": "eigenpatches 1..round(weighted mean k) are useful; weights: far from "
+                "consensus counts less, verified experts double, excluded respondents not "
+                "at all (survey.statistics.respondent_weights)",
         "exported_at": timezone.now().isoformat(),
     }
 
@@ -234,8 +353,12 @@ def labels_for(images: list[SurveyImage]) -> Iterator[SurveyLabel]:
     """The label of each image, reading its answers and arrays only when it is reached."""
     from survey.arrays import load_decomposition, load_npy
 
+    weights_by_survey: dict[int, dict[int, float]] = {}
     for image in images:
-        provenance = label_provenance(image, image_choices(image))
+        if image.survey_id not in weights_by_survey:
+            weights_by_survey[image.survey_id] = survey_weights(image.survey)
+        provenance = label_provenance(image, image_answers(image),
+                                      weights_by_survey[image.survey_id])
         if provenance["mean_k"] is None:  # its answers stopped counting since it was listed
             continue
         decomposition = load_decomposition(image.decomposition_file.name)

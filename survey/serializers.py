@@ -122,4 +122,6 @@ class ImageSummarySerializer(serializers.Serializer):
     non_expert = GroupSummarySerializer()
     all = GroupSummarySerializer()
     agreement = serializers.DictField()
+    robust = serializers.DictField(help_text="The label's weighted mean k, weighted agreement, "
+                                   "effective number of respondents, answers downweighted.")
     ks = serializers.DictField(child=serializers.ListField(child=serializers.IntegerField()))

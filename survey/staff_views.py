@@ -2,19 +2,22 @@
 from __future__ import annotations
 
 import numpy as np
+from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.safestring import mark_safe
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
 from survey.arrays import load_decomposition, load_npy
 from survey.charts import histogram_svg, timeline_svg, violin_svg
 from survey.export_http import EXPORT_KINDS, export_response
-from survey.models import Candidate, Survey, SurveyImage
+from survey.models import Candidate, Respondent, Survey, SurveyImage
 from survey.rendering import encode_png
 from survey.selectors import (
-    answers_per_day, current_survey, image_statistics, respondent_counts, survey_overview)
+    answers_per_day, current_survey, exclusion_effect, image_statistics, respondent_counts,
+    survey_overview)
+from survey.services.respondents import exclude_respondent, include_respondent
 
 
 def _chosen_survey(request: HttpRequest) -> Survey | None:
@@ -90,3 +93,26 @@ def export(request: HttpRequest, kind: str) -> HttpResponse:
     except ValueError:
         return HttpResponse("min_responses must be a whole number", status=400)
     return export_response(kind, survey, min_responses=min_responses)
+
+
+@staff_member_required
+@require_http_methods(["GET", "POST"])
+def respondent_detail(request: HttpRequest, respondent_id: int) -> HttpResponse:
+    """One respondent: their answers, their weight, and each label with and without them;
+    POST excludes them from the labels (or counts them again)."""
+    respondent = get_object_or_404(Respondent, pk=respondent_id)
+    if request.method == "POST":
+        if request.POST.get("action") == "exclude":
+            exclude_respondent(respondent, reason=request.POST.get("reason", ""))
+            messages.success(request, "Excluded: their answers no longer count.")
+        elif request.POST.get("action") == "include":
+            include_respondent(respondent)
+            messages.success(request, "Included again: their answers count.")
+        return redirect("survey:staff-respondent", respondent_id=respondent.pk)
+    effects = exclusion_effect(respondent)
+    return render(request, "survey/staff/respondent.html", {
+        "respondent": respondent, "effects": effects,
+        "n_changed": sum(effect.changes_label for effect in effects),
+        "n_attention_failures": respondent.responses.filter(
+            failed_attention_check=True).count(),
+    })

@@ -10,9 +10,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-GROUPS = ("expert", "non_expert", "all")
-
-
 @dataclass(frozen=True)
 class KSummary:
     """Summary of the chosen k of one group; the statistics are None when count is 0."""
@@ -119,3 +116,115 @@ def useful_mask(mean_k: float, n_components: int) -> np.ndarray:
     mask = np.zeros(n_components, dtype=bool)
     mask[:keep] = True
     return mask
+
+
+# ---- Robust aggregation: who counts how much (issue 16) ----
+
+#: A respondent whose typical distance from an image's consensus (in robust standard
+#: deviations) is above this counts less, in proportion (Huber's weight).
+CONSENSUS_CUTOFF = 2.5
+#: Joined through a staff invitation: a verified expert's answers count double.
+VERIFIED_WEIGHT = 2.0
+#: Picked the raw noisy image in an attention check (when such answers are not left out).
+FAILED_ATTENTION_WEIGHT = 0.25
+#: An image needs this many answers before a consensus is taken from it.
+MIN_ANSWERS_FOR_CONSENSUS = 3
+
+
+def consensus_distances(answers: Iterable[tuple[object, object, int]]) -> dict[object, float]:
+    """How far each respondent sits from the consensus, in robust standard deviations.
+
+    For every image with at least ``MIN_ANSWERS_FOR_CONSENSUS`` answers the consensus is the
+    median k and the spread 1.4826 × the median absolute deviation (at least 1, one step of
+    k). A respondent's distance is the median over their answers of ``|k − median| /
+    spread``; respondents with no answer on such an image get 0.
+
+    Parameters
+    ----------
+    answers : iterable of (respondent, image, k)
+
+    Examples
+    --------
+    >>> d = consensus_distances([("a", 1, 5), ("b", 1, 6), ("c", 1, 6), ("x", 1, 25)])
+    >>> d["a"], d["b"], round(d["x"], 2)
+    (1.0, 0.0, 19.0)
+    """
+    by_image: dict[object, list[tuple[object, int]]] = {}
+    for respondent, image, k in answers:
+        by_image.setdefault(image, []).append((respondent, int(k)))
+    scores: dict[object, list[float]] = {}
+    for rows in by_image.values():
+        for respondent, _ in rows:
+            scores.setdefault(respondent, [])
+        if len(rows) < MIN_ANSWERS_FOR_CONSENSUS:
+            continue
+        ks = np.asarray([k for _, k in rows], dtype=np.float64)
+        median = float(np.median(ks))
+        spread = max(1.4826 * float(np.median(np.abs(ks - median))), 1.0)
+        for respondent, k in rows:
+            scores[respondent].append(abs(k - median) / spread)
+    return {respondent: float(np.median(values)) if values else 0.0
+            for respondent, values in scores.items()}
+
+
+def respondent_weights(
+    answers: Iterable[tuple[object, object, int]], *, verified: Iterable = (),
+    failed_attention: Iterable = (),
+) -> dict[object, float]:
+    """The weight of each respondent's answers in the label.
+
+    ``min(1, CONSENSUS_CUTOFF / distance)`` (far from consensus counts less), times
+    ``VERIFIED_WEIGHT`` for invited (verified) experts, times ``FAILED_ATTENTION_WEIGHT`` for
+    respondents who picked the raw noisy image. Self-declared expertise changes nothing:
+    anyone can declare it.
+
+    Examples
+    --------
+    >>> answers = [("a", 1, 6), ("b", 1, 6), ("c", 1, 7), ("x", 1, 25), ("y", 1, 25)]
+    >>> w = respondent_weights(answers, verified={"a"})
+    >>> w["a"], w["c"], round(w["x"], 3)
+    (2.0, 1.0, 0.206)
+    """
+    answers = list(answers)
+    verified, failed = set(verified), set(failed_attention)
+    weights = {}
+    for respondent, distance in consensus_distances(answers).items():
+        weight = 1.0 if distance <= CONSENSUS_CUTOFF else CONSENSUS_CUTOFF / distance
+        if respondent in verified:
+            weight *= VERIFIED_WEIGHT
+        if respondent in failed:
+            weight *= FAILED_ATTENTION_WEIGHT
+        weights[respondent] = weight
+    return weights
+
+
+def weighted_label(ks: Sequence[int], weights: Sequence[float], *, tolerance: int = 2) -> dict:
+    """The weighted mean k (the label's source) and how much the weighted answers agree.
+
+    Returns ``mean`` (None without weight), ``unweighted_mean``, ``within_tolerance``
+    (share of the weight within ±tolerance of the weighted median), ``n_effective``
+    (Kish's effective number of respondents, (Σw)²/Σw²) and ``downweighted`` (answers with
+    weight below 1).
+
+    Examples
+    --------
+    >>> out = weighted_label([6, 6, 25], [2.0, 1.0, 0.25])
+    >>> round(out["mean"], 2), round(out["unweighted_mean"], 2), round(out["n_effective"], 2)
+    (7.46, 12.33, 2.09)
+    """
+    values = np.asarray(list(ks), dtype=np.float64)
+    w = np.asarray(list(weights), dtype=np.float64)
+    result = {"mean": None, "unweighted_mean": None, "within_tolerance": None,
+              "n_effective": 0.0, "downweighted": int(np.sum(w < 1.0)), "tolerance": tolerance}
+    if values.size:
+        result["unweighted_mean"] = float(values.mean())
+    total = float(w.sum())
+    if values.size == 0 or total <= 0:
+        return result
+    order = np.argsort(values, kind="stable")
+    cumulative = np.cumsum(w[order])
+    median = float(values[order][np.searchsorted(cumulative, total / 2.0)])
+    result["mean"] = float(np.sum(w * values) / total)
+    result["within_tolerance"] = float(w[np.abs(values - median) <= tolerance].sum() / total)
+    result["n_effective"] = float(total ** 2 / float(np.sum(w ** 2)))
+    return result

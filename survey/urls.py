@@ -17,6 +17,8 @@ urlpatterns = [
     path("staff/images/<int:image_id>/", staff_views.image_detail, name="staff-image"),
     path("staff/images/<int:image_id>/clean.png", staff_views.clean_png, name="staff-clean-png"),
     path("staff/export/<str:kind>", staff_views.export, name="staff-export"),
+    path("staff/respondents/<int:respondent_id>/", staff_views.respondent_detail,
+         name="staff-respondent"),
     path("api/respondents/", api.RespondentCreateView.as_view(), name="api-respondents"),
     path("api/respondents/me/", api.RespondentMeView.as_view(), name="api-respondent-me"),
     path("api/images/", api.SurveyImageListView.as_view(), name="api-images"),

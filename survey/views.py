@@ -14,6 +14,7 @@ from survey.services.answers import (
     AnswerError, present_image, presented_candidates, previous_choice_token, submit_answer)
 from survey.services.respondents import (
     RespondentError, accept_invitation, create_respondent, update_profile)
+from survey.throttles import joining_allowed
 
 
 def _render_consent(request, *, form, survey, invitation=None, status=200):
@@ -30,6 +31,12 @@ def start(request: HttpRequest) -> HttpResponse:
         form = ConsentForm(request.POST)
         if not form.is_valid():
             return _render_consent(request, form=form, survey=survey, status=400)
+        allowed, wait = joining_allowed(request)
+        if not allowed:
+            minutes = max(1, round((wait or 60) / 60))
+            form.add_error(None, "Many people joined from this network just now; please try "
+                                 f"again in about {minutes} minute(s).")
+            return _render_consent(request, form=form, survey=survey, status=429)
         try:
             respondent = create_respondent(
                 consent=True, invitation_token=form.cleaned_data["invitation"] or None)

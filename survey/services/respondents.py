@@ -71,3 +71,19 @@ def mark_verified_experts(respondents) -> int:
     return respondents.filter(is_verified_expert=False).update(
         is_verified_expert=True, expertise=Respondent.Expertise.EXPERT,
         profile_updated_at=timezone.now())
+
+
+def exclude_respondent(respondent: Respondent, *, reason: str = "") -> Respondent:
+    """Staff leave every answer of this respondent out of the labels (kept, not deleted)."""
+    respondent.excluded_at = timezone.now()
+    respondent.exclusion_reason = (reason or "").strip()[:500]
+    respondent.save(update_fields=["excluded_at", "exclusion_reason"])
+    return respondent
+
+
+def include_respondent(respondent: Respondent) -> Respondent:
+    """Undo :func:`exclude_respondent`: the answers count again."""
+    respondent.excluded_at = None
+    respondent.exclusion_reason = ""
+    respondent.save(update_fields=["excluded_at", "exclusion_reason"])
+    return respondent

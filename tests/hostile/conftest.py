@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib
 
 import pytest
+from django.core.cache import cache
 
 
 def require(module: str, *names: str):
@@ -33,3 +34,12 @@ def core_errors():
 def uploads(core):
     """The upload parser both the page and the API run before a job exists."""
     return require("denoiser.uploads", "validate_upload", "UploadRejected", "safe_filename")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttle_counters():
+    """Joining the survey is throttled per client address (survey.throttles), counted in
+    the cache; every test starts with the counters at zero."""
+    cache.clear()
+    yield
+    cache.clear()

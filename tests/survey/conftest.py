@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+from django.core.cache import cache
 from django.contrib.auth import get_user_model
 from django.http import HttpResponse
 from django.test import RequestFactory
@@ -51,3 +52,12 @@ def plain_user_client(client, db):
     user = get_user_model().objects.create_user("plain", password="pw-plain-123")
     client.force_login(user)
     return client
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttle_counters():
+    """Joining the survey is throttled per client address (survey.throttles), counted in
+    the cache; every test starts with the counters at zero."""
+    cache.clear()
+    yield
+    cache.clear()
