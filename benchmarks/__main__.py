@@ -1,12 +1,14 @@
-"""Run every benchmark: ``python -m benchmarks [--quick] [--report PATH] [--plots DIR]``.
+"""Run the benchmarks: ``python -m benchmarks [NAME ...] [--quick] [--report PATH]``.
 
-The quality, speed and real-image benchmarks run one after the other, each rewriting
-its section of the report (a failing benchmark does not stop the others; the exit
-status says whether all succeeded).
+The quality, speed, real-image and fidelity benchmarks (:data:`BENCHMARKS`) run one
+after the other, each rewriting its section of the report (a failing benchmark does
+not stop the others; the exit status says whether all succeeded). Name some to run
+only those: ``python -m benchmarks fidelity``.
 """
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import time
 import traceback
@@ -15,29 +17,42 @@ from pathlib import Path
 
 from benchmarks.report import ABOUT, DEFAULT_REPORT, PLOTS_DIR, replace_section
 
+#: Benchmark name -> module with ``main(argv)``; every command is registered here.
+BENCHMARKS: dict[str, str] = {
+    "quality": "benchmarks.quality",
+    "speed": "benchmarks.speed",
+    "real": "benchmarks.real",
+    "fidelity": "benchmarks.fidelity",
+}
+
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the three benchmarks; returns 0 when all of them succeeded."""
+    """Run the benchmarks (all, or those named); returns 0 when all of them succeeded."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="the ~2-minute version")
     parser.add_argument("--report", type=Path, default=DEFAULT_REPORT)
     parser.add_argument("--plots", type=Path, default=PLOTS_DIR)
-    parser.add_argument("--only", choices=("quality", "speed", "real"), action="append",
+    parser.add_argument("names", nargs="*", metavar="NAME",
+                        help=f"run only these benchmarks ({', '.join(BENCHMARKS)})")
+    parser.add_argument("--only", choices=tuple(BENCHMARKS), action="append",
                         help="run only these benchmarks (repeatable)")
     options = parser.parse_args(argv)
-    from benchmarks import quality, real, speed
+    unknown = [n for n in options.names if n not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark(s) {unknown}; choose from {list(BENCHMARKS)}")
+    chosen = set(options.names) | set(options.only or ())
 
     replace_section("about", ABOUT, path=options.report)
     common = ["--report", str(options.report), "--plots", str(options.plots)]
     if options.quick:
         common.append("--quick")
     status = 0
-    for name, module in (("quality", quality), ("speed", speed), ("real", real)):
-        if options.only and name not in options.only:
+    for name, module_name in BENCHMARKS.items():
+        if chosen and name not in chosen:
             continue
         start = time.perf_counter()
         try:
-            module.main(common)
+            importlib.import_module(module_name).main(common)
         except Exception:  # noqa: BLE001 - keep the other benchmarks running
             traceback.print_exc()
             status = 1

@@ -36,8 +36,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from denoiser.reucid.metrics import psnr, residual_correlation
+from benchmarks.baselines import bm3d_gat
 from benchmarks.runner import cpu_timed
-from denoiser.reucid.anscombe import PoissonGaussianNoise
+from denoiser.reucid.noise import PoissonGaussianNoise
 
 __all__ = [
     "DEFECT_PIXEL_FRACTION",
@@ -205,12 +206,7 @@ def _denoise(noisy: NDArray[np.float64], classifier: Any, **options: Any) -> NDA
 
 
 def _bm3d(noisy: NDArray[np.float64], case: DefectCase) -> NDArray[np.float64]:
-    import bm3d
-
-    from denoiser.reucid.anscombe import generalized_anscombe, inverse_generalized_anscombe
-
-    stabilised = generalized_anscombe(noisy, noise=case.noise)
-    return inverse_generalized_anscombe(bm3d.bm3d(stabilised, sigma_psd=1.0), noise=case.noise)
+    return bm3d_gat(noisy, case.noise)
 
 
 def defect_rows() -> dict[str, Estimate]:
