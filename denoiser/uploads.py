@@ -21,18 +21,23 @@ from . import job_files
 
 logger = logging.getLogger(__name__)
 
-#: Extensions the core reads, with the name users know them by.
+#: File names users know the formats by (the picker's filter and the page's list). Only a
+#: hint: the server reads the content, so a HyperSpy file named ``.hdf5``, ``.h5`` or even
+#: ``.dat`` is read as what it is.
 ACCEPTED_FORMATS: dict[str, str] = {
     ".tif": "TIFF",
     ".tiff": "TIFF",
     ".png": "PNG",
     ".npy": "NumPy array",
+    ".mat": "MATLAB / StatSTEM .mat",
     ".dm3": "Gatan DigitalMicrograph",
     ".dm4": "Gatan DigitalMicrograph",
     ".emd": "EMD (Velox or Berkeley)",
     ".ser": "FEI/TIA SER",
     ".mrc": "MRC",
     ".hspy": "HyperSpy",
+    ".hdf5": "HyperSpy",
+    ".h5": "HDF5",
 }
 
 #: The smallest image side we accept: below this there are too few patches for a PCA.
@@ -102,80 +107,37 @@ def _human_bytes(count: int) -> str:
     return f"{count} bytes"
 
 
-def _largest_hdf5_image(path: Path) -> tuple[int, ...] | None:
-    """Shape of the largest 2-D-or-more dataset in an HDF5 file (EMD, HSPY), unread."""
-    import h5py
+def _check_declared_shape(path: Path, max_side: int, frame: int | None) -> str:
+    """Refuse, from the header alone, images too large to decode safely; return the format.
 
-    shapes: list[tuple[int, ...]] = []
-
-    def visit(_name, item) -> None:
-        if isinstance(item, h5py.Dataset) and len(item.shape) >= 2:
-            shapes.append(tuple(int(s) for s in item.shape))
-
-    with h5py.File(path, "r") as handle:
-        handle.visititems(visit)
-    return max(shapes, key=lambda shape: max(shape[-2:])) if shapes else None
-
-
-def _check_declared_shape(path: Path, extension: str, max_side: int) -> None:
-    """Refuse, from the header alone, images too large to decode safely.
-
-    Only compressed containers need this (PNG, TIFF, HDF5-based EMD/HSPY): the other
-    formats are stored uncompressed, so the upload size limit bounds their memory.
+    The core states the frame's rows, columns, colour bands and bytes per value without
+    decoding a pixel (:func:`denoiser.reucid.io.inspect_image`); a frame larger than the
+    side limit, or than ``max_side**2`` pixels or values, is refused with 413 before any
+    pixel is decompressed (PNG/TIFF/HDF5/MAT bombs cost a header read, not memory).
     """
-    shape: tuple[int, ...] | None = None
+    from denoiser.reucid.errors import InvalidImageError
+    from denoiser.reucid.io import ImageTooLargeError, check_declared_size, inspect_image
+
     try:
-        if extension == ".png":
-            from PIL import Image
-
-            with Image.open(path) as handle:
-                shape = (handle.size[1], handle.size[0])
-        elif extension in (".tif", ".tiff"):
-            import tifffile
-
-            with tifffile.TiffFile(path) as handle:
-                shape = tuple(int(s) for s in handle.series[0].shape) if handle.series else None
-        elif extension == ".npy":
-            with open(path, "rb") as handle:
-                version = np.lib.format.read_magic(handle)
-                read_header = (
-                    np.lib.format.read_array_header_1_0
-                    if version == (1, 0)
-                    else np.lib.format.read_array_header_2_0
-                )
-                header = read_header(handle)
-                shape = tuple(int(s) for s in header[0])
-        elif extension in (".emd", ".hspy"):
-            shape = _largest_hdf5_image(path)
-            if shape is not None and max(shape[-2:]) > max_side:
-                raise UploadRejected(
-                    f"This file holds an image of {' x '.join(map(str, shape))} pixels; the "
-                    f"largest accepted is {max_side} x {max_side}. Crop or bin it first.",
-                    status=413,
-                )
-            return
-    except UploadRejected:
-        raise
-    except Exception as error:
-        if type(error).__name__ == "DecompressionBombError":
-            raise UploadRejected(
-                "This PNG declares an enormous number of pixels (a 'decompression bomb'); "
-                f"the largest image accepted is {max_side} x {max_side} pixels.",
-                status=413,
-            ) from error
-        return
-    if not shape:
-        return
-    frame_pixels = int(np.prod(shape[-2:])) if len(shape) >= 2 else int(shape[0])
-    total_pixels = int(np.prod(shape))
-    if max(shape[-2:]) > max_side or total_pixels > 4 * max_side * max_side or (
-        frame_pixels > max_side * max_side
-    ):
+        header = inspect_image(path, frame=frame)
+    except ImageTooLargeError as error:
+        raise UploadRejected(str(error), status=413) from error
+    except InvalidImageError:
+        return ""  # unreadable headers and stacks without a frame: the full read says why
+    rows, cols = header.shape
+    if max(rows, cols) > max_side:
+        frames = f" ({header.n_frames} frames)" if header.n_frames > 1 else ""
         raise UploadRejected(
-            f"This image is {' x '.join(map(str, shape))} pixels; the largest accepted is "
+            f"This image is {rows} x {cols} pixels{frames}; the largest accepted is "
             f"{max_side} x {max_side}. Crop or bin it first.",
             status=413,
         )
+    try:
+        check_declared_size(header, max_pixels=max_side * max_side, name="This image")
+    except ImageTooLargeError as error:
+        raise UploadRejected(str(error).replace("This image: ", "This image is ", 1)
+                             + ".", status=413) from error
+    return header.source_format
 
 
 def _read(path: Path, max_side: int, frame: int | None):
@@ -251,12 +213,8 @@ def validate_upload(
     if uploaded is None:
         raise UploadRejected("No file was uploaded. Choose a STEM image to denoise.")
     original = safe_filename(filename or getattr(uploaded, "name", None))
-    extension = _extension(original)
-    if extension not in ACCEPTED_FORMATS:
-        accepted = ", ".join(sorted({ext for ext in ACCEPTED_FORMATS}))
-        raise UploadRejected(
-            f"'{original}' is not a supported image file. Accepted: {accepted}."
-        )
+    # the name is only used for messages and the scratch file's suffix; the content decides
+    extension = _extension(original) if _extension(original) in ACCEPTED_FORMATS else ".bin"
     size = int(getattr(uploaded, "size", 0) or 0)
     limit = max_upload_bytes()
     if size > limit:
@@ -268,16 +226,28 @@ def validate_upload(
     if size == 0:
         raise UploadRejected(f"'{original}' is empty (0 bytes).")
 
+    from denoiser.reucid.io import ImageTooLargeError
+
     max_side = max_image_side()
     scratch = job_files.tmp_dir() / f"{uuid.uuid4().hex}{extension}"
     try:
         with open(scratch, "wb") as handle:
             handle.writelines(uploaded.chunks())
-        _check_declared_shape(scratch, extension, max_side)
+        from denoiser.reucid.io import detect_format
+
+        if detect_format(scratch) is None:
+            accepted = ", ".join(dict.fromkeys(ACCEPTED_FORMATS.values()))
+            raise UploadRejected(
+                f"'{original}' is not a supported image file (its content is none of: "
+                f"{accepted})."
+            )
+        _check_declared_shape(scratch, max_side, frame)
         try:
             image_data = _read(scratch, max_side, frame)
         except UploadRejected:
             raise
+        except ImageTooLargeError as error:  # e.g. a MATLAB bomb, found while inflating
+            raise UploadRejected(str(error), status=413) from error
         except MemoryError as error:
             raise UploadRejected(
                 "This image is too large to read on this server.", status=413
@@ -291,7 +261,7 @@ def validate_upload(
         except Exception as error:
             logger.info("Unreadable upload %r: %r", original, error)
             raise UploadRejected(
-                f"'{original}' could not be read as a {ACCEPTED_FORMATS[extension]} image. "
+                f"'{original}' could not be read as an image. "
                 "The file may be truncated, or not an image."
             ) from error
         array = check_array(image_data.array, max_side=max_side)

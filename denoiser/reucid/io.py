@@ -36,6 +36,8 @@ __all__ = [
     "SUPPORTED_EXTENSIONS",
     "ImageData",
     "ImageHeader",
+    "ImageTooLargeError",
+    "check_declared_size",
     "detect_format",
     "inspect_image",
     "read_image",
@@ -82,6 +84,10 @@ _UNIT_IN_ANGSTROM = {
     "pm": 0.01, "nm": 10.0, "um": 1e4, "µm": 1e4, "μm": 1e4, "micron": 1e4,
     "mm": 1e7, "m": 1e10,
 }
+
+
+class ImageTooLargeError(InvalidImageError):
+    """An image refused for its size, before its pixels were decoded."""
 
 
 @dataclass
@@ -325,28 +331,34 @@ def check_declared_size(header: ImageHeader, *, max_pixels: int, name: str = "im
     ...                     max_pixels=8192 * 8192)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    denoiser.reucid.errors.InvalidImageError: image: 8192x8192 pixels x 4 colour bands ...
+    denoiser.reucid.io.ImageTooLargeError: image: 8192x8192 pixels x 4 colour bands ...
     """
     rows, cols = header.shape
     if header.n_pixels > max_pixels:
-        raise InvalidImageError(
+        raise ImageTooLargeError(
             f"{name}: {rows}x{cols} = {header.n_pixels} pixels is more than the "
             f"{max_pixels} allowed; crop or bin it first"
         )
     values = header.n_pixels * header.bands
     if values > max_pixels:
-        raise InvalidImageError(
+        raise ImageTooLargeError(
             f"{name}: {rows}x{cols} pixels x {header.bands} colour bands = {values} values "
             f"is more than the {max_pixels} allowed (refused before decoding); save the "
             "detector signal as a greyscale image"
         )
     limit = _MAX_BYTES_PER_VALUE * max_pixels
     if header.n_bytes > limit:
-        raise InvalidImageError(
+        raise ImageTooLargeError(
             f"{name}: {rows}x{cols} pixels of {header.itemsize}-byte values would take "
-            f"{header.n_bytes / 2**20:.0f} MB to decode, more than the "
-            f"{limit / 2**20:.0f} MB allowed; crop or bin it first"
+            f"{_megabytes(header.n_bytes)} to decode, more than the "
+            f"{_megabytes(limit)} allowed; crop or bin it first"
         )
+
+
+def _megabytes(count: int) -> str:
+    """``count`` bytes in MB, with enough digits to tell two different sizes apart."""
+    value = count / 2**20
+    return f"{value:.0f} MB" if value >= 10 else f"{value:.3g} MB"
 
 
 def _existing(path: str | Path) -> Path:
@@ -417,7 +429,7 @@ class _Opened:
         except Exception as exc:
             self._stack.close()
             if type(exc).__name__ == "DecompressionBombError":
-                raise InvalidImageError(
+                raise ImageTooLargeError(
                     f"{self.name}: declares an enormous number of pixels (a decompression "
                     f"bomb: {exc}); refused before decoding"
                 ) from exc
@@ -452,7 +464,19 @@ class _Opened:
 
     # -- readers -----------------------------------------------------------------------
     def _open_npy(self) -> None:
-        self._full = np.load(self.source, mmap_mode="r", allow_pickle=False)
+        with open(self.source, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, _, dtype = read_header(handle)
+        self._full = _Declared(shape, dtype)
+
+        def load(index) -> np.ndarray:
+            # mapped, so that one frame of a stack is all that is read
+            data = np.load(self.source, mmap_mode="r", allow_pickle=False)
+            return np.array(data if index is None else data[index])
+
+        self._loader = load
 
     def _open_png(self) -> None:
         from PIL import Image
@@ -482,7 +506,7 @@ class _Opened:
 
         tif = self._stack.enter_context(tifffile.TiffFile(self.source))
         if not tif.series:
-            raise InvalidImageError(f"{self.name} contains no image")
+            raise InvalidImageError(f"{self.name} contains no image; the file may be truncated")
         series = tif.series[0]
         self._full = _Declared(tuple(series.shape), series.dtype)
         per_page = len(series.shape) == 3 and len(series.pages) == series.shape[0]
@@ -523,7 +547,7 @@ class _Opened:
 
         mrc = self._stack.enter_context(mrcfile.mmap(self.source, mode="r", permissive=False))
         if mrc.data is None:
-            raise InvalidImageError(f"{self.name} contains no image")
+            raise InvalidImageError(f"{self.name} contains no image; the file may be truncated")
         self._full = mrc.data
         voxel = mrc.voxel_size
         if float(voxel.x) > 0 and float(voxel.y) > 0:
@@ -724,9 +748,9 @@ def _check_mat5_inflated_size(source: Path, limit: int) -> None:
                     data = inflater.decompress(inflater.unconsumed_tail, 1 << 20)
                     inflated += len(data)
                 if inflated > limit:
-                    raise InvalidImageError(
-                        f"{source.name}: its compressed variables inflate to more than "
-                        f"{limit / 2**20:.0f} MB (refused while inflating, nothing kept); "
+                    raise ImageTooLargeError(
+                        f"{source.name}: its compressed variables inflate to more than the "
+                        f"{_megabytes(limit)} allowed (refused while inflating, nothing kept); "
                         "save a smaller image"
                     )
 
