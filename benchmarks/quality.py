@@ -171,10 +171,6 @@ def _method_order(records: Sequence[QualityRecord]) -> list[str]:
     return list(dict.fromkeys(r.method for r in records))
 
 
-def _dose_label(record: QualityRecord) -> str:
-    return f"{record.dose:g}"
-
-
 def _summary_tables(records: Sequence[QualityRecord], source: str) -> str:
     chosen = [r for r in records if r.source == source]
     if not chosen:

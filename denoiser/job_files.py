@@ -23,7 +23,6 @@ RESULT_TIFF = "result.tif"
 RESULT_PNG = "result.png"
 RESIDUAL_TIFF = "residual.tif"
 RESIDUAL_PNG = "residual.png"
-EIGENPATCHES_NPZ = "eigenpatches.npz"
 GALLERY_TEMPLATE = "gallery_{stack}.png"
 
 #: Downloads offered to users: name -> (file name, content type, what it is).

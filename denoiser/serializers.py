@@ -97,12 +97,6 @@ class DenoiseRequestSerializer(serializers.Serializer):
         return data
 
 
-class ProgressSerializer(serializers.Serializer):
-    stacks_done = serializers.IntegerField()
-    n_stacks = serializers.IntegerField(allow_null=True)
-    fraction = serializers.FloatField()
-
-
 def job_urls(job: DenoiseJob, request=None) -> dict:
     """Links a client needs: the page, this status, previews and downloads."""
 

@@ -13,7 +13,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import matplotlib
 import numpy as np
+
+from denoiser.reucid import denoise
+from denoiser.reucid.metrics import psnr
+from denoiser.reucid.simulation import add_dose_noise, expected_counts, simulate_haadf
 
 SEED = 7
 MATERIAL = "SrTiO3_001"
@@ -23,20 +28,9 @@ PIXEL_SIZE_A = 0.15
 DOSE_E_PER_A2 = 2000.0
 
 
-def psnr(reference: np.ndarray, image: np.ndarray) -> float:
-    span = float(reference.max() - reference.min())
-    mse = float(np.mean((reference - image) ** 2))
-    return 10.0 * np.log10(span**2 / mse)
-
-
 def main(target: Path) -> None:
-    import matplotlib
-
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from denoiser.reucid import denoise
-    from denoiser.reucid.simulation import add_dose_noise, expected_counts, simulate_haadf
+    import matplotlib.pyplot as plt  # pyplot picks its backend when imported
 
     simulated = simulate_haadf(
         MATERIAL, shape=SHAPE, pixel_size_A=PIXEL_SIZE_A, environment=ENVIRONMENT, rng=SEED

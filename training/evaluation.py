@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from denoiser.reucid.metrics import psnr, ssim
+
 from .examples import N_COMPONENTS, SimulatedCase
-from .labels import psnr, ssim
 
 METHODS: tuple[str, ...] = ("cnn", "oracle", "mp")
 
@@ -53,13 +54,13 @@ def components_for(classifier: Any, n_components: int | None = None) -> int:
 
     Examples
     --------
-    >>> from denoiser.reucid.classifiers import FixedRank
+    >>> from denoiser.reucid.selection import FixedRank
     >>> components_for(object()), components_for(object(), 40), components_for(FixedRank(60))
     (25, 40, 60)
     """
     if n_components is not None:
         return int(n_components)
-    from denoiser.reucid.classifiers import required_components
+    from denoiser.reucid.selection import required_components
 
     needed = required_components(classifier, N_COMPONENTS)
     return N_COMPONENTS if needed == "all" else int(needed)
@@ -72,8 +73,8 @@ def evaluate_case(classifier: Any, case: SimulatedCase, *, n_components: int | N
     ``n_components`` (default: the classifier's own, else 25) is K of the decomposition
     that all three selections truncate, so it also caps the oracle and MP-PCA ranks.
     """
-    from denoiser.reucid.classifiers import MarchenkoPastur, SelectionContext
-    from denoiser.reucid.decomposition import decompose
+    from denoiser.reucid.selection import MarchenkoPastur, SelectionContext
+    from denoiser.reucid.paper.decomposition import decompose
     from denoiser.reucid.errors import ReucidError
 
     try:
@@ -83,7 +84,7 @@ def evaluate_case(classifier: Any, case: SimulatedCase, *, n_components: int | N
         return None
     k_max = decomposition.n_components
     reconstructions = decomposition.reconstructions(range(1, k_max + 1))
-    curve = np.array([psnr(r, case.clean) for r in reconstructions])
+    curve = np.array([psnr(case.clean, r) for r in reconstructions])
     k_oracle = int(np.argmax(curve)) + 1
     context = SelectionContext(patch_size=decomposition.patch_size,
                                n_patches=decomposition.sample_size,
@@ -99,11 +100,11 @@ def evaluate_case(classifier: Any, case: SimulatedCase, *, n_components: int | N
     return EvaluationRow(
         key=case.key, material=case.material, dose=case.dose,
         k_cnn=int(cnn_mask.sum()), k_oracle=k_oracle, k_mp=int(mp_mask.sum()),
-        psnr_noisy=psnr(case.noisy, case.clean),
-        psnr_cnn=psnr(cnn_image, case.clean), psnr_oracle=float(curve[k_oracle - 1]),
-        psnr_mp=psnr(mp_image, case.clean),
-        ssim_cnn=ssim(cnn_image, case.clean), ssim_oracle=ssim(oracle_image, case.clean),
-        ssim_mp=ssim(mp_image, case.clean),
+        psnr_noisy=psnr(case.clean, case.noisy),
+        psnr_cnn=psnr(case.clean, cnn_image), psnr_oracle=float(curve[k_oracle - 1]),
+        psnr_mp=psnr(case.clean, mp_image),
+        ssim_cnn=ssim(case.clean, cnn_image), ssim_oracle=ssim(case.clean, oracle_image),
+        ssim_mp=ssim(case.clean, mp_image),
     )
 
 
@@ -123,10 +124,10 @@ def calibrate_threshold(
     materials (not the held-out ones) so the held-out table stays honest.
 
     Returns the best threshold, the best selection mode (see
-    :meth:`denoiser.reucid.cnn.CNNClassifier.select`) and the mean PSNR of every pair
+    :meth:`denoiser.reucid.selection.cnn.CNNClassifier.select`) and the mean PSNR of every pair
     tried (keys ``"<mode>@<threshold>"``).
     """
-    from denoiser.reucid.decomposition import decompose
+    from denoiser.reucid.paper.decomposition import decompose
     from denoiser.reucid.errors import ReucidError
 
     pairs = [(mode, float(t)) for mode in selections for t in thresholds]
@@ -148,7 +149,7 @@ def calibrate_threshold(
                 leading = np.zeros_like(mask)
                 leading[order[: int(mask.sum())]] = True
                 mask = leading
-            totals[(mode, threshold)].append(psnr(decomposition.reconstruct(mask), case.clean))
+            totals[(mode, threshold)].append(psnr(case.clean, decomposition.reconstruct(mask)))
     if not any(totals.values()):
         raise ValueError("no calibration image could be decomposed")
     means = {f"{mode}@{t:g}": float(np.mean(v)) for (mode, t), v in totals.items()}

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from denoiser.reucid.cnn import eigenpatch_features
+from denoiser.reucid.selection.cnn import eigenpatch_features
 
 from .labels import DEFAULT_LABEL_RULE, PAPER_IEF_CONSTANT, auto_label, labels_from_k
 from denoiser.reucid.simulation import TRAINING_MATERIALS, add_dose_noise, expected_counts, simulate_haadf
@@ -168,9 +168,9 @@ def label_case(
     estimated from the ground truth instead. Returns None when even that fails (e.g. a
     featureless image), so one hopeless image never stops a batch.
     """
-    from denoiser.reucid.decomposition import decompose
+    from denoiser.reucid.paper.decomposition import decompose
     from denoiser.reucid.errors import PatchSizeError, ReucidError
-    from denoiser.reucid.patch_size import estimate_patch_size
+    from denoiser.reucid.paper.patch_size import estimate_patch_size
 
     try:
         try:

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from denoiser.reucid.metrics import psnr, ssim
+
 PAPER_IEF_CONSTANT = 0.64
 LABEL_RULES: tuple[str, ...] = ("psnr-best", "edited-ief", "ssim-best")
 DEFAULT_LABEL_RULE = "psnr-best"
@@ -40,38 +42,6 @@ def _checked(noisy: np.ndarray, clean: np.ndarray, reconstructions: np.ndarray):
             f"reconstructions must have shape (K, {clean_.shape[0]}, {clean_.shape[1]})"
         )
     return noisy_, clean_, recon
-
-
-def data_range(clean: np.ndarray) -> float:
-    """Dynamic range of the ground truth used for PSNR and SSIM (1 if flat)."""
-    span = float(np.max(clean) - np.min(clean))
-    return span if span > 0 else 1.0
-
-
-def psnr(estimate: np.ndarray, clean: np.ndarray) -> float:
-    """Peak signal-to-noise ratio in dB, with the clean image's range as the peak.
-
-    Examples
-    --------
-    >>> clean = np.array([[0.0, 1.0], [1.0, 0.0]])
-    >>> round(psnr(clean + 0.1, clean), 2)
-    20.0
-    """
-    clean_ = np.asarray(clean, dtype=np.float64)
-    mse = float(np.mean((np.asarray(estimate, dtype=np.float64) - clean_) ** 2))
-    if mse == 0:
-        return float("inf")
-    return float(10.0 * np.log10(data_range(clean_) ** 2 / mse))
-
-
-def ssim(estimate: np.ndarray, clean: np.ndarray) -> float:
-    """Structural similarity with the clean image's range (scikit-image)."""
-    from skimage.metrics import structural_similarity
-
-    clean_ = np.asarray(clean, dtype=np.float64)
-    return float(structural_similarity(
-        np.asarray(estimate, dtype=np.float64), clean_, data_range=data_range(clean_)
-    ))
 
 
 def ief_curve(noisy: np.ndarray, clean: np.ndarray, reconstructions: np.ndarray) -> np.ndarray:
@@ -182,8 +152,8 @@ def auto_label(
         raise ValueError(f"unknown label rule {rule!r}; choose from {LABEL_RULES}")
     noisy_, clean_, recon = _checked(noisy, clean, reconstructions)
     ief = ief_curve(noisy_, clean_, recon)
-    psnr_curve = np.array([psnr(r, clean_) for r in recon])
-    ssim_curve = np.array([ssim(r, clean_) for r in recon]) if rule == "ssim-best" else None
+    psnr_curve = np.array([psnr(clean_, r) for r in recon])
+    ssim_curve = np.array([ssim(clean_, r) for r in recon]) if rule == "ssim-best" else None
     if rule == "edited-ief":
         k_star = edited_ief_k(ief, c=c)
     elif rule == "psnr-best":

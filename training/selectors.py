@@ -24,7 +24,7 @@ def active_classifier_path() -> Path:
     denoiser.reucid.errors.ModelLoadError
         If neither the active record's file nor the shipped model exists.
     """
-    from denoiser.reucid.cnn import SHIPPED_MODEL_PATH
+    from denoiser.reucid.selection.cnn import SHIPPED_MODEL_PATH
     from denoiser.reucid.errors import ModelLoadError
 
     record = active_classifier_record()

@@ -243,7 +243,7 @@ def train_and_evaluate(stacks: Sequence[Any], *, config: Any, tune_trials: int =
     eigenpatches the model ranks; it travels in the metadata too, and the denoiser
     computes that many per stack when it uses the model.
     """
-    from denoiser.reucid.cnn import CNNClassifier
+    from denoiser.reucid.selection.cnn import CNNClassifier
 
     from .evaluation import (
         calibrate_threshold,
@@ -343,7 +343,7 @@ def register_classifier_file(source: IO[bytes] | Path, *, name: str,
     denoiser.reucid.errors.ModelLoadError
         For a missing, corrupt or foreign file: nothing is stored then.
     """
-    from denoiser.reucid.cnn import load_classifier
+    from denoiser.reucid.selection.cnn import load_classifier
 
     with tempfile.TemporaryDirectory() as folder:
         local = Path(folder) / "upload.pt"
@@ -373,7 +373,7 @@ def register_classifier_file(source: IO[bytes] | Path, *, name: str,
 def activate_classifier(model: ClassifierModel, *, user: Any = None,
                         reason: str = "activated") -> ClassifierModel:
     """Make ``model`` the one active classifier (atomic; the file is re-validated)."""
-    from denoiser.reucid.cnn import load_classifier
+    from denoiser.reucid.selection.cnn import load_classifier
 
     with model.file.open("rb") as handle, tempfile.NamedTemporaryFile(suffix=".pt") as copy:
         copy.write(handle.read())
@@ -412,7 +412,7 @@ def register_shipped_model() -> tuple[ClassifierModel | None, bool, bool]:
     updated the package); a trained or uploaded active model is left alone. Idempotent. Returns ``(record, created, activated)``; ``record`` is None when the
     package has no shipped model file.
     """
-    from denoiser.reucid.cnn import SHIPPED_MODEL_PATH
+    from denoiser.reucid.selection.cnn import SHIPPED_MODEL_PATH
 
     path = Path(SHIPPED_MODEL_PATH)
     if not path.is_file():
@@ -521,7 +521,7 @@ def fail_stale_training_runs(*, now: Any = None) -> list[int]:
 def _active_is_better(active: ClassifierModel | None, candidate_rows: list[dict[str, Any]],
                       cases: Sequence[Any]) -> tuple[bool, dict[str, Any]]:
     """Compare on the same held-out images: True when the candidate's PSNR is higher."""
-    from denoiser.reucid.cnn import load_classifier
+    from denoiser.reucid.selection.cnn import load_classifier
 
     from .evaluation import evaluate_cases
 
@@ -599,7 +599,7 @@ def execute_training_run(run_id: int) -> TrainingRun:
             progress=on_epoch, stage=lambda text: _update_run(run_id, stage=text),
         )
         _update_run(run_id, stage="saving the model")
-        from denoiser.reucid.cnn import save_classifier
+        from denoiser.reucid.selection.cnn import save_classifier
 
         name = f"run #{run_id} ({run.source})"
         with tempfile.TemporaryDirectory() as folder:
@@ -639,7 +639,7 @@ def refit_ief_constant(*, min_responses: int = 1) -> Any:
     Returns a :class:`training.labels.ConstantFit`; raises :class:`TrainingError` when no
     survey image has ground truth yet.
     """
-    from denoiser.reucid.decomposition import decompose
+    from denoiser.reucid.paper.decomposition import decompose
     from survey.selectors import iter_survey_labels
 
     from .labels import fit_ief_constant, ief_curve

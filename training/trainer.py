@@ -1,6 +1,6 @@
 """Training loop for the eigenpatch CNN (pure torch/numpy; no Django).
 
-Inputs are CNN features (see :func:`denoiser.reucid.cnn.eigenpatch_features`), labels and
+Inputs are CNN features (see :func:`denoiser.reucid.selection.cnn.eigenpatch_features`), labels and
 one group key per example (the image it came from). The examples are split 80/20 by
 group, the training side is augmented eightfold (dihedral group), and the network with
 the lowest validation loss is kept.
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from denoiser.reucid.cnn import CNNArchitecture, EigenpatchCNN
+from denoiser.reucid.selection.cnn import CNNArchitecture, EigenpatchCNN
 
 from .augmentation import augment_dihedral
 from .splitting import group_split

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from denoiser.reucid.cnn import EigenpatchCNN, save_classifier
+from denoiser.reucid.selection.cnn import EigenpatchCNN, save_classifier
 
 
 @pytest.fixture

@@ -4,13 +4,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from denoiser.reucid.metrics import psnr
+
 from training.labels import (
     auto_label,
     edited_ief_k,
     fit_ief_constant,
     ief_curve,
     labels_from_k,
-    psnr,
 )
 
 
@@ -48,7 +49,7 @@ def test_psnr_best_rule_labels_the_leading_eigenpatches():
     result = auto_label(noisy, clean, recon, rule="psnr-best")
     assert result.k_star == 3
     assert result.labels.tolist() == [True, True, True, False, False]
-    assert result.psnr[2] == pytest.approx(psnr(recon[2], clean))
+    assert result.psnr[2] == pytest.approx(psnr(clean, recon[2]))
     assert auto_label(noisy, clean, recon, rule="ssim-best").k_star in (2, 3, 4)
 
 

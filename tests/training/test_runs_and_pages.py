@@ -132,7 +132,7 @@ def test_train_classifier_components_option_is_recorded_in_the_model(tmp_path,
                                                                       tiny_run_settings):
     from django.core.management.base import CommandError
 
-    from denoiser.reucid.cnn import load_classifier
+    from denoiser.reucid.selection.cnn import load_classifier
 
     call_command("train_classifier", "--from", "auto", "--scenes", "6", "--epochs", "1",
                  "--sizes", "64", "--evaluation-scenes", "1", "--components", "12",

@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from denoiser.reucid.cnn import eigenpatch_features
+from denoiser.reucid.selection.cnn import eigenpatch_features
 from training.trainer import TrainingConfig, classification_metrics, train_network
 
 
@@ -91,7 +91,7 @@ def test_the_retraining_task_is_named_and_routed_to_the_training_queue(settings)
 
 
 def test_evaluation_decomposes_as_many_components_as_the_classifier_ranks():
-    from denoiser.reucid.classifiers import FixedRank
+    from denoiser.reucid.selection import FixedRank
     from training.evaluation import components_for, evaluate_case
     from training.examples import simulated_cases
 

@@ -80,11 +80,6 @@ class PatchCanvas:
         self._weight += np.bincount(pixels, weights=np.repeat(weight, len(self._offsets)),
                                     minlength=size)
 
-    @property
-    def coverage(self) -> NDArray[np.float64]:
-        """``(m, n)`` summed weights so far (0 where no patch has landed)."""
-        return self._weight.reshape(self.shape).copy()
-
     def image(self, *, fill: ArrayLike | None = None) -> NDArray[np.float64]:
         """Weighted average; pixels no patch covers yet take ``fill`` (default: NaN)."""
         covered = self._weight > 0

@@ -7,7 +7,7 @@ from training.services import register_shipped_model
 
 
 class Command(BaseCommand):
-    help = "Register denoiser/reucid/models/reucid_default.pt; activate it if no model is active."
+    help = "Register denoiser/reucid/selection/models/reucid_default.pt; activate it if no model is active."
 
     def handle(self, *args, **options) -> None:
         record, created, activated = register_shipped_model()

@@ -25,7 +25,7 @@ class Command(BaseCommand):
         parser.add_argument("--tune", type=int, default=0, metavar="N",
                             help="Optuna trials over channels, kernel sizes, widths (0 = off)")
         parser.add_argument("--ship", action="store_true",
-                            help="write denoiser/reucid/models/reucid_default.pt and .json")
+                            help="write denoiser/reucid/selection/models/reucid_default.pt and .json")
         parser.add_argument("--activate", action="store_true",
                             help="activate the result if it beats the active model")
         parser.add_argument("--scenes", type=int, default=48,
@@ -99,7 +99,7 @@ class Command(BaseCommand):
 
     # ------------------------------------------------------------------ shipped model
     def _ship(self, options) -> None:
-        from denoiser.reucid.cnn import SHIPPED_MODEL_CARD_PATH, SHIPPED_MODEL_PATH, save_classifier
+        from denoiser.reucid.selection.cnn import SHIPPED_MODEL_CARD_PATH, SHIPPED_MODEL_PATH, save_classifier
         from training.evaluation import format_table, shared_sim_cases
         from training.examples import PAPER_DOSES, build_auto_stacks
         from training.labels import DEFAULT_LABEL_RULE, PAPER_IEF_CONSTANT
