@@ -105,6 +105,13 @@ def test_command_line_on_one_tiny_point(tmp_path, capsys):
     saved = json.loads(stored.read_text())
     assert {r["method"] for r in saved["rows"]} == {fidelity.NOISY, fidelity.GROUND_TRUTH}
     assert "| vacancies_thick | 1000 |" in capsys.readouterr().out
+    # a later run on other rows keeps the stored ones (the reference of targets_met)
+    assert fidelity.main(["--scenes", "vacancies_thick", "--doses", "1000", "--seeds", "0",
+                          "--size", "48", "--methods", "Gaussian, sigma 1 px", "--real", "no",
+                          "--report", str(report), "--json", str(stored)]) == 0
+    methods = [r["method"] for r in json.loads(stored.read_text())["rows"]]
+    assert sorted(methods) == sorted([fidelity.NOISY, "Gaussian, sigma 1 px",
+                                      fidelity.GROUND_TRUTH])
 
 
 def test_the_one_bm3d_baseline_is_what_the_registry_runs():
