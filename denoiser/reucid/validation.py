@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .errors import InvalidImageError
+from .errors import InvalidImageError, PatchSizeError
 
 __all__ = ["MIN_IMAGE_SIDE", "as_grey_float_image", "check_patch_fits"]
 
@@ -119,8 +119,6 @@ def check_patch_fits(shape: tuple[int, int], patch_size: int) -> int:
     >>> check_patch_fits((64, 80), 9)
     9
     """
-    from .errors import PatchSizeError
-
     if isinstance(patch_size, bool) or not isinstance(patch_size, (int, np.integer)):
         raise PatchSizeError(f"patch size must be an integer, got {patch_size!r}")
     p = int(patch_size)
