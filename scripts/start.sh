@@ -6,9 +6,11 @@
 # Installs the project (scripts/setup.sh), applies migrations, registers the shipped model,
 # seeds the demo survey, makes an admin account if there is none, starts one local Celery
 # worker per queue on a broker that needs no service (kombu's filesystem transport, folders
-# under var/broker), and serves the site with DEBUG on. Ctrl-C stops the site and the workers.
+# under var/broker), and serves the site through gunicorn (backlog 2048) with DEBUG on; DEBUG's
+# technical pages only ever go to this machine (reucid_site.errors). The signing key is made
+# once, under var/secret_key. Ctrl-C stops the site and the workers.
 #
-# Environment: PORT, HOST (default 127.0.0.1), REUCID_SERVER=gunicorn (default: runserver),
+# Environment: PORT, HOST (default 127.0.0.1), REUCID_SERVER=runserver (default: gunicorn),
 # REUCID_EAGER=1 (no workers: jobs run inside the web request), DJANGO_SUPERUSER_USERNAME and
 # DJANGO_SUPERUSER_PASSWORD (the admin account to create), and every variable of README's
 # configuration table (DATABASE_URL, CELERY_BROKER_URL, ...).
@@ -27,6 +29,8 @@ else
 fi
 HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
+# The survey's join limit is counted here, shared by every gunicorn worker.
+export REUCID_CACHE_URL=${REUCID_CACHE_URL:-file://$PWD/var/cache}
 mkdir -p var/log
 
 say() { echo "start.sh: $*"; }
@@ -35,6 +39,7 @@ python manage.py migrate --noinput -v 0
 python manage.py collectstatic --noinput -v 0
 python manage.py register_shipped_model
 python manage.py seed_survey_demo
+python manage.py reblind_survey_images
 
 if ! python manage.py shell -v 0 -c "
 import sys
@@ -91,10 +96,11 @@ else
 fi
 
 say "REUCID at http://$HOST:$PORT/ (admin: /admin/, health: /health/); Ctrl-C stops it."
-if [ "${REUCID_SERVER:-runserver}" = "gunicorn" ]; then
-  GUNICORN_BIND="$HOST:$PORT" gunicorn reucid_site.wsgi &
-else
+if [ "${REUCID_SERVER:-gunicorn}" = "runserver" ]; then
+  # Development only: runserver queues 10 connections and resets the rest of a burst.
   python manage.py runserver "$HOST:$PORT" --noreload &
+else
+  GUNICORN_BIND="$HOST:$PORT" gunicorn reucid_site.wsgi &
 fi
 server_pid=$!
 child_pids+=("$server_pid")
