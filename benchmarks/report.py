@@ -43,7 +43,7 @@ The issue-9 ablation (`python -m benchmarks.beyond`) and the defect test
 [beyond_the_paper.md](beyond_the_paper.md).
 
 **Rows.** "REUCID default (best: coarse pilot + groups, noise-edge)" is `denoise(image)`
-as a user calls it: the best variant (`denoiser.reucid.variants.BEST`). The rows
+as a user calls it: the best variant (`denoiser.reucid.grouped`). The rows
 "REUCID paper, …" are the paper's Algorithm 1 (`denoise(image, variant="paper")`), the
 fast path of the live view and of series, which the denoiser-core speed targets are
 about; "REUCID paper, CNN classifier" is the shipped (or active) CNN model there.
