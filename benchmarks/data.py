@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from denoiser.reucid.anscombe import PoissonGaussianNoise
+from denoiser.reucid.noise import PoissonGaussianNoise
 
 __all__ = [
     "DEFAULT_SHARED_DATA",

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from denoiser.reucid.anscombe import PoissonGaussianNoise
+from denoiser.reucid.noise import PoissonGaussianNoise
 
 __all__ = [
     "EXTRA_METHOD_MODULES",

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.ndimage import correlate
 
-from denoiser.reucid.anscombe import PoissonGaussianNoise
+from denoiser.reucid.noise import PoissonGaussianNoise
 
 __all__ = ["estimate_poisson_gaussian"]
 

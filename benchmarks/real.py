@@ -38,7 +38,7 @@ from benchmarks.report import (
 )
 from benchmarks.residuals import residual_statistics
 from benchmarks.runner import RowBudget
-from denoiser.reucid.anscombe import PoissonGaussianNoise
+from denoiser.reucid.noise import PoissonGaussianNoise
 
 __all__ = ["RealRecord", "central_crop", "main", "plot_grid", "render_real", "run_real"]
 

@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from denoiser.reucid.metrics import pearson
-from denoiser.reucid.anscombe import PoissonGaussianNoise
+from denoiser.reucid.noise import PoissonGaussianNoise
 
 __all__ = ["lag_one_autocorrelation", "residual_statistics"]
 

@@ -57,7 +57,7 @@ def classifier_components(path: Path | None = None) -> int:
     True
     """
     try:
-        from denoiser.reucid.cnn import SHIPPED_MODEL_PATH, load_classifier
+        from denoiser.reucid.selection.cnn import SHIPPED_MODEL_PATH, load_classifier
 
         model = load_classifier(path or SHIPPED_MODEL_PATH)
     except Exception:  # no model here: the pipeline default applies
@@ -197,7 +197,7 @@ def default_classifier_source() -> tuple[Path | None, str]:
             return path, f"the active classifier ({getattr(record, 'name', record)}, {path.name})"
         return path, f"the shipped classifier ({path.name})"
     except Exception:  # noqa: BLE001 - no database or no training app: fall back to the core
-        return None, "the shipped classifier (denoiser/reucid/models/reucid_default.pt)"
+        return None, "the shipped classifier (denoiser/reucid/selection/models/reucid_default.pt)"
 
 
 register_method(

@@ -117,7 +117,7 @@ def run_method(method: Method, noisy: NDArray[np.float64], context: MethodContex
     Examples
     --------
     >>> from benchmarks.methods import Method
-    >>> from denoiser.reucid.anscombe import PoissonGaussianNoise
+    >>> from denoiser.reucid.noise import PoissonGaussianNoise
     >>> broken = Method("broken", lambda noisy, *, context: 1 / 0)
     >>> run_method(broken, np.ones((2, 2)), MethodContext(noise=PoissonGaussianNoise())).status
     'failed: ZeroDivisionError: division by zero'

@@ -108,7 +108,7 @@ def speed_input(size: int, *, shared_root: Path | None = None, seed: int = 0
     >>> noisy.shape
     (64, 64)
     """
-    from denoiser.reucid.anscombe import PoissonGaussianNoise
+    from denoiser.reucid.noise import PoissonGaussianNoise
 
     base = None
     if shared_root is not None:
@@ -302,7 +302,7 @@ def _run_worker(method: str, sizes: Sequence[int], *, options: argparse.Namespac
 def _default_classifier() -> tuple[str, str]:
     """The classifier the REUCID paper-path rows use here, as a worker argument and a note."""
     try:
-        from denoiser.reucid.cnn import SHIPPED_MODEL_PATH
+        from denoiser.reucid.selection.cnn import SHIPPED_MODEL_PATH
     except ImportError:
         SHIPPED_MODEL_PATH = None
     if SHIPPED_MODEL_PATH is not None and Path(SHIPPED_MODEL_PATH).is_file():

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from survey.models import Response, Survey
 
-FEATURE_SIDE = 25  # the CNN's input side (denoiser.reucid.cnn.FEATURE_SIDE)
+FEATURE_SIDE = 25  # the CNN's input side (denoiser.reucid.selection.cnn.FEATURE_SIDE)
 CSV_COLUMNS = [
     "response_id", "survey", "image_id", "image_title", "respondent", "expertise",
     "expertise_at_answer", "verified_expert", "field", "years_experience", "chosen_k",
@@ -33,11 +33,11 @@ def eigenpatch_arrays(eigenpatches: np.ndarray,
                       eigenvalues: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Eigenpatches as ``(K, 25, 25)`` float32 and eigenvalue / largest eigenvalue.
 
-    Uses the classifier's own preprocessing (``denoiser.reucid.cnn.eigenpatch_features``),
+    Uses the classifier's own preprocessing (``denoiser.reucid.selection.cnn.eigenpatch_features``),
     so exported arrays are exactly what the CNN sees.
     """
     # Imported here: cnn loads torch, which pages that never export should not pay for.
-    from denoiser.reucid.cnn import eigenpatch_features
+    from denoiser.reucid.selection.cnn import eigenpatch_features
 
     features, normalised = eigenpatch_features(eigenpatches, eigenvalues)
     return (np.asarray(features, dtype=np.float32).reshape(-1, FEATURE_SIDE, FEATURE_SIDE),

@@ -21,7 +21,7 @@ def training_selectors():
 @pytest.fixture
 def active_model(training_selectors, tmp_path):
     """A (small, untrained) classifier registered and activated the way the site does it."""
-    from denoiser.reucid.cnn import EigenpatchCNN, save_classifier
+    from denoiser.reucid.selection.cnn import EigenpatchCNN, save_classifier
     from training.services import activate_classifier, register_classifier_file
 
     path = save_classifier(EigenpatchCNN(), tmp_path / "probe.pt", metadata={"seed": 0})
@@ -134,7 +134,7 @@ def test_missing_model_answers_503(client, active_model, training_selectors, mon
 def test_vanished_active_file_without_package_model_is_missing(
     client, active_model, monkeypatch, tmp_path
 ):
-    monkeypatch.setattr("denoiser.reucid.cnn.SHIPPED_MODEL_PATH", tmp_path / "absent.pt")
+    monkeypatch.setattr("denoiser.reucid.selection.cnn.SHIPPED_MODEL_PATH", tmp_path / "absent.pt")
     active_model.file.delete(save=False)
 
     response, body = get_health(client)
@@ -147,10 +147,10 @@ def test_vanished_active_file_without_package_model_is_missing(
 def test_vanished_active_file_falls_back_to_the_package_model(
     client, active_model, monkeypatch, tmp_path
 ):
-    from denoiser.reucid.cnn import EigenpatchCNN, save_classifier
+    from denoiser.reucid.selection.cnn import EigenpatchCNN, save_classifier
 
     package_model = save_classifier(EigenpatchCNN(), tmp_path / "package.pt")
-    monkeypatch.setattr("denoiser.reucid.cnn.SHIPPED_MODEL_PATH", package_model)
+    monkeypatch.setattr("denoiser.reucid.selection.cnn.SHIPPED_MODEL_PATH", package_model)
     active_model.file.delete(save=False)
 
     response, body = get_health(client)
@@ -163,10 +163,10 @@ def test_vanished_active_file_falls_back_to_the_package_model(
 
 def test_nothing_activated_yet_uses_the_package_model(client, training_selectors, monkeypatch,
                                                      tmp_path):
-    from denoiser.reucid.cnn import EigenpatchCNN, save_classifier
+    from denoiser.reucid.selection.cnn import EigenpatchCNN, save_classifier
 
     package_model = save_classifier(EigenpatchCNN(), tmp_path / "package.pt")
-    monkeypatch.setattr("denoiser.reucid.cnn.SHIPPED_MODEL_PATH", package_model)
+    monkeypatch.setattr("denoiser.reucid.selection.cnn.SHIPPED_MODEL_PATH", package_model)
 
     response, body = get_health(client)
 

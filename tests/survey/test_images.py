@@ -182,7 +182,7 @@ def test_remaking_candidates_replaces_them(survey):
 
 
 def test_the_real_core_decomposition_makes_candidates(survey):
-    pytest.importorskip("denoiser.reucid.decomposition")
+    pytest.importorskip("denoiser.reucid.paper.decomposition")
     noisy, _ = lattice_image(size=48)
     image = add_survey_image(survey=survey, noisy=noisy, title="core", make_candidates=False)
     image = generate_candidates(image.id)
