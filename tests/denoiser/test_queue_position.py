@@ -142,3 +142,14 @@ def test_job_page_shows_the_position(one_slot, sent, client,
     html = page.content.decode()
     assert 'data-test="job-queue"' in html
     assert "Position 2 in the queue (1 job ahead)" in html
+
+
+def test_job_page_of_a_running_job_shows_the_time_left(
+        one_slot, sent, client, django_capture_on_commit_callbacks):  # noqa: F811
+    finished("paper", 10000.0, side=100)  # 1 s per pixel: 1024 s for 32 x 32
+    (job,) = submit(django_capture_on_commit_callbacks, "ip:A", side=32)
+    DenoiseJob.objects.filter(pk=job.pk).update(
+        status=JobStatus.RUNNING, started_at=timezone.now() - timedelta(seconds=424))
+    html = client.get(f"/denoise/jobs/{job.pk}/").content.decode()
+    assert "About 10 min left." in html
+    assert "measured on the last 1 finished job of this method" in html
