@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import timedelta
 
 import numpy as np
 from django.db import transaction
@@ -323,10 +324,12 @@ def dispatch_jobs(*, slots: int | None = None) -> list[str]:
         for job in selectors.fair_order(waiting, active, served):
             if len(sent) >= free:
                 break
+            # a microsecond apart: the order sent is the order the broker hands them out
+            stamp = now + timedelta(microseconds=len(sent))
             claimed = DenoiseJob.objects.filter(
                 pk=job.pk, status=JobStatus.QUEUED, dispatched_at__isnull=True,
                 task_id=job.task_id,
-            ).update(dispatched_at=now)
+            ).update(dispatched_at=stamp)
             if claimed:
                 sent.append(str(job.pk))
                 transaction.on_commit(lambda j=str(job.pk), t=job.task_id: _send(j, t))
