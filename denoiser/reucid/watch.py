@@ -76,6 +76,8 @@ class FrameReport:
         Why this method ran.
     error : str
         Why the frame was skipped ("" when it was denoised).
+    backlog : int
+        Frames complete and waiting behind it when it was done (the watch falls behind).
     """
 
     source: Path
@@ -85,6 +87,7 @@ class FrameReport:
     interval: float | None
     note: str = ""
     error: str = ""
+    backlog: int = 0
 
     def line(self) -> str:
         """The progress line printed for this frame."""
@@ -93,6 +96,8 @@ class FrameReport:
         interval = "-" if self.interval is None else f"{self.interval:.2f} s"
         line = (f"{self.source.name} -> {self.output.name}  method {self.method}  "
                 f"{self.seconds:.2f} s  frame interval {interval}")
+        if self.backlog:
+            line += f"  {self.backlog} frame{'s' if self.backlog != 1 else ''} waiting"
         return f"{line}  ({self.note})" if self.note else line
 
 
@@ -403,7 +408,8 @@ def watch(
                 or (timeout is not None and clock() - started >= timeout))
 
     while not over():
-        for path, stat in frames.ready():
+        ready = frames.ready()
+        for position, (path, stat) in enumerate(ready):
             if over():
                 return reports
             begun = clock()
@@ -449,7 +455,8 @@ def watch(
             chooser.record(chosen, pixels=pixels, seconds=seconds)
             frames.handle(path, stat)
             denoised += 1
-            reports.append(FrameReport(path, target, chosen, seconds, observed, note))
+            reports.append(FrameReport(path, target, chosen, seconds, observed, note,
+                                       backlog=len(ready) - position - 1))
             say(reports[-1].line())
             if max_frames is not None and denoised >= max_frames:
                 return reports

@@ -134,6 +134,9 @@ def test_default_falls_back_to_paper_when_slower_than_the_frames(tmp_path):
     assert "fallback: the default needs ~3.00 s per frame, frames arrive every 1.00 s" \
         in reports[1].note
     assert "method paper" in lines[2] and "fallback" in lines[2]
+    # all five were there at once: the lines say how many wait behind each
+    assert [r.backlog for r in reports] == [4, 3, 2, 1, 0]
+    assert "  3 frames waiting  (fallback" in lines[2] and "waiting" not in lines[5]
     stored = read_image(reports[1].output).metadata["reucid"]
     assert stored["method"] == "paper" and stored["note"].startswith("fallback")
     np.testing.assert_allclose(read_image(reports[4].output).array,
