@@ -358,6 +358,7 @@ class QueueSnapshot:
         self._index = {job.pk: index for index, job in enumerate(self.order)}
 
     def rate(self, method: str) -> tuple[float, int]:
+        """:func:`seconds_per_pixel` of a method, read once per snapshot."""
         if method not in self._rates:
             self._rates[method] = seconds_per_pixel(method)
         return self._rates[method]
