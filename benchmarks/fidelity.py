@@ -87,6 +87,7 @@ __all__ = [
     "evaluate",
     "main",
     "markdown_report",
+    "plot_fidelity",
     "real_stripe_report",
     "reference_rows",
     "registry_method",
@@ -595,6 +596,83 @@ def markdown_report(rows: Sequence[dict[str, Any]], real: Sequence[dict[str, Any
     return "\n".join(lines).strip() + "\n"
 
 
+#: The panels of :func:`plot_fidelity`.
+PLOTTED: tuple[str, ...] = ("psnr", "defect_contrast", "intensity_slope", "position_error_pm",
+                            "displacement_slope", "residual_correlation")
+
+
+def plot_fidelity(rows: Sequence[dict[str, Any]], path: Path,
+                  methods: Sequence[str] = ROWS) -> Path | None:
+    """One panel per metric against dose, every scene a thin line and the mean over
+    scenes a thick one, the methods side by side in colour; returns the PNG path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    means = aggregate(rows)
+    present = [m for m in methods if any(r["method"] == m for r in rows)]
+    if not present:
+        return None
+    labels = {key: label for key, label, *_ in METRICS}
+    figure, axes = plt.subplots(2, 3, figsize=(13.5, 7.2))
+    colours = {m: plt.get_cmap("tab10")(i) for i, m in enumerate((NOISY, BM3D, PAPER, DEFAULT))}
+    for axis, key in zip(axes.ravel(), PLOTTED):
+        for method in present:
+            colour = colours.get(method, "black")
+            per_dose: dict[float, list[float]] = {}
+            for scene in dict.fromkeys(r["scene"] for r in rows):
+                points = sorted((d, v[key]) for (s, d, m), v in means.items()
+                                if s == scene and m == method and math.isfinite(v.get(key, math.nan)))
+                for d, v in points:
+                    per_dose.setdefault(d, []).append(v)
+                if points:
+                    axis.plot(*zip(*points), color=colour, alpha=0.25, linewidth=0.8)
+            if per_dose:
+                doses = sorted(per_dose)
+                axis.plot(doses, [float(np.mean(per_dose[d])) for d in doses], color=colour,
+                          linewidth=2.2, marker="o", label=SHORT.get(method, method))
+        axis.set_xscale("log")
+        axis.set_xlabel("dose (e/px)")
+        axis.set_title(labels[key].split(" (")[0] if key != "intensity_slope"
+                       else "Column intensity slope (within species)", fontsize=10)
+        axis.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=9)
+    figure.suptitle("Fidelity scenes: thin lines one scene (seed mean), thick the mean over "
+                    "scenes", fontsize=10)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return path
+
+
+def _write_section(rows: Sequence[dict[str, Any]], real: Sequence[dict[str, Any]],
+                   names: Sequence[str], header: str, report: Path, plots: Path) -> str:
+    shown = [r for r in rows if r["method"] != GROUND_TRUTH]
+    text = markdown_report(shown, real, methods=names, header=header)
+    figure = plot_fidelity(shown, plots / "fidelity.png", names)
+    picture = ""
+    if figure is not None and figure.resolve().is_relative_to(report.resolve().parent):
+        picture = (f"\n![Fidelity metrics against dose]"
+                   f"({figure.resolve().relative_to(report.resolve().parent)})\n")
+    replace_section("fidelity", _conventions() + picture + "\n" + text, path=report)
+    return text
+
+
+def _render_stored(options: argparse.Namespace) -> int:
+    stored = json.loads(options.json.read_text())
+    grid = stored.get("grid", {})
+    header = stored.get("header") or (
+        f"Stored run ({stored.get('seconds', float('nan')):.0f} s); grid {grid}.")
+    stored_names = list(dict.fromkeys(r["method"] for r in stored["rows"]))
+    names = [m for m in ROWS if m in stored_names] + [
+        m for m in stored_names if m not in ROWS and m != GROUND_TRUTH]
+    print(_write_section(stored["rows"], stored.get("real", []), names, header,
+                         options.report, options.plots))
+    return 0
+
+
 def _conventions() -> str:
     return (
         "## Fidelity: what microscopists measure (issue 14)\n\n"
@@ -643,7 +721,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--plots", type=Path, default=PLOTS_DIR, help=argparse.SUPPRESS)
     parser.add_argument("--no-write", action="store_true",
                         help="print the tables only (no report, no JSON)")
+    parser.add_argument("--from-json", action="store_true",
+                        help="rerun nothing: rewrite the section and figure from the JSON")
     options = parser.parse_args(argv)
+    if options.from_json:
+        return _render_stored(options)
     grid = dict(QUICK if options.quick else FULL)
     if options.scenes:
         grid["scenes"] = tuple(options.scenes)
@@ -671,21 +753,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     header = (f"Run {timestamp()}, {seconds:.0f} s, on {machine_description()}. Grid: "
               f"{len(grid['scenes'])} scenes × doses {', '.join(f'{d:g}' for d in grid['doses'])}"
               f" e/px × seeds {', '.join(map(str, grid['seeds']))}, {grid['size']}² pixels.")
-    text = markdown_report([r for r in rows if r["method"] != GROUND_TRUTH], real,
-                           methods=names, header=header)
-    print(text)
-    if not options.no_write:
-        options.json.parent.mkdir(parents=True, exist_ok=True)
-        # keep the stored records of points this run did not redo: they are the
-        # reference rows of targets_met() for runs on a subset
-        stored = json.loads(options.json.read_text()) if options.json.is_file() else {}
-        redone = {(*_key(r), r["method"]) for r in rows}
-        kept = [r for r in stored.get("rows", []) if (*_key(r), r["method"]) not in redone]
-        options.json.write_text(json.dumps(
-            {"grid": {k: list(v) if isinstance(v, tuple) else v for k, v in grid.items()},
-             "seconds": round(seconds, 1), "rows": kept + rows,
-             "real": real or stored.get("real", [])}, indent=1, default=float) + "\n")
-        replace_section("fidelity", _conventions() + "\n" + text, path=options.report)
+    if options.no_write:
+        print(markdown_report([r for r in rows if r["method"] != GROUND_TRUTH], real,
+                              methods=names, header=header))
+        return 0
+    options.json.parent.mkdir(parents=True, exist_ok=True)
+    # keep the stored records of points this run did not redo: they are the
+    # reference rows of targets_met() for runs on a subset
+    stored = json.loads(options.json.read_text()) if options.json.is_file() else {}
+    redone = {(*_key(r), r["method"]) for r in rows}
+    kept = [r for r in stored.get("rows", []) if (*_key(r), r["method"]) not in redone]
+    options.json.write_text(json.dumps(
+        {"grid": {k: list(v) if isinstance(v, tuple) else v for k, v in grid.items()},
+         "header": header, "seconds": round(seconds, 1), "rows": kept + rows,
+         "real": real or stored.get("real", [])}, indent=1, default=float) + "\n")
+    print(_write_section(rows, real, names, header, options.report, options.plots))
     return 0
 
 

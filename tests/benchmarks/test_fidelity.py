@@ -100,16 +100,23 @@ def test_command_line_on_one_tiny_point(tmp_path, capsys):
     report, stored = tmp_path / "b.md", tmp_path / "f.json"
     assert fidelity.main(["--scenes", "vacancies_thick", "--doses", "1000", "--seeds", "0",
                           "--size", "48", "--methods", fidelity.NOISY, "--real", "no",
-                          "--report", str(report), "--json", str(stored)]) == 0
+                          "--report", str(report), "--json", str(stored),
+                          "--plots", str(tmp_path)]) == 0
     assert "<!-- BEGIN fidelity -->" in report.read_text()
+    assert (tmp_path / "fidelity.png").is_file() and "fidelity.png" in report.read_text()
     saved = json.loads(stored.read_text())
     assert {r["method"] for r in saved["rows"]} == {fidelity.NOISY, fidelity.GROUND_TRUTH}
     assert "| vacancies_thick | 1000 |" in capsys.readouterr().out
     # a later run on other rows keeps the stored ones (the reference of targets_met)
     assert fidelity.main(["--scenes", "vacancies_thick", "--doses", "1000", "--seeds", "0",
                           "--size", "48", "--methods", "Gaussian, sigma 1 px", "--real", "no",
-                          "--report", str(report), "--json", str(stored)]) == 0
+                          "--report", str(report), "--json", str(stored),
+                          "--plots", str(tmp_path)]) == 0
     methods = [r["method"] for r in json.loads(stored.read_text())["rows"]]
+    report.unlink()
+    assert fidelity.main(["--from-json", "--json", str(stored), "--report", str(report),
+                          "--plots", str(tmp_path)]) == 0
+    assert "Gaussian, sigma 1 px" in report.read_text()
     assert sorted(methods) == sorted([fidelity.NOISY, "Gaussian, sigma 1 px",
                                       fidelity.GROUND_TRUTH])
 
