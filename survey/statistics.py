@@ -120,35 +120,68 @@ def useful_mask(mean_k: float, n_components: int) -> np.ndarray:
 
 # ---- Robust aggregation: who counts how much (issue 16) ----
 
-#: A respondent whose typical distance from an image's consensus (in robust standard
-#: deviations) is above this counts less, in proportion (Huber's weight).
-CONSENSUS_CUTOFF = 2.5
+#: Distance from an image's consensus (in robust standard deviations) up to which an answer
+#: counts fully; beyond it the weight falls smoothly (a biweight taper) ...
+FULL_WEIGHT_UP_TO = 2.0
+#: ... to its floor at this distance and beyond.
+FLOOR_FROM = 6.0
+#: Nobody's answers vanish by arithmetic alone (only staff exclusion or a failed attention
+#: check leave them out): the far-from-consensus weight never drops below this.
+WEIGHT_FLOOR = 0.05
 #: Joined through a staff invitation: a verified expert's answers count double.
 VERIFIED_WEIGHT = 2.0
 #: Picked the raw noisy image in an attention check (when such answers are not left out).
 FAILED_ATTENTION_WEIGHT = 0.25
 #: An image needs this many answers before a consensus is taken from it.
 MIN_ANSWERS_FOR_CONSENSUS = 3
+#: Rounds of reweighting (the consensus is re-estimated with the new weights each round).
+ROUNDS = 5
 
 
-def consensus_distances(answers: Iterable[tuple[object, object, int]]) -> dict[object, float]:
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    order = np.argsort(values, kind="stable")
+    cumulative = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cumulative, cumulative[-1] / 2.0)])
+
+
+def consensus_factor(distance: float) -> float:
+    """The weight an answer keeps at this distance from the consensus.
+
+    Examples
+    --------
+    >>> [round(consensus_factor(d), 3) for d in (0.0, 2.0, 4.0, 6.0, 20.0)]
+    [1.0, 1.0, 0.562, 0.05, 0.05]
+    """
+    if distance <= FULL_WEIGHT_UP_TO:
+        return 1.0
+    if distance >= FLOOR_FROM:
+        return WEIGHT_FLOOR
+    taper = (1.0 - ((distance - FULL_WEIGHT_UP_TO) / (FLOOR_FROM - FULL_WEIGHT_UP_TO)) ** 2) ** 2
+    return max(WEIGHT_FLOOR, taper)
+
+
+def consensus_distances(answers: Iterable[tuple[object, object, int]],
+                        weights: Mapping[object, float] | None = None) -> dict[object, float]:
     """How far each respondent sits from the consensus, in robust standard deviations.
 
     For every image with at least ``MIN_ANSWERS_FOR_CONSENSUS`` answers the consensus is the
-    median k and the spread 1.4826 × the median absolute deviation (at least 1, one step of
-    k). A respondent's distance is the median over their answers of ``|k − median| /
-    spread``; respondents with no answer on such an image get 0.
+    (weighted) median k and the spread 1.4826 × the (weighted) median absolute deviation,
+    at least 1 (one step of k). A respondent's distance is the median over their answers of
+    ``|k − consensus| / spread``; respondents with no answer on such an image get 0.
 
     Parameters
     ----------
     answers : iterable of (respondent, image, k)
+    weights : mapping respondent -> weight, optional
+        Weights of the medians (default 1 each).
 
     Examples
     --------
     >>> d = consensus_distances([("a", 1, 5), ("b", 1, 6), ("c", 1, 6), ("x", 1, 25)])
-    >>> d["a"], d["b"], round(d["x"], 2)
+    >>> d["a"], d["b"], d["x"]
     (1.0, 0.0, 19.0)
     """
+    weights = weights or {}
     by_image: dict[object, list[tuple[object, int]]] = {}
     for respondent, image, k in answers:
         by_image.setdefault(image, []).append((respondent, int(k)))
@@ -159,8 +192,11 @@ def consensus_distances(answers: Iterable[tuple[object, object, int]]) -> dict[o
         if len(rows) < MIN_ANSWERS_FOR_CONSENSUS:
             continue
         ks = np.asarray([k for _, k in rows], dtype=np.float64)
-        median = float(np.median(ks))
-        spread = max(1.4826 * float(np.median(np.abs(ks - median))), 1.0)
+        w = np.asarray([weights.get(respondent, 1.0) for respondent, _ in rows])
+        if w.sum() <= 0:
+            w = np.ones_like(ks)
+        median = _weighted_median(ks, w)
+        spread = max(1.4826 * _weighted_median(np.abs(ks - median), w), 1.0)
         for respondent, k in rows:
             scores[respondent].append(abs(k - median) / spread)
     return {respondent: float(np.median(values)) if values else 0.0
@@ -173,28 +209,35 @@ def respondent_weights(
 ) -> dict[object, float]:
     """The weight of each respondent's answers in the label.
 
-    ``min(1, CONSENSUS_CUTOFF / distance)`` (far from consensus counts less), times
-    ``VERIFIED_WEIGHT`` for invited (verified) experts, times ``FAILED_ATTENTION_WEIGHT`` for
-    respondents who picked the raw noisy image. Self-declared expertise changes nothing:
-    anyone can declare it.
+    A prior of ``VERIFIED_WEIGHT`` for invited (verified) experts and
+    ``FAILED_ATTENTION_WEIGHT`` for respondents who picked the raw noisy image (1 otherwise),
+    times :func:`consensus_factor` of their distance from the consensus; the consensus is
+    re-estimated with these weights for ``ROUNDS`` rounds, so a minority of stuffed votes
+    cannot drag the median and spread it is judged by. Self-declared expertise changes
+    nothing: anyone can declare it. A majority of stuffed votes *is* the consensus: the
+    join throttle, invitations and staff exclusion are the defences there.
 
     Examples
     --------
-    >>> answers = [("a", 1, 6), ("b", 1, 6), ("c", 1, 7), ("x", 1, 25), ("y", 1, 25)]
-    >>> w = respondent_weights(answers, verified={"a"})
-    >>> w["a"], w["c"], round(w["x"], 3)
-    (2.0, 1.0, 0.206)
+    >>> honest = [(f"h{i}", 1, 5 + i % 3) for i in range(7)]
+    >>> stuffed = [(f"s{i}", 1, 25) for i in range(6)]
+    >>> w = respondent_weights(honest + stuffed, verified={"h0"})
+    >>> w["h0"], w["h1"], w["s0"]
+    (2.0, 1.0, 0.05)
     """
     answers = list(answers)
     verified, failed = set(verified), set(failed_attention)
-    weights = {}
-    for respondent, distance in consensus_distances(answers).items():
-        weight = 1.0 if distance <= CONSENSUS_CUTOFF else CONSENSUS_CUTOFF / distance
-        if respondent in verified:
-            weight *= VERIFIED_WEIGHT
-        if respondent in failed:
-            weight *= FAILED_ATTENTION_WEIGHT
-        weights[respondent] = weight
+    prior = {}
+    for respondent, _, _ in answers:
+        weight = VERIFIED_WEIGHT if respondent in verified else 1.0
+        prior[respondent] = weight * (FAILED_ATTENTION_WEIGHT if respondent in failed else 1.0)
+    weights = dict(prior)
+    for _ in range(ROUNDS):
+        distances = consensus_distances(answers, weights)
+        updated = {r: prior[r] * consensus_factor(distances.get(r, 0.0)) for r in prior}
+        if updated == weights:
+            break
+        weights = updated
     return weights
 
 
@@ -203,8 +246,8 @@ def weighted_label(ks: Sequence[int], weights: Sequence[float], *, tolerance: in
 
     Returns ``mean`` (None without weight), ``unweighted_mean``, ``within_tolerance``
     (share of the weight within ±tolerance of the weighted median), ``n_effective``
-    (Kish's effective number of respondents, (Σw)²/Σw²) and ``downweighted`` (answers with
-    weight below 1).
+    (Kish's effective number of respondents, (Σw)²/Σw²) and ``downweighted`` (answers
+    counting less than half an ordinary one).
 
     Examples
     --------
@@ -215,15 +258,13 @@ def weighted_label(ks: Sequence[int], weights: Sequence[float], *, tolerance: in
     values = np.asarray(list(ks), dtype=np.float64)
     w = np.asarray(list(weights), dtype=np.float64)
     result = {"mean": None, "unweighted_mean": None, "within_tolerance": None,
-              "n_effective": 0.0, "downweighted": int(np.sum(w < 1.0)), "tolerance": tolerance}
+              "n_effective": 0.0, "downweighted": int(np.sum(w < 0.5)), "tolerance": tolerance}
     if values.size:
         result["unweighted_mean"] = float(values.mean())
     total = float(w.sum())
     if values.size == 0 or total <= 0:
         return result
-    order = np.argsort(values, kind="stable")
-    cumulative = np.cumsum(w[order])
-    median = float(values[order][np.searchsorted(cumulative, total / 2.0)])
+    median = _weighted_median(values, w)
     result["mean"] = float(np.sum(w * values) / total)
     result["within_tolerance"] = float(w[np.abs(values - median) <= tolerance].sum() / total)
     result["n_effective"] = float(total ** 2 / float(np.sum(w ** 2)))

@@ -143,7 +143,7 @@ def test_the_staff_page_shows_what_excluding_one_respondent_changes(db):
     for respondent in ones:
         answer(respondent, image, 3)
     decider = make_respondent("non_expert")
-    answer(decider, image, 8)
+    answer(decider, image, 5)  # near enough to the consensus to count fully
 
     staff = get_user_model().objects.create_user("staff", password="pw-123456789",
                                                  is_staff=True)
