@@ -95,6 +95,7 @@ def iter_group_pass(
     patches: PatchSet, labels: ArrayLike, *, selector: Any, noise_variance: float = 1.0,
     pilot: PatchSet | None = None, aggregation: str = "weighted",
     outlier_basis: NDArray[np.float64] | None = None, n_classified: int | None = None,
+    threshold: float | None = None,
 ) -> Iterator[tuple[GroupDiagnostics, PatchCanvas]]:
     """Like :func:`run_group_pass`, yielding ``(group, canvas so far)`` after each group.
 
@@ -123,7 +124,8 @@ def iter_group_pass(
             svd_seconds = time.perf_counter() - tick
             tick = time.perf_counter()
             context = SelectionContext(patch_size=p, n_patches=len(positions),
-                                       stack_index=index, n_stacks=len(groups), spectrum=values)
+                                       stack_index=index, n_stacks=len(groups), spectrum=values,
+                                       noise_variance=noise_variance, centred=True)
             # the classifier gets copies: nothing it does reaches the reconstruction
             # the classifier judges the leading eigenpatches (all of them by default)
             shown = dim if n_classified is None else int(min(max(n_classified, 0), dim))
@@ -136,8 +138,12 @@ def iter_group_pass(
             # only the selected eigenpatches contribute: project on those alone
             selected = vectors[:, kept]
             coefficients = centred @ selected
-            if pilot is None:
+            if pilot is None and threshold is None:
                 weights = np.ones_like(coefficients)
+            elif pilot is None:
+                # each patch keeps its own coefficients that stand out of the noise
+                limit = threshold * np.sqrt(noise_variance)
+                weights = (np.abs(coefficients) > limit).astype(np.float64)
             else:
                 power = ((pilot.gather(positions) - centre) @ selected) ** 2
                 weights = power / (power + noise_variance)

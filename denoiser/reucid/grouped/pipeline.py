@@ -79,6 +79,8 @@ _PATCHES_PER_DIMENSION = 3
 _MAX_OUTLIER_COMPONENTS = 16
 # Mean detected electrons per pixel below which an image counts as photon-starved.
 _STARVED_COUNTS = 0.05
+# Hard threshold of a patch's own coefficient, in noise standard deviations (BM3D's 2.7).
+_THRESHOLD = 2.7
 # Progress reports with an image per pass at most.
 _INTERIM_UPDATES = 16
 
@@ -481,7 +483,9 @@ def _run(settings: _Settings, started: float) -> Iterator[GroupedProgress]:
                 state.patches, labels, selector=settings.selector,
                 noise_variance=state.noise_variance, pilot=pilot_patches,
                 aggregation=settings.aggregation, outlier_basis=outlier_basis,
-                n_classified=settings.n_classified), groups_in_pass, _INTERIM_UPDATES):
+                n_classified=settings.n_classified,
+                threshold=_THRESHOLD if settings.pilot == "threshold" else None),
+                groups_in_pass, _INTERIM_UPDATES):
             done.append(group)
             if show:
                 step = min(pass_index * n_groups + len(done), total_steps - 1)

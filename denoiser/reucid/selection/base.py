@@ -40,6 +40,13 @@ class SelectionContext:
         Number of patches in the whole stack.
     stack_index, n_stacks : int
         Which stack of how many.
+    noise_variance : float, optional
+        Per-pixel noise variance of the patches when it is known (the default method's
+        stabilised domain: about 1); None when the rule must infer it (the paper's
+        stacks).
+    centred : bool, optional
+        Whether the eigenpatches are of mean-centred patches (a group of the default
+        method) or of the raw patches (a paper stack).
     spectrum : array_like or callable, optional
         All ``min(n_patches, p**2)`` eigenvalues of the sample, descending, in the
         same scale as the eigenvalues handed to ``select``; or a callable computing
@@ -61,6 +68,8 @@ class SelectionContext:
         stack_index: int = 0,
         n_stacks: int = 1,
         spectrum: Any = None,
+        noise_variance: float | None = None,
+        centred: bool = False,
     ) -> None:
         self.patch_size = int(patch_size)
         self.n_patches = int(n_patches)
@@ -68,6 +77,8 @@ class SelectionContext:
         self.stack_index = int(stack_index)
         self.n_stacks = int(n_stacks)
         self._spectrum_source = spectrum
+        self.noise_variance = None if noise_variance is None else float(noise_variance)
+        self.centred = bool(centred)
         self._spectrum: NDArray[np.float64] | None = None
 
     @property
