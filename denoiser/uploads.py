@@ -125,6 +125,9 @@ def _check_declared_shape(path: Path, max_side: int, frame: int | None) -> str:
     except InvalidImageError:
         return ""  # unreadable headers and stacks without a frame: the full read says why
     rows, cols = header.shape
+    if min(rows, cols) < MIN_IMAGE_SIDE:
+        # Said here, from the header: the core's own minimum (3x3) would speak first.
+        raise too_small(rows, cols)
     if max(rows, cols) > max_side:
         frames = f" ({header.n_frames} frames)" if header.n_frames > 1 else ""
         raise UploadRejected(
@@ -157,6 +160,15 @@ def _web_advice(message: str) -> str:
     return message
 
 
+def too_small(height: int, width: int, min_side: int = MIN_IMAGE_SIDE) -> UploadRejected:
+    """The one refusal of an image below the site's minimum, whether the header or the
+    pixels showed it (a 1x1 and a 3x3 image are told the same limit)."""
+    return UploadRejected(
+        f"The image is only {height} x {width} pixels; REUCID needs at least "
+        f"{min_side} x {min_side} pixels to learn eigenpatches."
+    )
+
+
 def check_array(array: np.ndarray, *, max_side: int, min_side: int = MIN_IMAGE_SIDE) -> np.ndarray:
     """Return the image as float32 2-D, or raise :class:`UploadRejected` saying why not."""
     array = np.asarray(array)
@@ -175,10 +187,7 @@ def check_array(array: np.ndarray, *, max_side: int, min_side: int = MIN_IMAGE_S
         raise UploadRejected(f"The pixel values are of type {array.dtype}, not real numbers.")
     height, width = array.shape
     if min(height, width) < min_side:
-        raise UploadRejected(
-            f"The image is only {height} x {width} pixels; REUCID needs at least "
-            f"{min_side} x {min_side} pixels to learn eigenpatches."
-        )
+        raise too_small(height, width, min_side)
     if max(height, width) > max_side:
         raise UploadRejected(
             f"The image is {height} x {width} pixels; the largest accepted is "

@@ -143,3 +143,28 @@ def test_api_docs_load_nothing_from_other_sites(client, url):
     assert scripts, "the docs page loads its scripts from the site's own static files"
     for script in scripts:
         assert finders.find(script.removeprefix("/static/")), script
+
+
+@pytest.mark.parametrize("side", [1, 2, 3, 15])
+@pytest.mark.parametrize("kind", ["npy", "png"])
+def test_too_small_images_are_told_one_minimum(side, kind):
+    """Before: a 1x1 image was told "at least 3x3", then a 3x3 one "at least 16x16"."""
+    import io as _io
+
+    import numpy as np
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+
+    pixels = (np.arange(side * side).reshape(side, side) % 200).astype(np.uint8)
+    buffer = _io.BytesIO()
+    if kind == "npy":
+        np.save(buffer, pixels.astype(np.float32))
+    else:
+        Image.fromarray(pixels).save(buffer, format="PNG")
+    upload = SimpleUploadedFile(f"tiny.{kind}", buffer.getvalue())
+
+    response = outsider().post("/api/denoise/", {"file": upload, "method": "paper"})
+
+    assert response.status_code == 400
+    detail = json.loads(response.content)["detail"]
+    assert f"only {side} x {side} pixels" in detail and "at least 16 x 16" in detail
