@@ -12,6 +12,8 @@ from .api import denoise
 from .errors import ReucidError
 from .io import read_image, write_tiff
 from .paper import PaperResult
+from .watch import add_parser as add_watch_parser
+from .watch import command as watch_command
 
 __all__ = ["build_parser", "main"]
 
@@ -58,8 +60,6 @@ def build_parser() -> argparse.ArgumentParser:
                       default=None, help="skip the generalised Anscombe transform")
     run.add_argument("--components", type=int, default=None,
                      help="eigenpatches computed per stack / judged per group (default 25)")
-    from .watch import add_parser as add_watch_parser
-
     add_watch_parser(commands)  # reucid watch DIR: live use (denoiser/reucid/watch.py)
     return parser
 
@@ -87,8 +87,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 2 bad input)."""
     args = build_parser().parse_args(argv)
     if args.command == "watch":
-        from .watch import command as watch_command
-
         return watch_command(args)
     try:
         data = read_image(args.input, frame=args.frame)

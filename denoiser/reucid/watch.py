@@ -39,6 +39,10 @@ from typing import Any
 
 import numpy as np
 
+from .api import denoise
+from .errors import ReucidError
+from .io import read_image, write_tiff
+
 __all__ = ["FRAME_EXTENSIONS", "FrameReport", "MethodChooser", "output_path", "watch",
            "write_atomically"]
 
@@ -170,8 +174,7 @@ def write_atomically(target: Path, image: np.ndarray, *, pixel_size=None,
     rename is atomic) and renamed over ``target``; any interruption, Ctrl-C included,
     removes the partial file before it propagates.
     """
-    if write is None:
-        from denoiser.reucid import write_tiff as write
+    write = write_tiff if write is None else write
     partial = _partial_path(target)
     try:
         write(partial, image, pixel_size=pixel_size, metadata=metadata)
@@ -199,8 +202,6 @@ def _is_done(frame: Path, stat: os.stat_result) -> bool:
 
 
 def _core_denoiser(*, seed: int, classifier: Any, device: str) -> Callable:
-    from denoiser.reucid import denoise
-
     def run(image: np.ndarray, method: str):
         return denoise(image, classifier, variant=method, seed=seed, device=device)
 
@@ -388,7 +389,6 @@ def watch(
     chooser = MethodChooser(method)
     say = report or (lambda line: print(line, flush=True))
     run = denoise_frame or _core_denoiser(seed=seed, classifier=classifier, device=device)
-    from denoiser.reucid import ReucidError, read_image
 
     for stale in folder.glob(f".*{OUTPUT_SUFFIX}.*{PARTIAL_SUFFIX}"):
         stale.unlink(missing_ok=True)  # left by a watcher killed outright (SIGKILL)
