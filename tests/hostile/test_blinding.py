@@ -171,3 +171,20 @@ def test_old_compressed_candidates_are_reblinded(blinded_survey):
     assert len(sizes) == 1
     assert not any(image.public_token in c.png.name for c in image.candidates.all())
     assert reblind_image(image) == 0, "idempotent"
+
+
+def test_every_picture_on_the_question_page_loads_for_its_respondent_only(blinded_survey):
+    import re
+
+    _, images = blinded_survey
+    respondent = make_respondent()
+    client = login_respondent(Client(), respondent)
+    page = client.get(f"/survey/q/{images[0].id}/").content.decode()
+    sources = re.findall(r'<img[^>]+src="(/survey/[^"]+\.png)"', page)
+
+    assert len(sources) >= 3
+    stranger = login_respondent(Client(), make_respondent())
+    for url in sources:
+        assert client.get(url).status_code == 200, url
+        if url.startswith("/survey/c/"):
+            assert stranger.get(url).status_code == 404, url
