@@ -355,9 +355,11 @@ elif REUCID_CACHE_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-# Joining the survey (pages and API) is limited per client address: a script cannot make
-# respondents by the dozen (survey.throttles). "off" lifts the limit (load tests on loopback).
-REUCID_RESPONDENT_RATE = os.environ.get("REUCID_RESPONDENT_RATE", "20/hour").strip()
+# Joining the survey (pages and API) is limited per client address, in a burst and per hour:
+# a script cannot make respondents by the dozen (survey.throttles); invited experts are not
+# limited. "off" lifts a limit (load tests on loopback).
+REUCID_RESPONDENT_BURST_RATE = os.environ.get("REUCID_RESPONDENT_BURST_RATE", "10/min").strip()
+REUCID_RESPONDENT_RATE = os.environ.get("REUCID_RESPONDENT_RATE", "60/hour").strip()
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",

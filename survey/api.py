@@ -34,7 +34,7 @@ from survey.serializers import (
 from survey.services.answers import (
     AnswerError, present_image, presented_candidates, previous_choice_token, submit_answer)
 from survey.services.respondents import RespondentError, create_respondent, update_profile
-from survey.throttles import RespondentCreationThrottle
+from survey.throttles import JOIN_THROTTLES, invited
 
 RESPONDENT_HEADER = OpenApiParameter(
     "X-Survey-Respondent", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
@@ -89,7 +89,14 @@ class SurveyClientMixin:
 
 
 class RespondentCreateView(SurveyClientMixin, APIView):
-    throttle_classes = [RespondentCreationThrottle]
+    throttle_classes = list(JOIN_THROTTLES)
+
+    def get_throttles(self):
+        # A valid staff invitation is its own limit (one use, or the uses staff allowed).
+        data = self.request.data if hasattr(self.request.data, "get") else {}
+        if invited(data.get("invitation")):
+            return []
+        return super().get_throttles()
 
     @extend_schema(request=RespondentCreateSerializer, responses={201: RespondentSerializer})
     def post(self, request):

@@ -31,7 +31,8 @@ def start(request: HttpRequest) -> HttpResponse:
         form = ConsentForm(request.POST)
         if not form.is_valid():
             return _render_consent(request, form=form, survey=survey, status=400)
-        allowed, wait = joining_allowed(request)
+        allowed, wait = joining_allowed(
+            request, invitation_token=form.cleaned_data["invitation"] or None)
         if not allowed:
             minutes = max(1, round((wait or 60) / 60))
             form.add_error(None, "Many people joined from this network just now; please try "

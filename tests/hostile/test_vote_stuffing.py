@@ -66,8 +66,10 @@ def test_a_browser_session_still_needs_the_csrf_token(db):
     assert genuine.status_code == 201 and COOKIE_NAME in genuine.cookies
 
 
-def test_joining_is_throttled_per_client_on_the_api_and_the_page(settings):
-    settings.REUCID_RESPONDENT_RATE = "5/hour"
+@pytest.mark.parametrize("limit", ["REUCID_RESPONDENT_BURST_RATE", "REUCID_RESPONDENT_RATE"])
+def test_joining_is_throttled_per_client_on_the_api_and_the_page(settings, limit):
+    settings.REUCID_RESPONDENT_BURST_RATE = settings.REUCID_RESPONDENT_RATE = "off"
+    setattr(settings, limit, "5/min" if "BURST" in limit else "5/hour")
     script = api_client("198.51.100.66")
     answers = [join(script).status_code for _ in range(8)]
 
@@ -81,6 +83,28 @@ def test_joining_is_throttled_per_client_on_the_api_and_the_page(settings):
     assert page.status_code == 429 and Respondent.objects.count() == 5
     # another client is not held up by the script
     assert join(api_client("198.51.100.67")).status_code == 201
+
+
+def test_the_default_limits_stop_the_issue_16_probe(settings):
+    """30 joins in a row from one address (the probe made them all in 3.5 s)."""
+    answers = [join(api_client("198.51.100.70")).status_code for _ in range(30)]
+
+    assert answers.count(201) == 10 and answers.count(429) == 20
+
+
+def test_an_invited_expert_joins_even_when_the_address_is_throttled(settings):
+    settings.REUCID_RESPONDENT_BURST_RATE = "1/min"
+    invitation = Invitation.objects.create(label="workshop", max_uses=3)
+    crowded = api_client("198.51.100.80")
+    assert join(crowded).status_code == 201
+    assert join(crowded).status_code == 429
+
+    invited = join(crowded, invitation=invitation.token)
+    assert invited.status_code == 201 and invited.json()["is_verified_expert"] is True
+    page = Client(REMOTE_ADDR="198.51.100.80").post(
+        reverse("survey:start"), {"consent": "on", "invitation": invitation.token})
+    assert page.status_code == 302
+    assert Respondent.objects.filter(is_verified_expert=True).count() == 2
 
 
 def test_self_declared_expertise_is_not_verified_an_invitation_is(db):
