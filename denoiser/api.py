@@ -22,7 +22,7 @@ from rest_framework.views import APIView
 
 from reucid_site.files import send_file
 
-from . import job_files, selectors, services
+from . import hspy_export, job_files, selectors, services
 from .models import DenoiseJob, JobStatus
 from .profiles import line_profile
 from .serializers import DenoiseRequestSerializer, JobSerializer, ProfileQuerySerializer
@@ -147,7 +147,8 @@ class JobDownloadView(APIView):
         parameters=[
             OpenApiParameter(
                 "name", OpenApiTypes.STR, OpenApiParameter.PATH, enum=list(job_files.DOWNLOADS),
-                description="result.tif (float32), result.png, residual.tif, residual.png",
+                description=("result.tif (float32), result.png, result.hspy (HyperSpy, with the "
+                             "input's axes and metadata), residual.tif, residual.png"),
             )
         ],
         responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 404: ERROR_SCHEMA},
@@ -163,6 +164,9 @@ class JobDownloadView(APIView):
                 status=status.HTTP_409_CONFLICT,
             )
         file_name, content_type, _ = job_files.DOWNLOADS[name]
+        if file_name == job_files.RESULT_HSPY and job_files.job_path(
+                job, job_files.RESULT_NPY).is_file():
+            hspy_export.ensure_result_hspy(job)  # made on first download, then kept
         if not job_files.job_path(job, file_name).is_file():
             raise Http404("This result file has been deleted.")
         stem = job.original_filename.rsplit(".", 1)[0] or "image"

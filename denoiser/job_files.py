@@ -14,6 +14,10 @@ from pathlib import Path
 from django.conf import settings
 
 INPUT_NPY = "input.npy"
+#: What the upload said about itself (lattice check, axes, metadata): denoiser.input_record.
+INPUT_RECORD = "input.json"
+#: The result as HyperSpy HDF5, written on first download (denoiser.hspy_export).
+RESULT_HSPY = "result.hspy"
 RESULT_NPY = "result.npy"
 INPUT_PREVIEW = "input_preview.png"
 INTERIM_PREVIEW = "interim_preview.png"
@@ -23,6 +27,9 @@ RESULT_TIFF = "result.tif"
 RESULT_PNG = "result.png"
 RESIDUAL_TIFF = "residual.tif"
 RESIDUAL_PNG = "residual.png"
+#: The residual over the noise model's sigma, and its std (denoiser.residuals).
+RESIDUAL_NORMALISED_PREVIEW = "residual_normalised_preview.png"
+RESIDUAL_NORMALISED_JSON = "residual_normalised.json"
 GALLERY_TEMPLATE = "gallery_{stack}.png"
 
 #: Downloads offered to users: name -> (file name, content type, what it is).
@@ -30,6 +37,10 @@ DOWNLOADS: dict[str, tuple[str, str, str]] = {
     "result.tif": (RESULT_TIFF, "image/tiff", "Reconstruction, float32 TIFF with metadata"),
     "result.png": (
         RESULT_PNG, "image/png", "Reconstruction, 8-bit PNG for slides (scale bar if calibrated)"
+    ),
+    "result.hspy": (
+        RESULT_HSPY, "application/x-hdf5",
+        "Reconstruction for HyperSpy (.hspy): the input's axes, calibration and metadata",
     ),
     "residual.tif": (RESIDUAL_TIFF, "image/tiff", "Residual (input − output), float32 TIFF"),
     "residual.png": (RESIDUAL_PNG, "image/png", "Residual, diverging colour map PNG"),
@@ -41,6 +52,7 @@ PREVIEWS: dict[str, str] = {
     "interim": INTERIM_PREVIEW,
     "result": RESULT_PREVIEW,
     "residual": RESIDUAL_PREVIEW,
+    "residual-normalised": RESIDUAL_NORMALISED_PREVIEW,
 }
 
 
@@ -98,7 +110,7 @@ def delete_outputs(job) -> None:
     if not folder.is_dir():
         return
     for child in folder.iterdir():
-        if child.name not in (INPUT_NPY, INPUT_PREVIEW):
+        if child.name not in (INPUT_NPY, INPUT_PREVIEW, INPUT_RECORD):
             if child.is_dir():
                 shutil.rmtree(child, ignore_errors=True)
             else:

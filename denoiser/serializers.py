@@ -151,6 +151,13 @@ class JobSerializer(serializers.ModelSerializer):
         "the per-pixel times of recent finished jobs of the same method; null once done.")
     estimate_basis = serializers.SerializerMethodField(
         help_text="What the estimate is based on, in words.")
+    warnings = serializers.SerializerMethodField(
+        help_text="Sentences to read before trusting the result, e.g. that the "
+        "autocorrelation found no atomic columns or no lattice (the job runs anyway).")
+    lattice = serializers.SerializerMethodField(
+        help_text="The lattice check of the input: psf_found, lattice_found, "
+        "repeat_strength (autocorrelation repeat over its lag-1 value; crystals about "
+        "0.6-1.2, threshold 0.3), lobe_radius_px, message; null for older jobs.")
 
     class Meta:
         model = DenoiseJob
@@ -160,9 +167,19 @@ class JobSerializer(serializers.ModelSerializer):
             "requested_stacks", "frame", "seed", "progress", "queue_position", "jobs_ahead",
             "estimated_wait_seconds", "estimated_seconds", "estimate_basis", "attempts",
             "error", "created_at", "started_at", "finished_at", "elapsed_seconds",
-            "diagnostics", "urls",
+            "diagnostics", "warnings", "lattice", "urls",
         ]
         read_only_fields = fields
+
+    def get_warnings(self, job: DenoiseJob) -> list[str]:
+        from .input_record import warnings_of
+
+        return warnings_of(job)
+
+    def get_lattice(self, job: DenoiseJob) -> dict | None:
+        from .input_record import load
+
+        return load(job).get("lattice")
 
     def get_progress(self, job: DenoiseJob) -> dict:
         return {

@@ -14,7 +14,7 @@ import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
-from . import job_files, methods, selectors
+from . import input_record, job_files, methods, selectors
 from .classifier_choice import (
     NOISE_EDGE,
     ClassifierUnavailable,
@@ -255,6 +255,7 @@ def create_job(
             job_files.job_path(job, job_files.INPUT_NPY),
             lambda path: np.save(path, validated.array, allow_pickle=False),
         )
+        input_record.save(job, validated)
         preview = downsample_for_display(validated.array, max_side=preview_max_side())
         job_files.atomic_write(
             job_files.job_path(job, job_files.INPUT_PREVIEW),

@@ -62,6 +62,9 @@ class ValidatedImage:
     source_format: str
     pixel_size: tuple[float, float] | None = None
     metadata: dict = field(default_factory=dict)
+    #: :meth:`denoiser.reucid.lattice_check.LatticeCheck.to_dict`: whether the image shows
+    #: a PSF and a lattice (the job still runs without; its pages warn).
+    lattice: dict | None = None
 
 
 def max_upload_bytes() -> int:
@@ -279,7 +282,10 @@ def validate_upload(
             pixel_size = (float(pixel_size[0]), float(pixel_size[1]))
             if not all(np.isfinite(pixel_size)) or min(pixel_size) <= 0:
                 pixel_size = None
+        from denoiser.reucid.lattice_check import check_lattice
+
         return ValidatedImage(
+            lattice=check_lattice(array).to_dict(),
             array=array,
             original_filename=original,
             source_format=str(getattr(image_data, "source_format", "") or extension[1:]),

@@ -10,8 +10,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from reucid_site.files import send_file
 
-from . import job_files, methods, selectors, services
-from .classifier_choice import ClassifierUnavailable, active_model
+from . import input_record, job_files, methods, residuals, selectors, services
+from .classifier_choice import ACTIVE, ClassifierUnavailable, active_model
 from .forms import DenoiseForm
 from .models import JobStatus
 from .rendering import scree_svg
@@ -98,19 +98,32 @@ def _job_or_404(request: HttpRequest, job_id):
 
 
 def noise_model_text(model: dict | None) -> str:
-    """The estimated noise model in words, or "" when there is none.
+    """The estimated noise model as a microscopist reads a detector: gain and read noise.
+
+    The core fits ``variance = gain * (signal - dark level) + read noise²``; the gain is
+    in image units (counts) per detected electron, read noise and dark level in image
+    units. "" when there is no model.
 
     Examples
     --------
-    >>> noise_model_text({"slope": 1.0291, "intercept": -0.1387})
-    'variance ≈ 1.03 × signal − 0.139'
+    >>> noise_model_text({"gain": 67.6, "sigma": 0.0, "offset": 17012.0})
+    'gain 67.6 counts per electron · read noise below what the image can measure · dark level 1.7e+04 (image units)'
+    >>> noise_model_text({"gain": 1.03, "sigma": 0.372, "offset": 0.0})
+    'gain 1.03 counts per electron · read noise σ = 0.372 (image units)'
+    >>> noise_model_text({"slope": 1.0})
+    ''
     """
     try:
-        slope, intercept = float(model["slope"]), float(model["intercept"])
-    except (TypeError, KeyError, ValueError):
+        gain, sigma = float(model["gain"]), float(model["sigma"])
+        offset = float(model.get("offset") or 0.0)
+    except (TypeError, KeyError, ValueError, AttributeError):
         return ""
-    sign = "−" if intercept < 0 else "+"
-    return f"variance ≈ {slope:.3g} × signal {sign} {abs(intercept):.3g}"
+    parts = [f"gain {gain:.3g} counts per electron"]
+    parts.append(f"read noise σ = {sigma:.3g} (image units)" if sigma > 0
+                 else "read noise below what the image can measure")
+    if offset:
+        parts.append(f"dark level {offset:.2g} (image units)")
+    return " · ".join(parts)
 
 
 def pilot_text(options: dict | None, *, protect_defects: bool = False) -> str:
@@ -159,6 +172,9 @@ def job_page(request: HttpRequest, job_id) -> HttpResponse:
         "method_trade_off": methods.METHOD_TRADE_OFFS.get(job.method, ""),
         "method_note": job.method_note,
         "queue": selectors.queue_estimate(job),
+        "warnings": input_record.warnings_of(job),
+        # a version names a trained model; the objective rules have none
+        "uses_model": job.classifier_choice == ACTIVE,
         "status_url": reverse("denoiser:api-job", args=[job.pk]),
         "downloads": [
             {"name": name, "label": label, "url": status_payload["urls"]["downloads"][name]}
@@ -187,6 +203,7 @@ def job_page(request: HttpRequest, job_id) -> HttpResponse:
                 if count
             ],
             noise_model=noise_model_text(core_options.get("noise_model")),
+            normalised_residual=residuals.normalised_summary(job),
             pilot=pilot_text(core_options, protect_defects=job.protect_defects),
             stacks=[
                 {

@@ -47,7 +47,8 @@ def test_submit_returns_job_and_status_reports_diagnostics(api, django_capture_o
     assert status["seed"] == 5 and status["classifier"] == "mp"
     assert status["shape"] == [64, 64]
     assert status["diagnostics"]["patch_size"] >= 3
-    assert set(status["urls"]["downloads"]) == {"result.tif", "result.png", "residual.tif", "residual.png"}
+    assert set(status["urls"]["downloads"]) == {"result.tif", "result.png", "result.hspy",
+                                                 "residual.tif", "residual.png"}
 
 
 def test_queued_job_status_has_no_diagnostics(api, django_capture_on_commit_callbacks):

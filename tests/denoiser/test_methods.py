@@ -334,7 +334,10 @@ def test_best_job_runs_end_to_end_with_small_diagnostics(
     assert "method: best" in html and escape(methods.METHOD_TRADE_OFFS["best"]) in html
     assert f"{groups['n_groups']} groups of similar patches × 2 passes" in html
     assert 'data-test="grouped-scree-note"' in html and 'data-test="kept-histogram"' in html
-    assert "Noise model" in html and "variance ≈" in html
+    assert "Noise model" in html and "counts per electron" in html and "variance ≈" not in html
+    # the residual is normalised by the model's sigma and the caption says so
+    assert "Residual ÷ noise σ" in html and 'data-test="residual-normalised-std"' in html
+    assert api.get(f"/denoise/jobs/{job.pk}/image/residual-normalised/").status_code == 200
     assert 'data-test="number-pilot"' in html
     assert f"{pilot['patch_size']} × {pilot['patch_size']} px patches" in html
     assert html.count('data-kept="') == sum(len(s["kept"]) for s in shown)

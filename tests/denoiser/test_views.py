@@ -84,7 +84,7 @@ def test_form_post_with_bad_file_shows_the_reason(client, scratch_files):
         "/denoise/", {"file": SimpleUploadedFile("x.tif", b"garbage"), "classifier": "mp", "seed": 0}
     )
     assert response.status_code == 400
-    assert "could not be read" in response.content.decode()
+    assert "not a supported image file" in response.content.decode()
     assert DenoiseJob.objects.count() == 0 and scratch_files() == []
 
 
