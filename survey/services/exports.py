@@ -25,6 +25,7 @@ CSV_COLUMNS = [
     "response_id", "survey", "image_id", "image_title", "respondent", "expertise",
     "expertise_at_answer", "verified_expert", "field", "years_experience", "chosen_k",
     "chose_raw_noisy", "shown_ks", "time_taken_ms", "revisions", "answered_at", "updated_at",
+    "respondent_excluded_at",  # set: staff left this respondent out of the labels
 ]
 CHUNK_ROWS = 500
 
@@ -60,7 +61,7 @@ CSV_FIELDS = [
     "respondent__expertise", "expertise_at_answer", "respondent__is_verified_expert",
     "respondent__field", "respondent__years_experience", "chosen_k",
     "failed_attention_check", "shown_ks", "time_taken_ms", "revisions", "answered_at",
-    "updated_at",
+    "updated_at", "respondent__excluded_at",
 ]
 
 
