@@ -16,7 +16,8 @@ from survey.statistics import (
     KSummary, agreement, respondent_weights, summarize_by_group, weighted_label)
 
 __all__ = ["SurveyLabel", "iter_survey_labels", "current_survey", "next_image_for",
-           "progress_for", "image_choices", "image_statistics", "survey_overview"]
+           "progress_for", "image_answers", "image_statistics", "survey_overview",
+           "survey_weights", "exclusion_effect"]
 
 
 def current_survey() -> Survey | None:
@@ -81,27 +82,23 @@ def progress_for(respondent: Respondent, survey: Survey) -> Progress:
     return Progress(answered=answered, total=images.count())
 
 
-def counted_responses(survey: Survey) -> QuerySet[Response]:
+def counted_responses(survey: Survey, *, without: int | None = None,
+                      include: int | None = None) -> QuerySet[Response]:
     """Answers that count towards the statistics.
 
     The raw-noisy attention candidate has no k; with ``exclude_failed_attention`` every
     answer of a respondent who picked it (in this survey) is left out, and so is every
-    answer of a respondent staff excluded.
+    answer of a respondent staff excluded. ``without`` leaves one more respondent out,
+    ``include`` counts one excluded respondent anyway (what-if views for staff).
     """
-    responses = Response.objects.filter(image__survey=survey, chosen_k__isnull=False,
-                                        respondent__excluded_at__isnull=True)
+    responses = Response.objects.filter(image__survey=survey, chosen_k__isnull=False).filter(
+        Q(respondent__excluded_at__isnull=True) | Q(respondent_id=include))
     if survey.exclude_failed_attention:
         failed = Response.objects.filter(image__survey=survey, failed_attention_check=True)
         responses = responses.exclude(respondent__in=failed.values("respondent"))
+    if without is not None:
+        responses = responses.exclude(respondent_id=without)
     return responses
-
-
-def image_choices(image: SurveyImage) -> list[tuple[str, int]]:
-    """``(expertise, chosen k)`` of each counted answer; expertise is the respondent's
-    current declaration, so someone who corrects their profile moves with all answers."""
-    rows = counted_responses(image.survey).filter(image=image).values_list(
-        "respondent__expertise", "chosen_k")
-    return [(expertise, int(k)) for expertise, k in rows]
 
 
 def ks_by_group(choices: list[tuple[str, int]]) -> dict[str, list[int]]:
@@ -113,20 +110,17 @@ def ks_by_group(choices: list[tuple[str, int]]) -> dict[str, list[int]]:
     return grouped
 
 
-def survey_weights(survey: Survey, *, without: int | None = None) -> dict[int, float]:
+def survey_weights(survey: Survey, *, without: int | None = None,
+                   include: int | None = None) -> dict[int, float]:
     """Each counted respondent's weight in the labels (survey.statistics.respondent_weights).
 
     One query over the survey's counted answers: distance from consensus is measured on
-    every image a respondent answered. ``without`` leaves one respondent out (to show
-    staff what excluding them would change).
+    every image a respondent answered. ``without`` / ``include`` as in counted_responses.
     """
-    rows = counted_responses(survey)
-    if without is not None:
-        rows = rows.exclude(respondent_id=without)
     answers, verified = [], set()
-    for respondent_id, image_id, k, is_verified in rows.values_list(
-            "respondent_id", "image_id", "chosen_k", "respondent__is_verified_expert"
-    ).iterator():
+    rows = counted_responses(survey, without=without, include=include).values_list(
+        "respondent_id", "image_id", "chosen_k", "respondent__is_verified_expert")
+    for respondent_id, image_id, k, is_verified in rows.iterator():
         answers.append((respondent_id, image_id, int(k)))
         if is_verified:
             verified.add(respondent_id)
@@ -137,12 +131,13 @@ def survey_weights(survey: Survey, *, without: int | None = None) -> dict[int, f
     return respondent_weights(answers, verified=verified, failed_attention=failed)
 
 
-def image_answers(image: SurveyImage, *, without: int | None = None
-                  ) -> list[tuple[int, str, int]]:
-    """``(respondent id, expertise, chosen k)`` of each counted answer of the image."""
-    rows = counted_responses(image.survey).filter(image=image)
-    if without is not None:
-        rows = rows.exclude(respondent_id=without)
+def image_answers(image: SurveyImage, *, without: int | None = None,
+                  include: int | None = None) -> list[tuple[int, str, int]]:
+    """``(respondent id, expertise, chosen k)`` of each counted answer of the image;
+    expertise is the respondent's current declaration, so someone who corrects their
+    profile moves with all their answers."""
+    rows = counted_responses(image.survey, without=without, include=include).filter(
+        image=image)
     return [(respondent_id, expertise, int(k)) for respondent_id, expertise, k in
             rows.values_list("respondent_id", "respondent__expertise", "chosen_k")]
 
@@ -202,43 +197,28 @@ class ExclusionEffect:
 def exclusion_effect(respondent: Respondent) -> list[ExclusionEffect]:
     """For each image the respondent answered: the label with and without their answers.
 
-    For a respondent staff already excluded, "with" is what counting them again would give.
+    For a respondent staff already excluded, "with" is what counting them again would give;
+    answers that do not count anyway (a failed attention check) change nothing.
     """
-    from survey.statistics import respondent_weights as weigh
+
+    def label(answers, weights) -> int | None:
+        mean = _robust(answers, weights)["mean"]
+        return None if mean is None else int(np.floor(mean + 0.5))
 
     effects = []
     surveys = Survey.objects.filter(images__responses__respondent=respondent).distinct()
-    for survey in surveys:
+    for survey in surveys.order_by("id"):
+        weights_with = survey_weights(survey, include=respondent.pk)
         weights_without = survey_weights(survey, without=respondent.pk)
-        rows = list(counted_responses(survey).exclude(respondent_id=respondent.pk)
-                    .values_list("respondent_id", "image_id", "chosen_k",
-                                 "respondent__is_verified_expert"))
-        own = list(respondent.responses.filter(image__survey=survey, chosen_k__isnull=False)
-                   .values_list("image_id", "chosen_k"))
-        if survey.exclude_failed_attention and respondent.responses.filter(
-                image__survey=survey, failed_attention_check=True).exists():
-            own = []  # their answers do not count in this survey either way
-        answers = [(r, i, int(k)) for r, i, k, _ in rows] + [
-            (respondent.pk, i, int(k)) for i, k in own]
-        verified = {r for r, _, _, v in rows if v}
-        if respondent.is_verified_expert:
-            verified.add(respondent.pk)
-        weights_with = weigh(answers, verified=verified)
-        own_k = dict(own)
         for response in (respondent.responses.filter(image__survey=survey)
                          .select_related("image__survey").order_by("image_id")):
             image = response.image
-            others = image_answers(image, without=respondent.pk)
-            with_them = others + ([(respondent.pk, respondent.expertise, own_k[image.id])]
-                                  if image.id in own_k else [])
-            label_with = _robust(with_them, weights_with)["mean"]
-            label_without = _robust(others, weights_without)["mean"]
             effects.append(ExclusionEffect(
                 image=image, chosen_k=response.chosen_k,
                 weight=weights_with.get(respondent.pk, 0.0),
-                label_with=None if label_with is None else int(np.floor(label_with + 0.5)),
-                label_without=None if label_without is None
-                else int(np.floor(label_without + 0.5))))
+                label_with=label(image_answers(image, include=respondent.pk), weights_with),
+                label_without=label(image_answers(image, without=respondent.pk),
+                                    weights_without)))
     return effects
 
 
