@@ -10,12 +10,13 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods
 
 from survey.arrays import load_decomposition, load_npy
+from survey.chart_data import answer_times
 from survey.charts import histogram_svg, timeline_svg, violin_svg
 from survey.export_http import EXPORT_KINDS, export_response
 from survey.models import Candidate, Respondent, Survey, SurveyImage
 from survey.rendering import encode_png
 from survey.selectors import (
-    answers_per_day, current_survey, exclusion_effect, image_statistics, respondent_counts,
+    current_survey, exclusion_effect, image_statistics, respondent_counts,
     survey_overview)
 from survey.services.respondents import exclude_respondent, include_respondent
 
@@ -37,7 +38,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         context.update({
             "rows": survey_overview(survey),
             "counts": respondent_counts(survey),
-            "timeline": mark_safe(timeline_svg(answers_per_day(survey))),
+            "timeline": mark_safe(timeline_svg(answer_times(survey))),
         })
     return render(request, "survey/staff/overview.html", context)
 

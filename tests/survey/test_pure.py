@@ -87,9 +87,33 @@ def test_display_range_and_png_share_one_scale():
 def test_charts_are_self_contained_svg_and_escape_labels():
     violin = violin_svg({"expert": [3, 4, 5], "non_expert": [9, 10], "all": [3, 4, 5, 9, 10]},
                         k_max=25)
-    assert violin.count("<polygon") >= 6  # 3 violins + 3 mean markers
+    # n = 3 and n = 2: no violin, one point per answer; n = 5: a violin and its mean marker
+    assert violin.count('class="violin-body"') == 1
+    assert violin.count('class="answer-point"') == 5
     assert "<script" not in violin and "http://www.w3.org/2000/svg" in violin
     assert "rect" in histogram_svg({"expert": [1, 1, 2], "non_expert": []}, k_max=5)
-    timeline = timeline_svg([("<b>day</b>", 2)])
-    assert "&lt;b&gt;day" in timeline and "<b>" not in timeline
     assert "polyline" not in timeline_svg([])
+
+
+def test_equal_answers_are_drawn_side_by_side():
+    import re
+
+    svg = violin_svg({"all": [4, 4, 4]}, k_max=10)
+    xs = re.findall(r'class="answer-point" cx="([0-9.]+)"', svg)
+    assert len(set(xs)) == 3
+
+
+def test_one_day_of_answers_spreads_over_its_hours():
+    import re
+    from datetime import datetime, timedelta
+
+    morning = datetime(2026, 3, 2, 9, 0)
+    times = [morning + timedelta(minutes=m) for m in (0, 5, 60, 240, 480)]
+    svg = timeline_svg(times)
+    xs = [float(x) for x in re.findall(r'<circle cx="([0-9.]+)"', svg)]
+    assert len(xs) == 5 and xs == sorted(xs) and len(set(xs)) == 5
+    # the spacing follows the clock: 9:00 -> 9:05 is 1/96 of the span, 9:00 -> 13:00 half
+    assert (xs[3] - xs[0]) / (xs[4] - xs[0]) == pytest.approx(0.5, abs=0.01)
+    assert "09:00" in svg and "17:00" in svg and "2026-03-02" in svg
+    ys = [float(y) for y in re.findall(r'<circle cx="[0-9.]+" cy="([0-9.]+)"', svg)]
+    assert ys == sorted(ys, reverse=True) and len(set(ys)) == 5  # rises with every answer
