@@ -6,8 +6,10 @@ from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.text import Truncator
 
 from . import services
+from .measures import MEASURES
 from .models import ActivationEvent, ClassifierModel, LabelledDataset, LabelledImage, TrainingRun
 
 
@@ -34,33 +36,26 @@ class ClassifierUploadForm(forms.ModelForm):
 
 @admin.register(ClassifierModel)
 class ClassifierModelAdmin(admin.ModelAdmin):
-    list_display = ["name", "is_active", "accuracy", "balanced_accuracy", "gap_to_oracle",
-                    "gain_over_mp", "code_version", "created_at"]
+    # short columns: the change list fits a 1280 px screen (names and versions are
+    # truncated here, whole on the model's page)
+    list_display = ["short_name", "is_active", *[f"measure_{m.key}" for m in MEASURES],
+                    "created"]
     list_filter = ["is_active", "is_shipped"]
     readonly_fields = ["file", "sha256", "architecture", "training_summary", "metrics",
                        "code_version", "seed", "is_shipped", "is_active", "activated_at",
                        "created_at"]
     actions = ["activate_selected", "roll_back"]
 
-    def _metric(self, obj: ClassifierModel, key: str) -> str:
-        value = obj.headline_metrics.get(key)
-        return f"{value:.3f}" if isinstance(value, float) else "—"
+    class Media:
+        css = {"all": ["training/admin.css"]}
 
-    @admin.display(description="accuracy")
-    def accuracy(self, obj):
-        return self._metric(obj, "accuracy")
+    @admin.display(description="model", ordering="name")
+    def short_name(self, obj):
+        return format_html('<span title="{}">{}</span>', obj.name, Truncator(obj.name).chars(32))
 
-    @admin.display(description="balanced acc.")
-    def balanced_accuracy(self, obj):
-        return self._metric(obj, "balanced_accuracy")
-
-    @admin.display(description="PSNR gap to oracle (dB)")
-    def gap_to_oracle(self, obj):
-        return self._metric(obj, "psnr_gap_to_oracle_db")
-
-    @admin.display(description="PSNR gain over MP (dB)")
-    def gain_over_mp(self, obj):
-        return self._metric(obj, "psnr_gain_over_mp_db")
+    @admin.display(description="created", ordering="created_at")
+    def created(self, obj):
+        return obj.created_at.strftime("%Y-%m-%d %H:%M") if obj.created_at else "—"
 
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
@@ -113,11 +108,23 @@ class ClassifierModelAdmin(admin.ModelAdmin):
                           messages.SUCCESS)
 
 
+def _measure_column(measure):
+    @admin.display(description=measure.name)
+    def column(self, obj):
+        return measure.text(obj)
+
+    return column
+
+
+for _measure in MEASURES:  # one name and one sign per measure: training.measures
+    setattr(ClassifierModelAdmin, f"measure_{_measure.key}", _measure_column(_measure))
+
+
 @admin.register(TrainingRun)
 class TrainingRunAdmin(admin.ModelAdmin):
     change_list_template = "admin/training/trainingrun/change_list.html"
-    list_display = ["__str__", "status", "stage", "progress", "last_loss_display", "result",
-                    "activated", "created_at"]
+    list_display = ["__str__", "status", "short_stage", "progress", "last_loss_display",
+                    "result", "activated", "created"]
     list_filter = ["status", "source"]
     readonly_fields = ["source", "tune_trials", "options", "auto_activate", "status", "stage",
                        "epoch", "n_epochs", "history", "error", "datasets", "result",
@@ -127,6 +134,18 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # runs are started with the button, not typed in
+
+    class Media:
+        css = {"all": ["training/admin.css"]}
+
+    @admin.display(description="stage")
+    def short_stage(self, obj):
+        return format_html('<span title="{}">{}</span>', obj.stage,
+                           Truncator(obj.stage or "").chars(40))
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, obj):
+        return obj.created_at.strftime("%Y-%m-%d %H:%M") if obj.created_at else "—"
 
     @admin.display(description="epochs")
     def progress(self, obj):

@@ -8,7 +8,18 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from . import selectors, services
+from .measures import MEASURES, measure_rows
 from .models import TrainingRun
+
+
+def _models_context() -> dict:
+    models = list(selectors.classifier_models()[:30])
+    return {
+        "models": models,
+        "model_rows": [{"model": model, "measures": measure_rows(model)} for model in models],
+        "measures": MEASURES,
+        "active": selectors.active_classifier_record(),
+    }
 
 
 @staff_member_required
@@ -16,11 +27,19 @@ from .models import TrainingRun
 def training_home(request: HttpRequest) -> HttpResponse:
     runs = list(selectors.recent_training_runs())
     return render(request, "training/home.html", {
-        "models": selectors.classifier_models()[:30],
+        **_models_context(),
         "runs": runs,
-        "active": selectors.active_classifier_record(),
         "sources": TrainingRun.Source.choices,
     })
+
+
+@staff_member_required
+@require_GET
+def models_table(request: HttpRequest) -> HttpResponse:
+    """The model table alone: the page swaps it in when a run finishes (live refresh)."""
+    response = render(request, "training/_models_table.html", _models_context())
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @staff_member_required

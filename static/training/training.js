@@ -45,6 +45,29 @@
     }
   }
 
+  // The model table is server-rendered (one template for page and refresh); it is
+  // fetched again when a run finishes, and every MODELS_MS in case a run started
+  // elsewhere (another tab, the admin, the command line) registered or activated a model.
+  const MODELS_MS = 15000;
+  const modelsSection = document.getElementById("models");
+
+  async function refreshModels() {
+    if (!modelsSection) return;
+    try {
+      const response = await fetch(modelsSection.dataset.modelsUrl, { headers: { Accept: "text/html" } });
+      if (!response.ok) return;
+      const holder = document.createElement("div");
+      holder.innerHTML = await response.text();
+      const fresh = holder.querySelector("#models-table");
+      const current = document.getElementById("models-table");
+      if (fresh && current && fresh.outerHTML !== current.outerHTML) current.replaceWith(fresh);
+    } catch (error) {
+      // The server may be restarting; the next refresh tries again.
+    }
+  }
+
+  if (modelsSection) window.setInterval(refreshModels, MODELS_MS);
+
   async function poll(row) {
     try {
       const response = await fetch(row.dataset.statusUrl, { headers: { Accept: "application/json" } });
@@ -53,6 +76,7 @@
       render(row, data);
       if (data.status === "succeeded" || data.status === "failed") {
         row.dataset.finished = "1";
+        if (data.status === "succeeded") refreshModels();
         return;
       }
     } catch (error) {
