@@ -6,6 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from survey.consensus import consensus_rows
 from survey.forms import AnswerForm, ConsentForm, ProfileForm
 from survey.identity import remember_respondent, respondent_from_request
 from survey.models import Invitation, SurveyImage
@@ -165,6 +166,7 @@ def thanks(request: HttpRequest) -> HttpResponse:
                 .order_by("answered_at") if survey else [])
     return render(request, "survey/thanks.html", {
         "respondent": respondent, "answered": answered,
+        "consensus": consensus_rows(respondent, survey) if survey else [],
         "progress": progress_for(respondent, survey) if survey else None,
     })
 
