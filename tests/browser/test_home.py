@@ -24,3 +24,13 @@ def test_site_stylesheet_is_served_and_applied(page):
     # The header must not fall back to the browser's default serif body text.
     font = page.eval_on_selector("body", "el => getComputedStyle(el).fontFamily")
     assert font and font.lower() != "times new roman"
+
+
+def test_home_page_shows_both_methods_and_a_favicon(page, screenshot):
+    page.goto("/")
+    assert page.locator("[data-test=home-method-best]").is_visible()
+    assert page.locator("[data-test=home-method-paper]").is_visible()
+    assert "dB" in page.inner_text("[data-test=home-figures-best]")
+    icon = page.get_attribute("link[rel=icon]", "href")
+    assert icon and page.request.get(icon).ok, f"favicon {icon} is not served"
+    screenshot(page, "home-methods")
