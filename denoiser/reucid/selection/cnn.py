@@ -361,6 +361,11 @@ def load_classifier(
         raise ModelLoadError(
             f"{source.name} is not a readable classifier model file ({type(exc).__name__})"
         ) from exc
+    if isinstance(payload, dict) and payload.get("kind") == "group":
+        raise ModelLoadError(
+            f"{source.name} is a group classifier (kind 'group') for the default method, "
+            "not the paper's CNN; load it with group_cnn.load_group_classifier or "
+            "resolve_classifier")
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
         raise ModelLoadError(f"{source.name} is not a REUCID eigenpatch-CNN model file")
     if payload.get("format_version") != MODEL_FORMAT_VERSION:

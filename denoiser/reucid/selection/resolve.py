@@ -7,14 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ModelLoadError
-from . import cnn
+from . import cnn, group_cnn
 from .base import EigenpatchClassifier
 from .rules import FixedRank, GavishDonoho, MarchenkoPastur, NoiseEdge
 
 __all__ = ["RULE_NAMES", "resolve_classifier"]
 
 #: The rule names :func:`resolve_classifier` accepts besides model files.
-RULE_NAMES = ("cnn", "mp", "gd", "noise-edge", "k=N", "k=all")
+RULE_NAMES = ("cnn", "group", "mp", "gd", "noise-edge", "k=N", "k=all")
 
 
 _K_SPEC = re.compile(r"^k\s*=\s*(all|\d+)$", re.IGNORECASE)
@@ -27,7 +27,9 @@ def resolve_classifier(spec: Any) -> EigenpatchClassifier:
     ----------
     spec : EigenpatchClassifier, str, pathlib.Path or None
         A loaded classifier; ``"mp"``, ``"gd"``, ``"noise-edge"``, ``"k=N"``,
-        ``"k=all"``; a path to a model file; ``"cnn"`` or None for the shipped model.
+        ``"k=all"``; a path to a model file (the paper's CNN or a group classifier,
+        told apart by the file's kind); ``"cnn"`` or None for the shipped paper CNN;
+        ``"group"`` for the shipped group classifier of the default method.
 
     Returns
     -------
@@ -53,6 +55,8 @@ def resolve_classifier(spec: Any) -> EigenpatchClassifier:
         if text.lower() in ("cnn", "shipped"):
             return _load_model(None)
         lowered = text.lower()
+        if lowered in ("group", "group-cnn"):
+            return _load_group_model()
         if lowered in ("mp", "mppca", "marchenko-pastur"):
             return MarchenkoPastur()
         if lowered in ("gd", "gavish-donoho"):
@@ -68,7 +72,7 @@ def resolve_classifier(spec: Any) -> EigenpatchClassifier:
         if "/" in text or "\\" in text or text.endswith((".pt", ".pth")) or Path(text).exists():
             return _load_model(Path(text))
         raise ValueError(
-            f"unknown classifier {spec!r}; use 'cnn', 'mp', 'gd', 'noise-edge', 'k=N', "
+            f"unknown classifier {spec!r}; use 'cnn', 'group', 'mp', 'gd', 'noise-edge', 'k=N', "
             "'k=all', a model file path, or a loaded classifier"
         )
     if isinstance(spec, Path):
@@ -94,6 +98,16 @@ def _load_model(path: Path | None) -> EigenpatchClassifier:
     return _load_model_file(Path(path))
 
 
+def _load_group_model() -> EigenpatchClassifier:
+    path = Path(group_cnn.GROUP_SHIPPED_MODEL_PATH)
+    if not path.is_file():
+        raise ModelLoadError(
+            f"the shipped group classifier {path} does not exist yet (train it with "
+            "`python manage.py train_classifier --kind group --ship`); meanwhile use "
+            "classifier='noise-edge'")
+    return _load_model_file(path)
+
+
 # Loaded models keyed by file identity: a page or worker denoising many images reads
 # the model once, and a replaced file (new inode, mtime or size) is read again.
 _MODEL_CACHE: dict[tuple[str, int, int, int], EigenpatchClassifier] = {}
@@ -108,7 +122,11 @@ def _load_model_file(path: Path) -> EigenpatchClassifier:
     key = (str(path.resolve()), status.st_ino, status.st_mtime_ns, status.st_size)
     model = _MODEL_CACHE.get(key)
     if model is None:
-        model = cnn.load_classifier(path)
+        # one file format family, two kinds: the file says which network it holds
+        if group_cnn.model_kind(path) == group_cnn.GROUP_KIND:
+            model = group_cnn.load_group_classifier(path)
+        else:
+            model = cnn.load_classifier(path)
         if len(_MODEL_CACHE) >= _MODEL_CACHE_SIZE:
             _MODEL_CACHE.pop(next(iter(_MODEL_CACHE)))
         _MODEL_CACHE[key] = model
