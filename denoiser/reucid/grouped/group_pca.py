@@ -1,10 +1,15 @@
 """One pass of REUCID over groups of similar patches.
 
-Each group is decomposed on its own: its mean patch plus the SVD of its mean-centred
-patches (a full basis of ``p²`` eigenpatches). The classifier selects eigenpatches
-exactly as it does for a paper stack; then every patch is rebuilt as
+Each group is decomposed on its own: the SVD of its patches (a full basis of ``p²``
+eigenpatches). By default the patches are *not* centred: the leading eigenpatch is
+then the group's mean direction, and each patch keeps its own coefficient on it, so a
+thicker column, a vacancy's neighbourhood or a displaced column keep their own
+intensity instead of being pulled to the group's average (``centre_groups=True``
+subtracts the group mean first: lower noise on perfect crystals, at the price of
+that pull). The classifier selects eigenpatches exactly as it does for a paper stack;
+then every patch is rebuilt as
 
-    estimate_i = mean + sum_j  w_ij * c_ij * v_j
+    estimate_i = centre + sum_j  w_ij * c_ij * v_j      (centre = 0, or the group mean)
 
 with ``v_j`` the group's own eigenpatches, ``c_ij`` the patch's own coefficients and
 ``w_ij`` a weight in ``[0, 1]`` that is zero for every eigenpatch the classifier did
@@ -13,7 +18,7 @@ truncation). With a pilot estimate (second pass) ``w_ij = b_ij² / (b_ij² + sig
 where ``b_ij`` is the *pilot's* coefficient on the data's eigenpatch ``v_j``: an
 empirical Wiener weight, as in BM3D's second step, but on the data's own
 decomposition. Keeping every eigenpatch with weight 1 reproduces each patch exactly
-(mean + full basis). The pilot only decides weights; it never enters as pixels.
+(centre + full basis). The pilot only decides weights; it never enters as pixels.
 """
 from __future__ import annotations
 
@@ -95,7 +100,7 @@ def iter_group_pass(
     patches: PatchSet, labels: ArrayLike, *, selector: Any, noise_variance: float = 1.0,
     pilot: PatchSet | None = None, aggregation: str = "weighted",
     outlier_basis: NDArray[np.float64] | None = None, n_classified: int | None = None,
-    threshold: float | None = None,
+    centre_groups: bool = True,
 ) -> Iterator[tuple[GroupDiagnostics, PatchCanvas]]:
     """Like :func:`run_group_pass`, yielding ``(group, canvas so far)`` after each group.
 
@@ -116,7 +121,10 @@ def iter_group_pass(
         with single_threaded_blas():
             tick = time.perf_counter()
             rows = patches.gather(positions)
-            centre = rows.mean(axis=0)
+            mean = rows.mean(axis=0)
+            # uncentred, the leading eigenpatch is the group's mean direction and every
+            # patch keeps its own coefficient on it: its own column intensities
+            centre = mean if centre_groups else np.zeros_like(mean)
             centred = rows - centre
             values, vectors = np.linalg.eigh(centred.T @ centred)
             values, vectors = np.clip(values[::-1], 0.0, None), vectors[:, ::-1]
@@ -125,7 +133,7 @@ def iter_group_pass(
             tick = time.perf_counter()
             context = SelectionContext(patch_size=p, n_patches=len(positions),
                                        stack_index=index, n_stacks=len(groups), spectrum=values,
-                                       noise_variance=noise_variance, centred=True)
+                                       noise_variance=noise_variance, centred=centre_groups)
             # the classifier gets copies: nothing it does reaches the reconstruction
             # the classifier judges the leading eigenpatches (all of them by default)
             shown = dim if n_classified is None else int(min(max(n_classified, 0), dim))
@@ -138,12 +146,8 @@ def iter_group_pass(
             # only the selected eigenpatches contribute: project on those alone
             selected = vectors[:, kept]
             coefficients = centred @ selected
-            if pilot is None and threshold is None:
+            if pilot is None:
                 weights = np.ones_like(coefficients)
-            elif pilot is None:
-                # each patch keeps its own coefficients that stand out of the noise
-                limit = threshold * np.sqrt(noise_variance)
-                weights = (np.abs(coefficients) > limit).astype(np.float64)
             else:
                 power = ((pilot.gather(positions) - centre) @ selected) ** 2
                 weights = power / (power + noise_variance)
@@ -163,7 +167,7 @@ def iter_group_pass(
             canvas.add(positions, estimates, patch_weights)
             group = GroupDiagnostics(
                 index=index, n_patches=len(positions),
-                mean_patch=centre.reshape(p, p).astype(np.float32), eigenvalues=values,
+                mean_patch=mean.reshape(p, p).astype(np.float32), eigenvalues=values,
                 eigenpatches=eigenpatches.astype(np.float32), kept=kept,
                 mean_weight=_spread(weights.mean(axis=0), kept),
                 timings={"svd": svd_seconds, "classify": classify_seconds,
@@ -176,6 +180,7 @@ def run_group_pass(
     patches: PatchSet, labels: ArrayLike, *, selector: Any, noise_variance: float = 1.0,
     pilot: PatchSet | None = None, aggregation: str = "weighted",
     outlier_basis: NDArray[np.float64] | None = None, n_classified: int | None = None,
+    centre_groups: bool = True,
 ) -> tuple[NDArray[np.float64], list[GroupDiagnostics]]:
     """Denoise every group of patches and aggregate the estimates into an image.
 
@@ -218,7 +223,8 @@ def run_group_pass(
                                          noise_variance=noise_variance, pilot=pilot,
                                          aggregation=aggregation,
                                          outlier_basis=outlier_basis,
-                                         n_classified=n_classified):
+                                         n_classified=n_classified,
+                                         centre_groups=centre_groups):
         diagnostics.append(group)
     return canvas.image(), diagnostics
 

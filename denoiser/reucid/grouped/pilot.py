@@ -28,7 +28,7 @@ from ..paper.pipeline import denoise_paper
 __all__ = ["COARSE_PATCH_SIZE", "PILOTS", "CoarsePilot", "coarse_patch_size", "coarse_pilot"]
 
 #: First estimates the grouped passes can start from (None: the first pass makes its own).
-PILOTS = ("coarse", "threshold", None)
+PILOTS = ("coarse", None)
 
 #: Patch side on the 2x2-binned image (41 full-resolution pixels): a unit cell or more
 #: at the sampling of atomic-resolution STEM (0.05–0.2 Å per pixel).

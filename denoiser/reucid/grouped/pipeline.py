@@ -8,8 +8,10 @@
    unit-cell patches gives a first estimate that only *chooses* groups and weights.
 3. **Group** (:func:`group_patches`): k-means on each patch's coordinates on the
    leading global eigenpatches of the pilot (or of the data, without a pilot).
-4. **Decompose per group** (:mod:`.group_pca`): each group's mean plus the SVD of its
-   centred patches; the classifier selects eigenpatches per group.
+4. **Decompose per group** (:mod:`.group_pca`): the SVD of each group's patches, not
+   centred, so that every patch keeps its own coefficient on the group's mean
+   direction (its own column intensities); the classifier selects eigenpatches per
+   group.
 5. **Weights**: each selected component of each patch gets an empirical Wiener
    weight in ``[0, 1]`` from the pilot (or the previous pass).
 6. **Aggregate** (:mod:`.aggregation`): overlapping patch estimates averaged with
@@ -17,8 +19,8 @@
    transform returns to detector units.
 
 Every output pixel is therefore a function of the data's own patch decompositions:
-in the stabilised domain the group's own mean plus the data's own coefficients on the
-data's own eigenpatches, times weights in ``[0, 1]`` that the pilot and the
+in the stabilised domain the data's own coefficients on the data's own eigenpatches
+(plus the group's own mean with ``centre=True``), times weights in ``[0, 1]`` that the pilot and the
 classifier choose but that never add pixels of their own.
 """
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy import ndimage
 
 from ..noise import (
     PoissonGaussianNoise,
@@ -79,8 +82,11 @@ _PATCHES_PER_DIMENSION = 3
 _MAX_OUTLIER_COMPONENTS = 16
 # Mean detected electrons per pixel below which an image counts as photon-starved.
 _STARVED_COUNTS = 0.05
-# Hard threshold of a patch's own coefficient, in noise standard deviations (BM3D's 2.7).
-_THRESHOLD = 2.7
+# How far below the offset (in read-noise sigmas or electrons) a count image's pixels,
+# and (in sigmas of a local mean) its 5x5 local means, never go.
+_FLOOR_SIGMAS = 6.0
+_FLOOR_REGION_SIGMAS = 3.0
+_FLOOR_WINDOW = 5
 # Progress reports with an image per pass at most.
 _INTERIM_UPDATES = 16
 
@@ -176,6 +182,7 @@ def denoise_grouped(
     stabilize: bool = True,
     noise_model: PoissonGaussianNoise | None = None,
     n_components: int = DEFAULT_N_COMPONENTS,
+    centre: bool = False,
     device: str = "cpu",
 ) -> GroupedResult:
     """Denoise a 2D image with the default method (similar-patch groups, weighted passes).
@@ -209,6 +216,12 @@ def denoise_grouped(
         Known noise model (default: estimated from the image).
     n_components : int, optional
         Leading eigenpatches of each group the classifier judges (default 25).
+    centre : bool, optional
+        False (default): each patch keeps its own coefficient on its group's mean
+        direction, so column intensities, thickness steps and rare defects keep their
+        own values. True: patches are rebuilt around their group's mean, which removes
+        more noise on a perfect crystal but pulls everything non-periodic toward the
+        lattice average.
     device : {"cpu"}, optional
         The default method runs on the CPU; another device is refused.
 
@@ -236,7 +249,8 @@ def denoise_grouped(
     for progress in iter_denoise_grouped(
             image, classifier=classifier, patch_size=patch_size, n_groups=n_groups, seed=seed,
             passes=passes, pilot=pilot, aggregation=aggregation, stabilize=stabilize,
-            noise_model=noise_model, n_components=n_components, device=device):
+            noise_model=noise_model, n_components=n_components, centre=centre,
+            device=device):
         final = progress.final  # type: ignore[assignment]
     assert final is not None  # the generator always ends with the result
     return final
@@ -255,6 +269,7 @@ def iter_denoise_grouped(
     stabilize: bool = True,
     noise_model: PoissonGaussianNoise | None = None,
     n_components: int = DEFAULT_N_COMPONENTS,
+    centre: bool = False,
     device: str = "cpu",
 ) -> Iterator[GroupedProgress]:
     """Like :func:`denoise_grouped`, yielding :class:`GroupedProgress` as groups finish.
@@ -279,6 +294,8 @@ def iter_denoise_grouped(
         raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
     if not isinstance(stabilize, bool):
         raise ValueError(f"stabilize must be True or False, got {stabilize!r}")
+    if not isinstance(centre, bool):
+        raise ValueError(f"centre must be True or False, got {centre!r}")
     if noise_model is not None and not isinstance(noise_model, PoissonGaussianNoise):
         raise TypeError("noise_model must be a PoissonGaussianNoise or None, "
                         f"got {type(noise_model).__name__}")
@@ -308,7 +325,7 @@ def iter_denoise_grouped(
     settings = _Settings(
         data=data, patch_size=p, patch_size_method=p_method, selector=selector,
         n_groups=groups, seed=seed, passes=passes, pilot=pilot, aggregation=aggregation,
-        stabilize=stabilize, noise_model=noise_model,
+        stabilize=stabilize, noise_model=noise_model, centre=centre,
         n_classified=None if needed == "all" else int(needed))
     return _run(settings, started)
 
@@ -329,6 +346,7 @@ class _Settings:
     stabilize: bool
     noise_model: PoissonGaussianNoise | None
     n_classified: int | None
+    centre: bool = False
     restore_outliers: bool = True
     max_features: int = DEFAULT_MAX_FEATURES
 
@@ -379,10 +397,13 @@ class _Stabilised:
     stabilizer: VarianceStabilizer | None
     patches: PatchSet
     noise_variance: float
+    floor: float | None = None
 
     def back(self, values: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Values of the working domain in detector units."""
-        return values if self.stabilizer is None else self.stabilizer.inverse(values)
+        """Values of the working domain in detector units, never below the data's floor."""
+        if self.stabilizer is None:
+            return values
+        return self.stabilizer.inverse(values, floor=self.floor)
 
 
 def stabilise(settings: _Settings) -> _Stabilised:
@@ -406,7 +427,35 @@ def stabilise(settings: _Settings) -> _Stabilised:
     if stabilizer is not None and stabilizer.mean_counts(image) < _STARVED_COUNTS:
         noise_variance = max(noise_variance, 1.0)
     return _Stabilised(model=model, work=work, stabilizer=stabilizer, patches=patches,
-                       noise_variance=noise_variance)
+                       noise_variance=noise_variance, floor=data_floor(image, model))
+
+
+def data_floor(image: NDArray[np.float64], model: PoissonGaussianNoise) -> float:
+    """The lowest level the output may take: zero counts, or none for offset data.
+
+    A count image never lies far below the detector offset (zero counts): single
+    pixels reach a few read-noise sigmas below it, and a region's mean stays above it
+    within its own noise. So its output is kept at or above the offset. Normalised or
+    background-subtracted images break one of the two (their offsets are the data's
+    own, not the detector's), and there nothing is clipped. "Far": a pixel six sigmas
+    (or six single-electron steps) below the offset, or the 1st percentile of the 5x5
+    local means three of their sigmas below it.
+
+    Examples
+    --------
+    >>> model = PoissonGaussianNoise(gain=1.0, sigma=0.5)
+    >>> rng = np.random.default_rng(0)
+    >>> counts = rng.poisson(3.0, (64, 64)) + rng.normal(0.0, 0.5, (64, 64))
+    >>> data_floor(counts, model), data_floor(counts - 10.0, model)
+    (0.0, -inf)
+    """
+    data = np.asarray(image, dtype=np.float64)
+    pixel_below = float(data.min()) < model.offset - _FLOOR_SIGMAS * max(model.sigma,
+                                                                          model.gain)
+    local = ndimage.uniform_filter(data, size=_FLOOR_WINDOW, mode="reflect")
+    region_below = float(np.percentile(local, 1.0)) < (
+        model.offset - _FLOOR_REGION_SIGMAS * model.sigma / _FLOOR_WINDOW)
+    return float("-inf") if pixel_below or region_below else float(model.offset)
 
 
 def group_patches(patches: PatchSet, *, noise_variance: float, n_groups: int,
@@ -483,8 +532,7 @@ def _run(settings: _Settings, started: float) -> Iterator[GroupedProgress]:
                 state.patches, labels, selector=settings.selector,
                 noise_variance=state.noise_variance, pilot=pilot_patches,
                 aggregation=settings.aggregation, outlier_basis=outlier_basis,
-                n_classified=settings.n_classified,
-                threshold=_THRESHOLD if settings.pilot == "threshold" else None),
+                n_classified=settings.n_classified, centre_groups=settings.centre),
                 groups_in_pass, _INTERIM_UPDATES):
             done.append(group)
             if show:
@@ -525,6 +573,7 @@ def _options_record(settings: _Settings) -> dict[str, Any]:
     """The options a run of the default method used, JSON-able."""
     return {"method": "best", "passes": settings.passes, "pilot": settings.pilot,
             "aggregation": settings.aggregation, "stabilize": settings.stabilize,
+            "centre": settings.centre,
             "n_groups": settings.n_groups, "device": "cpu",
             "n_components": "all" if settings.n_classified is None
             else settings.n_classified}

@@ -30,6 +30,7 @@ __all__ = [
 # takes over); such values are below the smallest possible mean of the
 # transformed data, so they are mapped to the inverse's floor (zero counts).
 _SMALLEST_INVERTIBLE_VALUE = 0.8
+_ROOT_3_2 = float(np.sqrt(1.5))
 
 
 def generalized_anscombe(
@@ -65,8 +66,33 @@ def generalized_anscombe(
     return 2.0 * np.sqrt(np.maximum(normalised + 3.0 / 8.0 + sigma_n**2, 0.0))
 
 
+def _closed_form_counts(d: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Mäkitalo & Foi's closed-form exact unbiased inverse, before the read-noise term."""
+    return (0.25 * d**2 + 0.25 * _ROOT_3_2 / d - 11.0 / 8.0 / d**2
+            + 5.0 / 8.0 * _ROOT_3_2 / d**3 - 1.0 / 8.0)
+
+
+def _zero_count_point(sigma_n2: float) -> tuple[float, float]:
+    """Where the closed form reaches zero counts, and its slope there (positive).
+
+    Below that point the old inverse returned the offset for every value; the tangent
+    continues it instead, so a floor below the offset can be honoured.
+    """
+    low, high = _SMALLEST_INVERTIBLE_VALUE, 2.0 * np.sqrt(sigma_n2 + 3.0 / 8.0) + 8.0
+    for _ in range(80):
+        middle = 0.5 * (low + high)
+        if _closed_form_counts(np.float64(middle)) - sigma_n2 < 0:
+            low = middle
+        else:
+            high = middle
+    d = high
+    slope = (0.5 * d - 0.25 * _ROOT_3_2 / d**2 + 2.75 / d**3
+             - 15.0 / 8.0 * _ROOT_3_2 / d**4)
+    return float(d), float(max(slope, 1e-6))
+
+
 def inverse_generalized_anscombe(
-    transformed: ArrayLike, *, noise: PoissonGaussianNoise
+    transformed: ArrayLike, *, noise: PoissonGaussianNoise, floor: float | None = None
 ) -> NDArray[np.float64]:
     """Closed-form approximation of the exact unbiased inverse of the GAT.
 
@@ -79,11 +105,16 @@ def inverse_generalized_anscombe(
         Denoised image in the stabilised domain.
     noise : PoissonGaussianNoise
         The noise model used for the forward transform.
+    floor : float, optional
+        Lowest value returned, in detector units (default: ``noise.offset``, zero
+        counts). Below zero counts the inverse continues along its tangent, so a floor
+        under the offset (the data's own lowest level, for normalised or
+        background-subtracted images) lets such values come back unclipped.
 
     Returns
     -------
     numpy.ndarray
-        float64 estimate of the expected detector values, at least ``noise.offset``.
+        float64 estimate of the expected detector values, at least ``floor``.
 
     Examples
     --------
@@ -97,18 +128,14 @@ def inverse_generalized_anscombe(
     >>> round(float(inverse_generalized_anscombe(mean_of_transform, noise=noise)), 1)
     5.0
     """
-    d = np.maximum(np.asarray(transformed, dtype=np.float64), _SMALLEST_INVERTIBLE_VALUE)
-    sigma_n = noise.sigma / noise.gain
-    root_3_2 = np.sqrt(1.5)
-    counts = (
-        0.25 * d**2
-        + 0.25 * root_3_2 / d
-        - 11.0 / 8.0 / d**2
-        + 5.0 / 8.0 * root_3_2 / d**3
-        - 1.0 / 8.0
-        - sigma_n**2
-    )
-    return np.maximum(counts, 0.0) * noise.gain + noise.offset
+    values = np.asarray(transformed, dtype=np.float64)
+    sigma_n2 = (noise.sigma / noise.gain) ** 2
+    zero_point, slope = _zero_count_point(sigma_n2)
+    d = np.maximum(values, zero_point)
+    counts = np.where(values >= zero_point, _closed_form_counts(d) - sigma_n2,
+                      slope * (values - zero_point))
+    lowest = noise.offset if floor is None else float(floor)
+    return np.maximum(counts * noise.gain + noise.offset, lowest)
 
 
 class VarianceStabilizer:
@@ -154,11 +181,16 @@ class VarianceStabilizer:
             return np.asarray(image, dtype=np.float64) / self._scale
         return generalized_anscombe(image, noise=self.noise)
 
-    def inverse(self, stabilised: ArrayLike) -> NDArray[np.float64]:
-        """Denoised stabilised values back to detector units, without bias."""
+    def inverse(self, stabilised: ArrayLike, *, floor: float | None = None
+                ) -> NDArray[np.float64]:
+        """Denoised stabilised values back to detector units, without bias.
+
+        ``floor`` is the lowest value returned (default: the model's offset, zero
+        counts); see :func:`inverse_generalized_anscombe`.
+        """
         if self.noise is None:
             return np.asarray(stabilised, dtype=np.float64) * self._scale
-        return inverse_generalized_anscombe(stabilised, noise=self.noise)
+        return inverse_generalized_anscombe(stabilised, noise=self.noise, floor=floor)
 
     def inverse_algebraic(self, stabilised: ArrayLike) -> NDArray[np.float64]:
         """Exact inverse of :meth:`forward` wherever ``forward`` did not clip at zero."""
