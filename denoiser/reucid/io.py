@@ -530,7 +530,8 @@ class _Opened:
             page = tif.pages[0]
             x_res, y_res = page.tags.get("XResolution"), page.tags.get("YResolution")
             if unit and x_res is not None and y_res is not None:
-                col_scale, row_scale = _inverse_rational(x_res.value), _inverse_rational(y_res.value)
+                col_scale = _inverse_rational(x_res.value)
+                row_scale = _inverse_rational(y_res.value)
                 self._metadata["axes"] = [
                     {"name": "y", "scale": row_scale, "offset": 0.0, "units": str(unit)},
                     {"name": "x", "scale": col_scale, "offset": 0.0, "units": str(unit)},

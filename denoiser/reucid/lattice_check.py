@@ -12,10 +12,10 @@ for a repeat: the highest value farther than twice the lobe radius from the orig
 relative to the lag-1 value (the zero lag carries the white-noise variance, so it cannot
 be the reference). On the real crystals of ``../shared/data/real`` this ratio is 0.62 to
 1.05, on simulated lattices 1.2 to 2.4; on gradients, blurred-noise "photos" and vacuum
-it is below 0.12 or negative. :data:`LATTICE_THRESHOLD` sits between. The lag-1 value must itself be significant, or
-the ratio would be noise over noise; so at extreme doses (a simulated lattice with about
-one count per column peak, 192 x 192 pixels) the check misses the lattice: it only
-warns, and the job still runs.
+it is below 0.12 or negative. :data:`LATTICE_THRESHOLD` sits between. The lag-1 value
+must itself be significant, or the ratio would be noise over noise; so at extreme doses
+(a simulated lattice with about one count per column peak, 192 x 192 pixels) the check
+misses the lattice: it only warns, and the job still runs.
 """
 from __future__ import annotations
 

@@ -35,7 +35,8 @@ def gradient(size: int = 96) -> np.ndarray:
     return np.random.default_rng(4).poisson((x + y) / 4.0 + 10).astype(np.float32)
 
 
-def test_an_image_without_lattice_still_runs_and_is_flagged(api, django_capture_on_commit_callbacks):
+def test_an_image_without_lattice_still_runs_and_is_flagged(
+        api, django_capture_on_commit_callbacks):
     job = submit(api, django_capture_on_commit_callbacks, npy_upload(blurred_photo(), "photo.npy"))
     status = api.get(f"/api/jobs/{job.pk}/").json()
     assert status["status"] == "done"  # asked for, so it ran

@@ -11,6 +11,7 @@ import struct
 import threading
 import time
 import zlib
+
 import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -57,7 +58,7 @@ def test_rgba_bomb_is_refused_by_the_core_from_its_header(tmp_path, rgba_bomb):
 
 
 def test_a_grey_image_exactly_at_the_limit_is_not_refused_for_its_size(tmp_path):
-    from denoiser.reucid.io import inspect_image, check_declared_size
+    from denoiser.reucid.io import check_declared_size, inspect_image
 
     path = tmp_path / "grey.png"
     path.write_bytes(bomb_png(8192, 8192, colour_type=0))
