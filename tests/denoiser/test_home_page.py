@@ -41,3 +41,13 @@ def test_the_page_stands_without_any_figures(client, settings, tmp_path):
 def test_every_page_links_a_favicon(client):
     html = client.get("/").content.decode()
     assert 'rel="icon"' in html and "favicon.svg" in html
+
+
+def test_the_upload_page_quotes_the_same_figures(client):
+    figures = benchmark_figures.figures()
+    html = client.get("/denoise/").content.decode()
+    for method in ("best", "paper"):
+        m = figures["methods"][method]
+        assert f'data-test="method-figures-{method}"' in html
+        assert f"Measured: {m['psnr_db']['100']} dB" in html
+        assert f"{m['seconds']['1024']} s for 1024" in html
