@@ -3,12 +3,15 @@
 ``write_image_file(kind, folder, image, pixel_size_nm)`` writes ``image`` (2-D, uint16
 values) in one format and returns the path. The name's extension is what users give
 such files; ``misnamed`` kinds carry a wrong extension, to test detection by content.
-Formats with no writer in Python (Gatan DM, TIA SER, Velox EMD) are covered by the real
-files in ``../shared/data/real`` where present.
+Gatan DM3/DM4 files are written by a minimal writer here (one calibrated 2-D image, the
+tag layout rosettasciio reads); TIA SER and Velox EMD have no writer and are covered by the
+real files in ``../shared/data/real`` where present.
 """
 from __future__ import annotations
 
 from pathlib import Path
+
+import struct
 
 import numpy as np
 
@@ -23,6 +26,8 @@ KINDS = {
     "hspy": "frame.hspy",
     "hdf5": "frame.hdf5",
     "emd": "berkeley.emd",
+    "dm3": "frame.dm3",
+    "dm4": "frame.dm4",
     "hspy-misnamed": "frame.dat",
 }
 
@@ -30,10 +35,12 @@ KINDS = {
 SOURCE_FORMAT = {
     "tiff": "tiff", "png": "png", "npy": "npy", "mat": "mat", "mat73": "mat", "mrc": "mrc",
     "hspy": "hspy", "hdf5": "hspy", "emd": "emd", "hspy-misnamed": "hspy",
+    "dm3": "digitalmicrograph", "dm4": "digitalmicrograph",
 }
 
 #: Kinds whose file states a pixel size.
-CALIBRATED = {"tiff", "mat", "mat73", "mrc", "hspy", "hdf5", "emd", "hspy-misnamed"}
+CALIBRATED = {"tiff", "mat", "mat73", "mrc", "hspy", "hdf5", "emd", "hspy-misnamed", "dm3",
+              "dm4"}
 
 _MAT73_HEADER = (
     b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Fri Dec  4 12:00:00 2026 "
@@ -108,6 +115,77 @@ def write_image_file(kind: str, folder: Path, image: np.ndarray,
             for number, (name, size) in enumerate(zip(("x", "y"), image.shape), start=1):
                 dim = group.create_dataset(f"dim{number}", data=np.arange(size) * pixel_size_nm)
                 dim.attrs["name"], dim.attrs["units"] = name, "n_m"
+    elif kind in ("dm3", "dm4"):
+        write_dm(path, image, version=int(kind[-1]), scale_nm=pixel_size_nm)
     else:
         raise ValueError(kind)
     return path
+
+
+class _DigitalMicrograph:
+    """Tag encoding of DM3 (32-bit lengths) and DM4 (64-bit lengths and tag sizes)."""
+
+    def __init__(self, version: int) -> None:
+        self.version = version
+        self.length_format = ">I" if version == 3 else ">Q"
+
+    def length(self, value: int) -> bytes:
+        return struct.pack(self.length_format, value)
+
+    def label(self, tag_id: int, name: str) -> bytes:
+        raw = name.encode("latin-1")
+        return bytes([tag_id]) + struct.pack(">H", len(raw)) + raw
+
+    def group(self, name: str, tags: list[bytes]) -> bytes:
+        body = b"".join(tags)
+        size = self.length(len(body) + 10) if self.version == 4 else b""
+        return self.label(20, name) + b"\x00\x00" + size + self.length(len(tags)) + body
+
+    def _data(self, name: str, info: list[int], payload: bytes) -> bytes:
+        body = b"%%%%" + self.length(len(info)) + b"".join(map(self.length, info)) + payload
+        size = struct.pack(">Q", len(body)) if self.version == 4 else b""
+        return self.label(21, name) + size + body
+
+    def simple(self, name: str, code: int, fmt: str, value) -> bytes:
+        return self._data(name, [code], struct.pack("<" + fmt, value))
+
+    def array(self, name: str, code: int, values: np.ndarray) -> bytes:
+        values = np.ascontiguousarray(values)
+        little = values.astype(values.dtype.newbyteorder("<"))
+        return self._data(name, [20, code, values.size], little.tobytes())
+
+    def text(self, name: str, value: str) -> bytes:
+        return self.array(name, 4, np.frombuffer(value.encode("utf-16-le"), dtype="<u2"))
+
+
+def write_dm(path: Path, image: np.ndarray, *, version: int, scale_nm: float) -> None:
+    """A DM3/DM4 file of one uint16 image, both axes calibrated in nm (little-endian data).
+
+    Type codes: 3 int32, 4 uint16, 5 uint32, 6 float32, 8 bool, 20 array; DataType 10 is
+    uint16 image data.
+    """
+    image = np.asarray(image, dtype=np.uint16)
+    dm = _DigitalMicrograph(version)
+    rows, cols = image.shape
+
+    def axis() -> bytes:
+        return dm.group("", [dm.simple("Origin", 6, "f", 0.0),
+                             dm.simple("Scale", 6, "f", scale_nm), dm.text("Units", "nm")])
+
+    image_data = dm.group("ImageData", [
+        dm.group("Calibrations", [
+            dm.group("Brightness", [dm.simple("Origin", 6, "f", 0.0),
+                                    dm.simple("Scale", 6, "f", 1.0), dm.text("Units", "")]),
+            dm.group("Dimension", [axis(), axis()]),
+            dm.simple("DisplayCalibratedUnits", 8, "?", True),
+        ]),
+        dm.array("Data", 4, image.ravel()),
+        dm.simple("DataType", 3, "i", 10),
+        dm.group("Dimensions", [dm.simple("", 5, "I", cols), dm.simple("", 5, "I", rows)]),
+        dm.simple("PixelDepth", 5, "I", 2),
+    ])
+    entry = dm.group("", [image_data, dm.group("ImageTags", []), dm.text("Name", "test frame")])
+    root = [dm.group("ImageList", [entry])]
+    body = b"\x00\x00" + dm.length(len(root)) + b"".join(root)
+    header = struct.pack(">I", version) + dm.length(len(body) + 16) + struct.pack(">I", 1)
+    Path(path).write_bytes(header + body + b"\x00" * 8)
