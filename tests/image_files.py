@@ -3,14 +3,15 @@
 ``write_image_file(kind, folder, image, pixel_size_nm)`` writes ``image`` (2-D, uint16
 values) in one format and returns the path. The name's extension is what users give
 such files; ``misnamed`` kinds carry a wrong extension, to test detection by content.
-Gatan DM3/DM4 files are written by a minimal writer here (one calibrated 2-D image, the
-tag layout rosettasciio reads); TIA SER and Velox EMD have no writer and are covered by the
-real files in ``../shared/data/real`` where present.
+Gatan DM3/DM4 and Velox EMD files are written by minimal writers here (one calibrated 2-D
+image in the layout rosettasciio reads); TIA SER has no writer and is covered by the real
+files in ``../shared/data/real`` where present.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+import json
 import struct
 
 import numpy as np
@@ -26,6 +27,7 @@ KINDS = {
     "hspy": "frame.hspy",
     "hdf5": "frame.hdf5",
     "emd": "berkeley.emd",
+    "velox": "velox.emd",
     "dm3": "frame.dm3",
     "dm4": "frame.dm4",
     "hspy-misnamed": "frame.dat",
@@ -35,12 +37,12 @@ KINDS = {
 SOURCE_FORMAT = {
     "tiff": "tiff", "png": "png", "npy": "npy", "mat": "mat", "mat73": "mat", "mrc": "mrc",
     "hspy": "hspy", "hdf5": "hspy", "emd": "emd", "hspy-misnamed": "hspy",
-    "dm3": "digitalmicrograph", "dm4": "digitalmicrograph",
+    "dm3": "digitalmicrograph", "dm4": "digitalmicrograph", "velox": "emd",
 }
 
 #: Kinds whose file states a pixel size.
 CALIBRATED = {"tiff", "mat", "mat73", "mrc", "hspy", "hdf5", "emd", "hspy-misnamed", "dm3",
-              "dm4"}
+              "dm4", "velox"}
 
 _MAT73_HEADER = (
     b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Fri Dec  4 12:00:00 2026 "
@@ -115,6 +117,28 @@ def write_image_file(kind: str, folder: Path, image: np.ndarray,
             for number, (name, size) in enumerate(zip(("x", "y"), image.shape), start=1):
                 dim = group.create_dataset(f"dim{number}", data=np.arange(size) * pixel_size_nm)
                 dim.attrs["name"], dim.attrs["units"] = name, "n_m"
+    elif kind == "velox":  # Thermo Fisher Velox EMD: (y, x, frame) data + JSON metadata
+        import h5py
+
+        metres = f"{pixel_size_nm * 1e-9:.6g}"
+        metadata = {
+            "BinaryResult": {"PixelSize": {"width": metres, "height": metres},
+                             "PixelUnitX": "m", "PixelUnitY": "m",
+                             "Offset": {"x": "0", "y": "0"}, "DetectorIndex": "0"},
+            "Acquisition": {"AcquisitionStartDatetime": {"DateTime": "1764849600"}},
+            "Detectors": {"Detector-0": {"DetectorName": "HAADF",
+                                         "DetectorType": "ScanningDetector"}},
+            "Scan": {}, "Core": {"MetadataDefinitionVersion": "7.9"},
+        }
+        rows, cols = image.shape
+        with h5py.File(path, "w") as handle:
+            handle.create_dataset("Version", data=np.array(
+                [json.dumps({"format": "Velox", "version": 11}).encode()]))
+            group = handle.create_group("Data/Image/6d2b6c1e0f5d4a4f")
+            group.create_dataset("Data", data=image.astype(np.uint16)[:, :, None],
+                                 chunks=(rows, cols, 1))
+            encoded = np.frombuffer(json.dumps(metadata).encode(), dtype=np.uint8)
+            group.create_dataset("Metadata", data=encoded[:, None])
     elif kind in ("dm3", "dm4"):
         write_dm(path, image, version=int(kind[-1]), scale_nm=pixel_size_nm)
     else:

@@ -639,8 +639,16 @@ class _Opened:
         import importlib
 
         reader = importlib.import_module(f"rsciio.{plugin}").file_reader
-        # lazy: the arrays are memory maps or dask arrays; only the chosen frame is decoded
-        signals = reader(str(self.source), lazy=True)
+        if plugin in ("emd", "hspy"):
+            # HDF5: every image dataset is bounded from its header, then read eagerly, so
+            # that no HDF5 handle stays open behind a lazy array (a lazy read also fails on
+            # unchunked datasets); Velox spectrum streams are not read at all
+            self._check_hdf5_datasets()
+            options = {"select_type": "images"} if plugin == "emd" else {}
+            signals = reader(str(self.source), lazy=False, **options)
+        else:
+            # DM and SER: memory maps; only the chosen frame is copied out
+            signals = reader(str(self.source), lazy=True)
         images = [s for s in signals if len(getattr(s.get("data"), "shape", ())) >= 2]
         if not images:
             raise InvalidImageError(f"{self.name} contains no image data")
@@ -671,6 +679,32 @@ class _Opened:
             self._metadata["original_metadata_dropped"] = "larger than 1 MB as JSON"
         if len(signals) > 1:
             self._metadata["n_signals_in_file"] = len(signals)
+
+
+    def _check_hdf5_datasets(self) -> None:
+        """Refuse an HDF5 file whose image datasets together exceed the byte budget.
+
+        Spectrum groups (Velox ``Spectrum*``) are left out: they are never read here.
+        """
+        import h5py
+
+        total = 0
+
+        def visit(name, item) -> None:
+            nonlocal total
+            if "Spectrum" in name:
+                return
+            if isinstance(item, h5py.Dataset) and len(item.shape) >= 2 and (
+                    item.dtype.kind in "iufcV"):
+                total += int(np.prod(item.shape, dtype=np.int64)) * item.dtype.itemsize
+
+        with h5py.File(self.source, "r") as handle:
+            handle.visititems(visit)
+        limit = _MAX_BYTES_PER_VALUE * self.max_pixels
+        if total > limit:
+            raise ImageTooLargeError(
+                f"{self.name}: its datasets would take {_megabytes(total)} to decode, more "
+                f"than the {_megabytes(limit)} allowed; crop or bin it first")
 
 
 #: Original metadata kept with the image (for the .hspy download) up to this JSON size.

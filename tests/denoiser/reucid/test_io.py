@@ -292,3 +292,24 @@ def test_hdf5_from_atomap_and_statstem_mat_real_files(shared_data):
     data = read_image(mat)
     assert data.pixel_size == pytest.approx((0.1211, 0.1211))
     np.testing.assert_allclose(data.array, np.load(copy), rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["hspy", "velox", "emd", "mat73"])
+def test_hdf5_files_are_closed_after_reading(tmp_path, image, kind):
+    """No HDF5 handle stays open behind the image (a web process reads thousands)."""
+    import h5py
+
+    path = write_image_file(kind, tmp_path, image)
+    read_image(path)
+    with h5py.File(path, "w"):  # truncating fails while any handle is still open
+        pass
+
+
+def test_velox_spectrum_streams_do_not_count_and_are_not_read(tmp_path, image):
+    import h5py
+
+    path = write_image_file("velox", tmp_path, image)
+    with h5py.File(path, "a") as handle:  # a large EDS stream next to the small image
+        handle.create_dataset("Data/SpectrumStream/x/Data", shape=(4096, 4096), dtype="u2",
+                              compression="gzip")
+    assert read_image(path, max_pixels=64 * 64).array.shape == image.shape
