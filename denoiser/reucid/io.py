@@ -12,7 +12,9 @@ in Å; the image axes as the file states them (scale, offset, units) stay in
 Memory stays bounded: every reader states the shape and data type of the frame it will
 decode from the file's header (:func:`inspect_image`), and :func:`read_image` refuses
 anything larger than ``max_pixels`` pixels, ``max_pixels`` values (pixels x colour bands)
-or ``8 * max_pixels`` bytes before a single pixel is decompressed. Stacks decode one frame.
+or ``8 * max_pixels`` bytes before a single pixel is decompressed. TIFF, NPY, MRC, DM and
+SER stacks decode only the chosen frame; HDF5 files (HyperSpy, EMD, MATLAB 7.3) are read
+after the header of every image dataset is bounded, and their handles are closed.
 """
 from __future__ import annotations
 
