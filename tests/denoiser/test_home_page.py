@@ -51,3 +51,9 @@ def test_the_upload_page_quotes_the_same_figures(client):
         assert f'data-test="method-figures-{method}"' in html
         assert f"Measured: {m['psnr_db']['100']} dB" in html
         assert f"{m['seconds']['1024']} s for 1024" in html
+
+
+def test_the_admin_links_the_favicon_too(client):
+    html = client.get("/admin/login/").content.decode()
+    assert 'rel="icon"' in html and "favicon.svg" in html
+    assert "Django administration" in html or "administration" in html.lower()
