@@ -14,9 +14,9 @@
    group.
 5. **Weights**: each selected component of each patch gets an empirical Wiener
    weight in ``[0, 1]`` from the pilot (or the previous pass).
-6. **Aggregate** (:mod:`.aggregation`): overlapping patch estimates averaged with
-   weights that favour the less noisy ones; then the exact unbiased inverse
-   transform returns to detector units.
+6. **Aggregate** (:mod:`.aggregation`): overlapping patch estimates averaged (flat by
+   default; weighted toward the less noisy ones on request); then the exact unbiased
+   inverse transform returns to detector units.
 
 Every output pixel is therefore a function of the data's own patch decompositions:
 in the stabilised domain the data's own coefficients on the data's own eigenpatches
@@ -57,6 +57,7 @@ from ..validation import as_grey_float_image, check_patch_fits
 from .aggregation import AGGREGATIONS, PatchCanvas
 from .group_pca import GroupDiagnostics, iter_group_pass
 from .pilot import PILOTS, coarse_pilot
+from .scan_lines import ScanLineOffsets, estimate_line_offsets
 
 __all__ = [
     "DEFAULT_N_COMPONENTS",
@@ -110,6 +111,9 @@ class GroupedResult(DenoiseResult):
     pilot : dict or None
         The coarse pilot used (``{"kind": "coarse", "patch_size": ..., "n_kept": ...}``),
         None when the first pass made its own grouping.
+    scan_lines : ScanLineOffsets or None
+        The scan-line offsets found (removed when ``detected``); None with
+        ``destripe=False``.
     pass_images : list of numpy.ndarray
         The estimate after each pass, in detector units.
     """
@@ -121,6 +125,7 @@ class GroupedResult(DenoiseResult):
     noise_variance: float = 1.0
     pilot: dict[str, Any] | None = None
     pass_images: list[NDArray[np.float64]] = field(default_factory=list)
+    scan_lines: ScanLineOffsets | None = None
 
     @property
     def last_pass(self) -> list[GroupDiagnostics]:
@@ -150,6 +155,7 @@ class GroupedResult(DenoiseResult):
                 "slope": model.slope, "intercept": model.intercept},
             "noise_variance": float(self.noise_variance),
             "pilot": self.pilot,
+            "scan_lines": None if self.scan_lines is None else self.scan_lines.to_metadata(),
             "kept_per_group": [g.n_kept for g in self.last_pass],
             "groups": [g.to_metadata(include_eigenpatches=include_eigenpatches,
                                      max_eigenpatches=max_eigenpatches)
@@ -178,11 +184,12 @@ def denoise_grouped(
     seed: int | None = 0,
     passes: int = 2,
     pilot: str | None = "coarse",
-    aggregation: str = "weighted",
+    aggregation: str = "flat",
     stabilize: bool = True,
     noise_model: PoissonGaussianNoise | None = None,
     n_components: int = DEFAULT_N_COMPONENTS,
     centre: bool = False,
+    destripe: bool = True,
     device: str = "cpu",
 ) -> GroupedResult:
     """Denoise a 2D image with the default method (similar-patch groups, weighted passes).
@@ -209,7 +216,9 @@ def denoise_grouped(
         paper's pipeline on the 2x2-binned image; None: the first pass groups on the
         data and keeps the selection unweighted.
     aggregation : {"weighted", "flat"}, optional
-        How overlapping patch estimates are averaged (default ``"weighted"``).
+        How overlapping patch estimates are averaged: ``"flat"`` (default), the plain
+        mean; ``"weighted"`` favours the patches that kept fewer components (less noise,
+        but pulled toward their group).
     stabilize : bool, optional
         Work on the generalised Anscombe transform of the image (default True).
     noise_model : PoissonGaussianNoise, optional
@@ -222,6 +231,10 @@ def denoise_grouped(
         own values. True: patches are rebuilt around their group's mean, which removes
         more noise on a perfect crystal but pulls everything non-periodic toward the
         lattice average.
+    destripe : bool, optional
+        Find offsets that are constant along scan lines (rows) and, when they clearly
+        exceed white noise, remove them before denoising (default True; see
+        :mod:`.scan_lines`).
     device : {"cpu"}, optional
         The default method runs on the CPU; another device is refused.
 
@@ -250,7 +263,7 @@ def denoise_grouped(
             image, classifier=classifier, patch_size=patch_size, n_groups=n_groups, seed=seed,
             passes=passes, pilot=pilot, aggregation=aggregation, stabilize=stabilize,
             noise_model=noise_model, n_components=n_components, centre=centre,
-            device=device):
+            destripe=destripe, device=device):
         final = progress.final  # type: ignore[assignment]
     assert final is not None  # the generator always ends with the result
     return final
@@ -265,11 +278,12 @@ def iter_denoise_grouped(
     seed: int | None = 0,
     passes: int = 2,
     pilot: str | None = "coarse",
-    aggregation: str = "weighted",
+    aggregation: str = "flat",
     stabilize: bool = True,
     noise_model: PoissonGaussianNoise | None = None,
     n_components: int = DEFAULT_N_COMPONENTS,
     centre: bool = False,
+    destripe: bool = True,
     device: str = "cpu",
 ) -> Iterator[GroupedProgress]:
     """Like :func:`denoise_grouped`, yielding :class:`GroupedProgress` as groups finish.
@@ -296,6 +310,8 @@ def iter_denoise_grouped(
         raise ValueError(f"stabilize must be True or False, got {stabilize!r}")
     if not isinstance(centre, bool):
         raise ValueError(f"centre must be True or False, got {centre!r}")
+    if not isinstance(destripe, bool):
+        raise ValueError(f"destripe must be True or False, got {destripe!r}")
     if noise_model is not None and not isinstance(noise_model, PoissonGaussianNoise):
         raise TypeError("noise_model must be a PoissonGaussianNoise or None, "
                         f"got {type(noise_model).__name__}")
@@ -325,7 +341,7 @@ def iter_denoise_grouped(
     settings = _Settings(
         data=data, patch_size=p, patch_size_method=p_method, selector=selector,
         n_groups=groups, seed=seed, passes=passes, pilot=pilot, aggregation=aggregation,
-        stabilize=stabilize, noise_model=noise_model, centre=centre,
+        stabilize=stabilize, noise_model=noise_model, centre=centre, destripe=destripe,
         n_classified=None if needed == "all" else int(needed))
     return _run(settings, started)
 
@@ -347,6 +363,7 @@ class _Settings:
     noise_model: PoissonGaussianNoise | None
     n_classified: int | None
     centre: bool = False
+    destripe: bool = True
     restore_outliers: bool = True
     max_features: int = DEFAULT_MAX_FEATURES
 
@@ -398,6 +415,7 @@ class _Stabilised:
     patches: PatchSet
     noise_variance: float
     floor: float | None = None
+    lines: ScanLineOffsets | None = None
 
     def back(self, values: NDArray[np.float64]) -> NDArray[np.float64]:
         """Values of the working domain in detector units, never below the data's floor."""
@@ -407,11 +425,23 @@ class _Stabilised:
 
 
 def stabilise(settings: _Settings) -> _Stabilised:
-    """Step 1: noise model, variance-stabilising transform, measured noise level."""
+    """Step 1: scan-line offsets, noise model, variance-stabilising transform, noise level."""
     image, p = settings.data, settings.patch_size
-    model = settings.noise_model if settings.noise_model is not None else estimate_noise_model(
-        noise_model_region(image), patch_size=p, n_groups=settings.n_groups,
-        seed=settings.seed)
+
+    def fitted(values: NDArray[np.float64]) -> PoissonGaussianNoise:
+        if settings.noise_model is not None:
+            return settings.noise_model
+        return estimate_noise_model(noise_model_region(values), patch_size=p,
+                                    n_groups=settings.n_groups, seed=settings.seed)
+
+    model = fitted(image)
+    lines = None
+    if settings.destripe:
+        lines = estimate_line_offsets(image, model, seed=settings.seed)
+        if lines.detected:
+            # the white noise is measured again without the line noise that inflated it
+            image = image - lines.offsets[:, None]
+            model = fitted(image)
     if settings.stabilize:
         stabilizer: VarianceStabilizer | None = VarianceStabilizer(model)
         work = stabilizer.forward(image)
@@ -427,7 +457,8 @@ def stabilise(settings: _Settings) -> _Stabilised:
     if stabilizer is not None and stabilizer.mean_counts(image) < _STARVED_COUNTS:
         noise_variance = max(noise_variance, 1.0)
     return _Stabilised(model=model, work=work, stabilizer=stabilizer, patches=patches,
-                       noise_variance=noise_variance, floor=data_floor(image, model))
+                       noise_variance=noise_variance, floor=data_floor(image, model),
+                       lines=lines)
 
 
 def data_floor(image: NDArray[np.float64], model: PoissonGaussianNoise) -> float:
@@ -556,7 +587,7 @@ def _run(settings: _Settings, started: float) -> Iterator[GroupedProgress]:
         classifier=classifier_name(settings.selector), seed=seed, timings=timings,
         options=_options_record(settings), n_groups=n_groups, passes=settings.passes,
         groups=all_groups, noise_model=state.model, noise_variance=state.noise_variance,
-        pilot=pilot_used, pass_images=pass_images)
+        pilot=pilot_used, pass_images=pass_images, scan_lines=state.lines)
     last = all_groups[-1]
     yield GroupedProgress(
         image=image, step=total_steps, n_steps=total_steps,
@@ -573,7 +604,7 @@ def _options_record(settings: _Settings) -> dict[str, Any]:
     """The options a run of the default method used, JSON-able."""
     return {"method": "best", "passes": settings.passes, "pilot": settings.pilot,
             "aggregation": settings.aggregation, "stabilize": settings.stabilize,
-            "centre": settings.centre,
+            "centre": settings.centre, "destripe": settings.destripe,
             "n_groups": settings.n_groups, "device": "cpu",
             "n_components": "all" if settings.n_classified is None
             else settings.n_classified}

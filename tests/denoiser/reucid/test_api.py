@@ -30,7 +30,8 @@ def _noisy_lattice(dose: float = 20.0, seed: int = 0, shape=(96, 96)):
 
 PAPER_ONLY = {"n_stacks": 2, "mode": "reference", "memory_budget": 10**9, "sample_size": 500,
               "backend": "numpy", "workers": 1, "svd_method": "gram"}
-BEST_ONLY = {"n_groups": 4, "passes": 1, "pilot": None, "aggregation": "flat",
+BEST_ONLY = {"n_groups": 4, "passes": 1, "pilot": None, "aggregation": "weighted",
+             "centre": True, "destripe": False,
              "stabilize": False, "noise_model": PoissonGaussianNoise(gain=1.0, sigma=2.0)}
 
 
@@ -154,9 +155,22 @@ def test_default_n_groups_passes_and_pilot_are_honoured():
 def test_default_aggregation_stabilize_and_seed_change_the_output():
     noisy, _ = _noisy_lattice(shape=(64, 64), seed=4)
     base = denoise(noisy, patch_size=5)
-    assert not np.array_equal(base.image, denoise(noisy, patch_size=5, aggregation="flat").image)
+    assert not np.array_equal(base.image, denoise(noisy, patch_size=5, aggregation="weighted").image)
     assert not np.array_equal(base.image, denoise(noisy, patch_size=5, stabilize=False).image)
     assert not np.array_equal(base.image, denoise(noisy, patch_size=5, seed=3).image)
+
+
+def test_default_destripe_removes_scan_line_offsets_and_can_be_turned_off():
+    noisy, clean = _noisy_lattice(dose=60.0, seed=5, shape=(128, 128))
+    lines = np.random.default_rng(1).normal(0.0, 3.0, 128)
+    striped = noisy + lines[:, None]
+    on, off = denoise(striped, patch_size=7), denoise(striped, patch_size=7, destripe=False)
+    assert on.scan_lines.detected and off.scan_lines is None
+    assert on.options["destripe"] is True and off.options["destripe"] is False
+    # what is left of the line offsets in the output
+    left = lambda image: np.std(np.median(image - clean, axis=1))
+    assert left(on.image) < 0.6 * left(off.image)
+    assert not denoise(noisy, patch_size=7).scan_lines.detected
 
 
 def test_default_noise_model_is_used_as_given():
@@ -176,7 +190,8 @@ def test_the_default_method_refuses_a_device_it_cannot_use():
 
 @pytest.mark.parametrize("options", [
     {"passes": 3}, {"passes": True}, {"pilot": "fine"}, {"aggregation": "median"},
-    {"stabilize": "anscombe"}, {"n_groups": 0}, {"n_components": 0},
+    {"stabilize": "anscombe"}, {"n_groups": 0}, {"n_components": 0}, {"centre": "yes"},
+    {"destripe": 1},
 ])
 def test_bad_default_options_are_refused_before_any_work(options, monkeypatch):
     def no_work(*args, **kwargs):
