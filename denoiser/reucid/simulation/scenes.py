@@ -57,6 +57,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ..metrics.fidelity import column_intensities
 from .haadf import CRYSTALS, Z_EXPONENT, ProbeModel, ProjectedCell, _lattice_columns, _render_columns
 
 __all__ = [
@@ -705,8 +706,6 @@ def make_scene(name: str, dose: float, *, seed: int = 0, size: int | tuple[int, 
 
 def _truth(spec: _Spec, clean: NDArray[np.float64], perfect: NDArray[np.float64]
            ) -> ColumnTruth:
-    from ..metrics.fidelity import column_intensities
-
     ideal = _distort_positions(spec.positions, spec)
     positions = _distort_positions(spec.positions + spec.displacement, spec)
     m, n = spec.shape
