@@ -205,6 +205,9 @@ class LabelledDatasetAdmin(admin.ModelAdmin):
                        "n_images", "n_eigenpatches", "n_useful", "summary", "seed", "created_at"]
     inlines = [LabelledImageInline]
 
+    class Media:
+        css = {"all": ["training/admin.css"]}
+
     def has_add_permission(self, request):
         return False
 
@@ -213,6 +216,9 @@ class LabelledDatasetAdmin(admin.ModelAdmin):
 class ActivationEventAdmin(admin.ModelAdmin):
     list_display = ["classifier", "previous", "reason", "user", "created_at"]
     readonly_fields = ["classifier", "previous", "reason", "user", "created_at"]
+
+    class Media:
+        css = {"all": ["training/admin.css"]}
 
     def has_add_permission(self, request):
         return False
