@@ -3,6 +3,10 @@
 Users pick "active" (the model the training app marks active, else the shipped model),
 or, for comparison, "mp" (Marchenko–Pastur), "gd" (Gavish–Donoho), "k=N" or "k=all";
 with the "best" method also "noise-edge" (which combinations are allowed: :mod:`.methods`).
+
+"active" means the active model *of the method's kind*: the group classifier for the
+default ("best") method, the paper's CNN for "paper". With "best" and no group
+classifier at all, the noise-edge rule decides instead and the job says so.
 """
 from __future__ import annotations
 
@@ -32,6 +36,7 @@ class ResolvedClassifier:
     choice: str
     spec: str
     version: str
+    note: str = ""
 
 
 def normalise_choice(choice: str | None, *, default: str = ACTIVE) -> str:
@@ -77,8 +82,25 @@ def _record_version(record, path: Path) -> str:
     return " ".join(parts)
 
 
-def active_model() -> tuple[Path, str]:
-    """Path and version label of the model the site should use now.
+def model_kind_for(method: str | None) -> str:
+    """The kind of model a method uses: "group" for "best" (the default), else "paper".
+
+    Examples
+    --------
+    >>> model_kind_for("best"), model_kind_for("paper"), model_kind_for(None)
+    ('group', 'paper', 'paper')
+    """
+    return "group" if method == "best" else "paper"
+
+
+#: The note a job of the default method gets when no group classifier exists.
+NO_GROUP_MODEL_NOTE = (
+    "No trained group classifier is available on this server yet, so the noise-edge rule "
+    "selected the eigenpatches (train one on the training page).")
+
+
+def active_model(kind: str = "paper") -> tuple[Path, str]:
+    """Path and version label of the model of a kind the site should use now.
 
     Raises
     ------
@@ -94,29 +116,41 @@ def active_model() -> tuple[Path, str]:
     from training.selectors import active_classifier_path, active_classifier_record
 
     try:
-        path = Path(active_classifier_path())
+        path = Path(active_classifier_path(kind))
     except ModelLoadError as error:
         raise ClassifierUnavailable(no_model) from error
     if not path.is_file():
         raise ClassifierUnavailable(no_model)
-    record = active_classifier_record()
+    record = active_classifier_record(kind)
     version = _record_version(record, path) if record is not None else "shipped model"
     return path, version
 
 
-def resolve_classifier(choice: str | None, *, default: str = ACTIVE) -> ResolvedClassifier:
+def resolve_classifier(choice: str | None, *, default: str = ACTIVE,
+                       method: str | None = None) -> ResolvedClassifier:
     """Turn a user's choice into what the worker passes to ``denoise(classifier=...)``.
+
+    ``method`` picks the kind of "active" model: the group classifier for "best", the
+    paper's CNN otherwise. With "best" and no group classifier, "active" becomes the
+    noise-edge rule, with a note for the job.
 
     Raises
     ------
     ValueError
         For a choice that is not one of the accepted forms.
     ClassifierUnavailable
-        For "active" when no model exists.
+        For "active" with the paper method when no model exists.
     """
     value = normalise_choice(choice, default=default)
     if value == ACTIVE:
-        path, version = active_model()
+        kind = model_kind_for(method)
+        try:
+            path, version = active_model(kind)
+        except ClassifierUnavailable:
+            if kind != "group":
+                raise
+            return ResolvedClassifier(choice=NOISE_EDGE, spec=NOISE_EDGE,
+                                      version=RULE_LABELS[NOISE_EDGE], note=NO_GROUP_MODEL_NOTE)
         return ResolvedClassifier(choice=value, spec=str(path), version=version)
     label = RULE_LABELS.get(value) or (
         "keep every eigenpatch" if value == "k=all" else f"fixed k = {value[2:]}"

@@ -43,7 +43,10 @@ METHOD_TRADE_OFFS = {
     ),
 }
 #: The classifier a method uses when none is given.
-DEFAULT_CLASSIFIER = {PAPER: ACTIVE, BEST: NOISE_EDGE}
+#: "active" is the active model of the method's kind (``classifier_choice.model_kind_for``):
+#: the group classifier that the survey and simulations teach decides in "best" too; with
+#: none at all, "best" falls back to the noise-edge rule and the job says so.
+DEFAULT_CLASSIFIER = {PAPER: ACTIVE, BEST: ACTIVE}
 #: Largest patch side accepted with "best": each group's eigendecomposition grows as p^6.
 BEST_MAX_PATCH_SIZE = 15
 #: Short label and help of the "protect rare defects" option (numbers: the defect
@@ -96,7 +99,7 @@ def default_classifier(method: str) -> str:
     Examples
     --------
     >>> default_classifier("paper"), default_classifier("best")
-    ('active', 'noise-edge')
+    ('active', 'active')
     """
     return DEFAULT_CLASSIFIER[normalise_method(method)]
 

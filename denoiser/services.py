@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from . import input_record, job_files, methods, selectors
 from .classifier_choice import (
+    ACTIVE,
     NOISE_EDGE,
     ClassifierUnavailable,
     ResolvedClassifier,
@@ -116,7 +117,8 @@ def submit_job(
         # options are checked against the default method before the image is read, so
         # a bad combination is refused without reading (possibly large) files
         planned = requested or methods.DEFAULT_METHOD
-        resolved = resolve_classifier(classifier, default=methods.default_classifier(planned))
+        resolved = resolve_classifier(classifier, default=methods.default_classifier(planned),
+                                      method=planned)
         protect_defects = bool(protect_defects)
         methods.check_combination(planned, resolved.choice, patch_size=patch_size,
                                   n_stacks=n_stacks, protect_defects=protect_defects)
@@ -154,7 +156,7 @@ def submit_job(
         n_stacks=None if n_stacks is None else int(n_stacks),
         frame=frame,
         method=choice.method,
-        method_note=choice.note,
+        method_note=" ".join(filter(None, [choice.note, resolved.note])),
         protect_defects=protect_defects,
         client_key=client,
     )
@@ -196,10 +198,12 @@ def _classifier_after_fallback(requested: str | None, planned: ResolvedClassifie
     exists) replaces an unnamed classifier and the noise-edge rule, which needs "best"'s
     stabilised groups; any other choice is kept.
     """
-    if requested and requested.strip() and planned.choice != NOISE_EDGE:
+    if requested and requested.strip() and planned.choice not in (NOISE_EDGE, ACTIVE):
         return planned, ""
     try:
-        fallback = resolve_classifier(None, default=methods.default_classifier(methods.PAPER))
+        # "active" of "best" is the group classifier: "paper" takes its own kind of model
+        fallback = resolve_classifier(None, default=methods.default_classifier(methods.PAPER),
+                                      method=methods.PAPER)
     except ClassifierUnavailable:
         fallback = resolve_classifier("mp")
     if planned.choice == NOISE_EDGE and requested and requested.strip():

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from reucid_site.files import send_file
 
 from . import input_record, job_files, methods, residuals, selectors, services
-from .classifier_choice import ACTIVE, ClassifierUnavailable, active_model
+from .classifier_choice import ACTIVE, NOISE_EDGE, ClassifierUnavailable, active_model
 from .forms import DenoiseForm
 from .models import JobStatus
 from .rendering import scree_svg
@@ -25,6 +25,12 @@ def _page_context(request: HttpRequest, form: DenoiseForm) -> dict:
         model_error = ""
     except ClassifierUnavailable as error:
         active_version, model_error = "", str(error)
+    try:
+        # the default method's own kind of model; without one it runs the noise-edge rule
+        _, group_version = active_model("group")
+    except ClassifierUnavailable:
+        group_version = ""
+    best_default = methods.default_classifier(methods.BEST) if group_version else NOISE_EDGE
     if request.user.is_authenticated:
         past_jobs = selectors.jobs_of_user(request.user)[:50]
     else:
@@ -43,7 +49,10 @@ def _page_context(request: HttpRequest, form: DenoiseForm) -> dict:
             for name in methods.METHODS
         ],
         "method_preset": methods.DEFAULT_METHOD,
-        "default_classifier": methods.default_classifier(chosen),
+        "default_classifier": best_default if chosen == methods.BEST
+        else methods.default_classifier(chosen),
+        "best_default_classifier": best_default,
+        "group_version": group_version,
         "best_max_patch_size": methods.BEST_MAX_PATCH_SIZE,
         "protect_defects_label": methods.PROTECT_DEFECTS_LABEL,
         "protect_defects_help": methods.PROTECT_DEFECTS_HELP,

@@ -39,8 +39,8 @@
   classifier.addEventListener("change", syncK);
   syncK();
 
-  // Method: "best" (default) or "paper". Each has its default classifier (the
-  // noise-edge rule, the trained model); switching keeps a classifier the user picked
+  // Method: "best" (default) or "paper". Each has its default classifier (its active
+  // trained model; "best" without one: the noise-edge rule); switching keeps a classifier the user picked
   // if it still fits. Untouched, neither is sent: the server then picks the default,
   // and for an image too large for "best" falls back to "paper" (the job page says so).
   var methodInputs = form.querySelectorAll("input[name=method]");
@@ -65,7 +65,7 @@
     protectOption.hidden = !best;
     protectInput.disabled = !best;
     if (!classifierTouched) {
-      classifier.value = best ? "noise-edge" : paperDefault();
+      classifier.value = best ? (classifier.dataset.bestDefault || "noise-edge") : paperDefault();
     } else if (!best && classifier.value === "noise-edge") {
       classifier.value = paperDefault();
     }

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 
 import numpy as np
+from pathlib import Path
+
 import pytest
 import tifffile
 from django.utils.html import escape
@@ -89,17 +91,55 @@ def test_api_accepts_best_with_its_classifiers(api, django_capture_on_commit_cal
     assert job.method == "best" and job.classifier_choice == choice
 
 
+@pytest.fixture
+def no_group_model(monkeypatch, tmp_path):
+    """No group classifier anywhere: neither an active record nor a shipped file."""
+    from denoiser.reucid.selection import group_cnn
+
+    monkeypatch.setattr(group_cnn, "GROUP_SHIPPED_MODEL_PATH", tmp_path / "no-group.pt")
+
+
 @pytest.mark.parametrize("fields", [{}, {"method": ""}, {"classifier": ""}])
-def test_best_is_the_default_of_the_api(api, django_capture_on_commit_callbacks, fields):
+def test_without_a_group_model_best_runs_the_noise_edge_rule_and_says_so(
+        api, django_capture_on_commit_callbacks, fields, no_group_model):
+    from denoiser.classifier_choice import NO_GROUP_MODEL_NOTE
+
     with django_capture_on_commit_callbacks(execute=False):
         response = api.post(
             "/api/denoise/", {"file": npy_upload(lattice_image()), **fields}, format="multipart"
         )
     assert response.status_code == 201, response.content
     body = response.json()
-    assert (body["method"], body["classifier"], body["method_note"]) == ("best", "noise-edge", "")
+    assert (body["method"], body["classifier"], body["method_note"]) == (
+        "best", "noise-edge", NO_GROUP_MODEL_NOTE)
     job = DenoiseJob.objects.get()
-    assert (job.method, job.classifier_choice, job.method_note) == ("best", "noise-edge", "")
+    assert (job.method, job.classifier_choice) == ("best", "noise-edge")
+
+
+@pytest.mark.parametrize("fields", [{}, {"method": ""}, {"classifier": ""}])
+def test_an_upload_with_no_options_runs_best_with_the_active_group_model(
+        api, django_capture_on_commit_callbacks, fields, no_group_model, tmp_path):
+    import torch
+
+    from denoiser.reucid.selection.group_cnn import GroupEigenpatchNet, save_group_classifier
+    from training import services as training_services
+
+    torch.manual_seed(0)
+    path = save_group_classifier(GroupEigenpatchNet(), tmp_path / "group.pt",
+                                 metadata={"name": "votes v2"})
+    record = training_services.register_classifier_file(path, name="votes v2")
+    training_services.activate_classifier(record)
+    with django_capture_on_commit_callbacks(execute=False):
+        response = api.post(
+            "/api/denoise/", {"file": npy_upload(lattice_image()), **fields}, format="multipart"
+        )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert (body["method"], body["classifier"], body["method_note"]) == ("best", "active", "")
+    job = DenoiseJob.objects.get()
+    assert record.kind == "group" and f"#{record.pk}" in job.model_version
+    assert "votes v2" in job.model_version
+    assert training_services.sha256_of(Path(job.classifier_spec)) == record.sha256
 
 
 def test_methods_select_the_cores_variants():
@@ -344,14 +384,19 @@ def test_best_job_runs_end_to_end_with_small_diagnostics(
     assert api.get(f"/api/jobs/{job.pk}/").json()["method"] == "best"
 
 
-def test_best_job_with_the_trained_model(api, django_capture_on_commit_callbacks, settings):
-    """The shipped CNN judges each group's leading eigenpatches."""
-    from denoiser.classifier_choice import ClassifierUnavailable, active_model
+def test_best_job_with_the_trained_model(api, django_capture_on_commit_callbacks, settings,
+                                        no_group_model, tmp_path):
+    """The active group classifier judges each group's leading eigenpatches."""
+    import torch
 
-    try:
-        active_model()
-    except ClassifierUnavailable:
-        pytest.skip("no trained model on this checkout")
+    from denoiser.reucid.selection.group_cnn import GroupEigenpatchNet, save_group_classifier
+    from training import services as training_services
+
+    torch.manual_seed(0)
+    path = save_group_classifier(GroupEigenpatchNet(), tmp_path / "group.pt",
+                                 metadata={"name": "g1"})
+    training_services.activate_classifier(
+        training_services.register_classifier_file(path, name="g1"))
     with django_capture_on_commit_callbacks(execute=True):
         response = api.post(
             "/api/denoise/",
@@ -361,5 +406,7 @@ def test_best_job_with_the_trained_model(api, django_capture_on_commit_callbacks
     assert response.status_code == 201, response.content
     job = DenoiseJob.objects.get(pk=response.json()["id"])
     assert job.status == JobStatus.DONE, job.error
-    assert job.diagnostics["core"]["classifier"].startswith("cnn")
+    assert job.diagnostics["core"]["classifier"] == "group:g1"
     assert job.diagnostics["groups"]["n_groups"] >= 1
+
+

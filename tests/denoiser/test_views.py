@@ -19,9 +19,10 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
 @pytest.fixture
 def no_model(monkeypatch, tmp_path):
     """A site where neither a trained nor a shipped model exists."""
-    from denoiser.reucid.selection import cnn
+    from denoiser.reucid.selection import cnn, group_cnn
 
     monkeypatch.setattr(cnn, "SHIPPED_MODEL_PATH", tmp_path / "absent.pt")
+    monkeypatch.setattr(group_cnn, "GROUP_SHIPPED_MODEL_PATH", tmp_path / "absent-group.pt")
 
 
 @pytest.fixture
@@ -29,8 +30,18 @@ def with_model(monkeypatch, tmp_path):
     path = tmp_path / "model.pt"
     path.write_bytes(b"weights")
     module = types.ModuleType("training.selectors")
-    module.active_classifier_path = lambda: path
-    module.active_classifier_record = lambda: types.SimpleNamespace(name="cnn", version="v3")
+
+    def active_classifier_path(kind="paper"):
+        # a paper CNN only: the default method has no group classifier on this site
+        if kind != "paper":
+            from denoiser.reucid.errors import ModelLoadError
+
+            raise ModelLoadError("no group classifier")
+        return path
+
+    module.active_classifier_path = active_classifier_path
+    module.active_classifier_record = lambda kind="paper": types.SimpleNamespace(
+        name="cnn", version="v3")
     monkeypatch.setitem(sys.modules, "training.selectors", module)
 
 
@@ -51,7 +62,9 @@ def test_upload_page_has_the_controls(client, with_model):
                  'id="patch-size-input"', 'id="seed-input"', 'id="denoise-submit"',
                  "denoiser/upload.js", 'data-api-url="/api/denoise/"'):
         assert hook in html
-    assert "Active trained model (cnn v3)" in html
+    assert "Active trained model (paper: cnn v3)" in html
+    # no group classifier: the default method's selection stays the noise-edge rule
+    assert '<option value="noise-edge" data-method="best" selected>' in html
     assert ".dm4" in html and ".emd" in html and ".hspy" in html
 
 
