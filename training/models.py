@@ -71,10 +71,22 @@ class LabelledImage(models.Model):
         return f"{self.image_key}: k*={self.k_star}/{self.n_components}"
 
 
+class ClassifierKind(models.TextChoices):
+    PAPER = "paper", "Paper CNN (the paper method's stacks)"
+    GROUP = "group", "Group classifier (the default method's groups)"
+
+
 class ClassifierModel(models.Model):
-    """A trained eigenpatch classifier; exactly one (or none yet) is active."""
+    """A trained eigenpatch classifier; per kind, exactly one (or none yet) is active.
+
+    ``kind`` says which method's eigenpatches the model judges: a group model decides in
+    the default method (what an upload with no options runs), a paper CNN in the paper
+    method.
+    """
 
     name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=ClassifierKind.choices,
+                            default=ClassifierKind.PAPER)
     file = models.FileField(upload_to="training/classifiers/")
     sha256 = models.CharField(max_length=64, db_index=True)
     architecture = models.JSONField(default=dict, blank=True)
@@ -92,8 +104,11 @@ class ClassifierModel(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
+            # one active model per kind: the paper method's CNN and the default method's
+            # group classifier are activated (and rolled back) independently
             models.UniqueConstraint(
-                fields=["is_active"], condition=Q(is_active=True), name="one_active_classifier"
+                fields=["kind", "is_active"], condition=Q(is_active=True),
+                name="one_active_classifier_per_kind"
             )
         ]
 

@@ -11,23 +11,30 @@ from django.db.models import QuerySet
 from .models import ClassifierModel, LabelledDataset, TrainingRun
 
 
-def active_classifier_record() -> ClassifierModel | None:
-    """The active :class:`ClassifierModel`, or None when none has been activated."""
-    return ClassifierModel.objects.filter(is_active=True).first()
+def active_classifier_record(kind: str = "paper") -> ClassifierModel | None:
+    """The active :class:`ClassifierModel` of a kind ("paper" or "group"), or None."""
+    return ClassifierModel.objects.filter(is_active=True, kind=kind).first()
 
 
-def active_classifier_path() -> Path:
-    """File of the active classifier, else the shipped model.
+def shipped_model_path(kind: str = "paper") -> Path:
+    """Where the package's default model of a kind lives (it may not exist)."""
+    from denoiser.reucid.selection.cnn import SHIPPED_MODEL_PATH
+    from denoiser.reucid.selection.group_cnn import GROUP_SHIPPED_MODEL_PATH
+
+    return Path(GROUP_SHIPPED_MODEL_PATH if kind == "group" else SHIPPED_MODEL_PATH)
+
+
+def active_classifier_path(kind: str = "paper") -> Path:
+    """File of the active classifier of a kind, else the shipped model of that kind.
 
     Raises
     ------
     denoiser.reucid.errors.ModelLoadError
         If neither the active record's file nor the shipped model exists.
     """
-    from denoiser.reucid.selection.cnn import SHIPPED_MODEL_PATH
     from denoiser.reucid.errors import ModelLoadError
 
-    record = active_classifier_record()
+    record = active_classifier_record(kind)
     if record is not None and record.file:
         try:
             path = Path(record.file.path)
@@ -35,12 +42,14 @@ def active_classifier_path() -> Path:
             path = None
         if path is not None and path.is_file():
             return path
-    shipped = Path(SHIPPED_MODEL_PATH)
+    shipped = shipped_model_path(kind)
     if shipped.is_file():
         return shipped
+    command = "train_classifier --kind group --ship" if kind == "group" else \
+        "train_classifier --ship"
     raise ModelLoadError(
-        "no classifier is available: neither an active model file nor the shipped "
-        f"model {shipped} exists (run `python manage.py train_classifier --ship`)"
+        f"no {kind} classifier is available: neither an active model file nor the shipped "
+        f"model {shipped} exists (run `python manage.py {command}`)"
     )
 
 

@@ -106,10 +106,15 @@ def test_register_shipped_model_command(monkeypatch, model_file):
 
     from denoiser.reucid.selection import cnn
 
+    from denoiser.reucid.selection import group_cnn
+
     monkeypatch.setattr(cnn, "SHIPPED_MODEL_PATH", model_file(seed=9, name="shipped.pt"))
+    monkeypatch.setattr(group_cnn, "GROUP_SHIPPED_MODEL_PATH",
+                        cnn.SHIPPED_MODEL_PATH.parent / "no-group.pt")
     out = io.StringIO()
     call_command("register_shipped_model", stdout=out)
     call_command("register_shipped_model", stdout=out)
     assert "registered and activated" in out.getvalue()
     assert "already registered" in out.getvalue()
+    assert "no shipped group model file" in out.getvalue()
     assert ClassifierModel.objects.count() == 1

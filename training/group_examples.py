@@ -1,0 +1,480 @@
+"""Labelled group components for the default method's classifier, from simulations.
+
+Pure numpy (plus the REUCID core); no Django. The default method is run as it runs for
+an upload; while it runs, each pass over the groups is recorded (the stabilised
+patches, the group labels and the pilot that gives the Wiener weights). Afterwards every
+group is decomposed again exactly as the method did, and each of its leading components
+gets the *oracle's* verdict, computed against the clean image in the same stabilised
+domain: keep component ``j`` when keeping it lowers the group's patch error,
+
+    gain_j = sum_i a_i [ s_ij² - (s_ij - w_ij y_ij)² ] > 0
+
+with ``y_ij`` the noisy centred patch's coefficient, ``s_ij`` the clean patch's (minus
+the same noisy group mean), ``w_ij`` the method's Wiener weight and ``a_i`` a patch
+weight that counts patches holding rare detail (their clean content differs from the
+group's clean mean by more than the noise) ``1 + detail_weight`` times: PSNR alone
+rewards pulling a defect toward the lattice average, the fidelity measures do not.
+
+The components are stored as the group classifier sees them (:func:`group_features`),
+so the same arrays train the network and score it.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from denoiser.reucid.errors import PatchSizeError
+from denoiser.reucid.grouped import denoise_grouped
+from denoiser.reucid.grouped import pipeline as grouped_pipeline
+from denoiser.reucid.grouped.pipeline import DEFAULT_N_COMPONENTS, GroupedResult
+from denoiser.reucid.noise import PoissonGaussianNoise, VarianceStabilizer
+from denoiser.reucid.patches.patch_set import PatchSet
+from denoiser.reucid.patches.similarity import group_positions
+from denoiser.reucid.selection.base import SelectionContext
+from denoiser.reucid.selection.rules import FixedRank
+from denoiser.reucid.selection.group_cnn import N_SCALARS, group_features
+
+__all__ = [
+    "ORACLE_KS",
+    "GroupComponents",
+    "GroupExamples",
+    "LabelledRun",
+    "PassRecord",
+    "components_to_examples",
+    "group_contributions",
+    "label_case",
+    "oracle_ks",
+    "recorded_group_passes",
+]
+
+
+@dataclass
+class PassRecord:
+    """What one pass over the groups worked on: enough to redo any group exactly."""
+
+    patches: PatchSet
+    labels: NDArray[np.intp]
+    pilot: PatchSet | None
+    noise_variance: float
+    n_classified: int | None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def recorded_group_passes(
+        replace_selector: Callable[[PassRecord], Any] | None = None,
+) -> Iterator[list[PassRecord]]:
+    """Record every pass of the default method run inside the ``with`` block.
+
+    The default method's pipeline calls ``iter_group_pass`` once per pass; for the
+    duration of the block that name is wrapped, so each call's patches, labels and
+    pilot are kept (the method itself is unchanged). ``replace_selector`` may return a
+    selector to use instead of the run's for that pass (the oracle does).
+
+    Not thread-safe: it swaps a module attribute for the block's duration.
+    """
+    original = grouped_pipeline.iter_group_pass
+    records: list[PassRecord] = []
+
+    def wrapped(patches: PatchSet, labels: Any, *, selector: Any, noise_variance: float = 1.0,
+                pilot: PatchSet | None = None, n_classified: int | None = None,
+                **options: Any) -> Any:
+        record = PassRecord(patches=patches, labels=np.asarray(labels, dtype=np.intp),
+                            pilot=pilot, noise_variance=float(noise_variance),
+                            n_classified=n_classified, options=dict(options))
+        records.append(record)
+        if replace_selector is not None:
+            selector = replace_selector(record)
+        return original(patches, labels, selector=selector, noise_variance=noise_variance,
+                        pilot=pilot, n_classified=n_classified, **options)
+
+    grouped_pipeline.iter_group_pass = wrapped  # type: ignore[assignment]
+    try:
+        yield records
+    finally:
+        grouped_pipeline.iter_group_pass = original  # type: ignore[assignment]
+
+
+def _snapshot(canvas: Any) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    # the canvas's running sums: what one group adds is the difference of two snapshots
+    # (private fields of PatchCanvas; see docs/training.md for the hook this stands in for)
+    return canvas._sum.copy(), canvas._weight.copy()
+
+
+@dataclass
+class _Contribution:
+    """What one group adds to the canvas for one candidate: pixels, weighted sum, weight."""
+
+    pixels: NDArray[np.intp]
+    total: NDArray[np.float64]
+    weight: NDArray[np.float64]
+
+
+def group_contributions(record: PassRecord, ks: Sequence[int]
+                        ) -> list[list[_Contribution]]:
+    """Redo a recorded pass once per ``k`` (every group keeps its leading ``k``).
+
+    Returns ``[group][candidate]`` contributions to the canvas; any per-group choice of
+    candidates can then be assembled into the pass's image without running it again.
+    """
+    per_group: list[list[_Contribution]] = []
+    for k in ks:
+        previous: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
+        for index, (_, canvas) in enumerate(grouped_pipeline.iter_group_pass(
+                record.patches, record.labels, selector=FixedRank(int(k)),
+                noise_variance=record.noise_variance, pilot=record.pilot,
+                n_classified=record.n_classified, **record.options)):
+            now = _snapshot(canvas)
+            before = previous if previous is not None else (np.zeros_like(now[0]),
+                                                            np.zeros_like(now[1]))
+            changed = np.flatnonzero(now[1] != before[1])
+            contribution = _Contribution(changed, now[0][changed] - before[0][changed],
+                                         now[1][changed] - before[1][changed])
+            if len(per_group) <= index:
+                per_group.append([])
+            per_group[index].append(contribution)
+            previous = now
+    return per_group
+
+
+def oracle_ks(contributions: list[list[_Contribution]], ks: Sequence[int], *,
+              clean: NDArray[np.float64], back: Callable[[NDArray[np.float64]], NDArray[np.float64]],
+              pixel_weights: NDArray[np.float64] | None = None, start: Sequence[int] | None = None,
+              sweeps: int = 2) -> tuple[list[int], NDArray[np.float64]]:
+    """Per group, the candidate ``k`` whose output is closest to the clean image.
+
+    Coordinate descent over groups: each group in turn takes the candidate that lowers
+    the (pixel-weighted) squared error of the whole output, in detector units (``back``
+    maps the working domain there), with the other groups' choices fixed.
+
+    Returns the chosen ``k`` per group and the resulting image (working domain).
+    """
+    target = np.asarray(clean, dtype=np.float64).ravel()
+    weights = np.ones_like(target) if pixel_weights is None else \
+        np.asarray(pixel_weights, dtype=np.float64).ravel()
+    n_groups = len(contributions)
+    choice = [0] * n_groups if start is None else [
+        int(np.argmin([abs(k - s) for k in ks])) for s in start]
+    total = np.zeros_like(target)
+    weight = np.zeros_like(target)
+    for g, c in enumerate(choice):
+        part = contributions[g][c]
+        np.add.at(total, part.pixels, part.total)
+        np.add.at(weight, part.pixels, part.weight)
+    for _ in range(sweeps):
+        changed = False
+        for g in range(n_groups):
+            current = contributions[g][choice[g]]
+            pixels = current.pixels
+            base_total = total[pixels] - current.total
+            base_weight = weight[pixels] - current.weight
+            best, best_error = choice[g], None
+            for c, candidate in enumerate(contributions[g]):
+                # a group covers the same pixels whatever it keeps
+                t = base_total + candidate.total
+                w = base_weight + candidate.weight
+                value = back(t / np.maximum(w, 1e-300))
+                error = float(np.sum(weights[pixels] * (value - target[pixels]) ** 2))
+                if best_error is None or error < best_error - 1e-12 * abs(best_error):
+                    best, best_error = c, error
+            if best != choice[g]:
+                chosen = contributions[g][best]
+                total[pixels] = base_total + chosen.total
+                weight[pixels] = base_weight + chosen.weight
+                choice[g], changed = best, True
+        if not changed:
+            break
+    image = np.where(weight > 0, total / np.maximum(weight, 1e-300), np.nan)
+    return [int(ks[c]) for c in choice], image.reshape(np.shape(clean))
+
+
+@dataclass
+class GroupComponents:
+    """One group's leading components as the classifier sees them, with the oracle's labels."""
+
+    eigenpatches: NDArray[np.float32]
+    eigenvalues: NDArray[np.float64]
+    context: SelectionContext
+    labels: NDArray[np.bool_]
+    pass_index: int
+
+
+def _group_components(record: PassRecord, ks_chosen: Sequence[int], pass_index: int
+                      ) -> Iterator[GroupComponents]:
+    """Each group's decomposition redone as the method does it, labelled by the oracle."""
+    p, dim = record.patches.patch_size, record.patches.patch_dim
+    groups = group_positions(record.labels)
+    shown = dim if record.n_classified is None else min(int(record.n_classified), dim)
+    centre_groups = bool(record.options.get("centre_groups", True))
+    for index, positions in enumerate(groups):
+        rows = record.patches.gather(positions)
+        # as the pass did it: around the group mean, or uncentred
+        centred = rows - rows.mean(axis=0) if centre_groups else rows
+        values, vectors = np.linalg.eigh(centred.T @ centred)
+        values, vectors = np.clip(values[::-1], 0.0, None), vectors[:, ::-1]
+        eigenpatches = np.ascontiguousarray(vectors[:, :shown].T).reshape(shown, p, p)
+        context = SelectionContext(patch_size=p, n_patches=len(positions), stack_index=index,
+                                   n_stacks=len(groups), spectrum=values,
+                                   noise_variance=record.noise_variance, centred=centre_groups)
+        labels = np.arange(shown) < int(ks_chosen[index])
+        yield GroupComponents(eigenpatches.astype(np.float32), values[:shown].copy(), context,
+                              labels, pass_index)
+
+
+@dataclass
+class GroupExamples:
+    """Flat arrays of labelled components (what the group network trains on).
+
+    ``x`` ``(M,1,25,25)`` float16 eigenpatch images, ``scalars`` ``(M, 4)`` float32,
+    ``labels`` ``(M,)`` bool, ``groups`` ``(M,)`` int: the image
+    (scene) each component comes from, so a split keeps a scene on one side, and
+    ``provenance``: one dict per image.
+    """
+
+    x: NDArray[np.float16]
+    scalars: NDArray[np.float32]
+    labels: NDArray[np.bool_]
+    groups: NDArray[np.int64]
+    provenance: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def empty(cls) -> GroupExamples:
+        return cls(np.zeros((0, 1, 25, 25), np.float16), np.zeros((0, N_SCALARS), np.float32),
+                   np.zeros(0, bool), np.zeros(0, np.int64))
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @classmethod
+    def concatenate(cls, parts: Sequence[GroupExamples]) -> GroupExamples:
+        """One set from several; image indices are renumbered to stay distinct."""
+        if not parts:
+            return cls.empty()
+        offset, groups, provenance = 0, [], []
+        for part in parts:
+            groups.append(part.groups + offset)
+            provenance.extend(part.provenance)
+            offset += len(part.provenance) if part.provenance else int(part.groups.max(initial=-1)) + 1
+        return cls(np.concatenate([p.x for p in parts]),
+                   np.concatenate([p.scalars for p in parts]),
+                   np.concatenate([p.labels for p in parts]),
+                   np.concatenate(groups), provenance)
+
+    def save(self, path: Any) -> None:
+        """Write as ``.npz`` (provenance as JSON text)."""
+        import json
+
+        np.savez_compressed(path, x=self.x, scalars=self.scalars, labels=self.labels,
+                            groups=self.groups,
+                            provenance=np.array(json.dumps(self.provenance)))
+
+    @classmethod
+    def load(cls, path: Any) -> GroupExamples:
+        """Read what :meth:`save` wrote (no pickles)."""
+        import json
+
+        with np.load(path, allow_pickle=False) as data:
+            return cls(data["x"], data["scalars"], data["labels"].astype(bool),
+                       data["groups"].astype(np.int64), json.loads(str(data["provenance"])))
+
+
+def components_to_examples(components: Sequence[GroupComponents], *, image_index: int = 0,
+                           provenance: dict[str, Any] | None = None) -> GroupExamples:
+    """Features and labels of recorded group components (one image)."""
+    xs, scalars, labels = [], [], []
+    for group in components:
+        x, s = group_features(group.eigenpatches, group.eigenvalues, group.context)
+        xs.append(x.astype(np.float16))
+        scalars.append(s)
+        labels.append(group.labels)
+    if not xs:
+        return GroupExamples.empty()
+    n = sum(len(v) for v in labels)
+    return GroupExamples(np.concatenate(xs), np.concatenate(scalars), np.concatenate(labels),
+                         np.full(n, image_index, np.int64),
+                         [dict(provenance or {})])
+
+
+#: Candidate numbers of kept components per group the oracle chooses from.
+ORACLE_KS: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 25)
+
+
+@dataclass
+class LabelledRun:
+    """One image through the default method, with the oracle's per-group choice."""
+
+    components: list[GroupComponents]
+    result: GroupedResult
+    oracle_ks: list[int]
+    run_ks: list[int]
+    oracle_image: NDArray[np.float64]
+
+
+def label_case(noisy: NDArray[np.float64], clean: NDArray[np.float64], *,
+               selector: Any = None, seed: int = 0, pixel_weights: NDArray[np.float64] | None = None,
+               ks: Sequence[int] = ORACLE_KS) -> LabelledRun:
+    """Run the default method on ``noisy``; label each group of its last pass.
+
+    The run uses ``selector`` (default: the noise-edge rule, the method's fallback). Its
+    last pass, which makes the output, is redone for every candidate ``k`` and the oracle
+    (:func:`oracle_ks`) picks each group's ``k`` against ``clean`` (expected counts),
+    weighting pixels by ``pixel_weights`` (e.g. more on defects: fidelity, not only PSNR).
+    The first ``k`` components of a group are labelled useful, the others not.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> y, x = np.mgrid[:48, :48]
+    >>> clean = 20 * (1.2 + np.cos(2 * np.pi * x / 8) * np.cos(2 * np.pi * y / 8))
+    >>> run = label_case(rng.poisson(clean).astype(float), clean, ks=(0, 2, 4))
+    >>> len(run.components) == len(run.result.last_pass), set(run.oracle_ks) <= {0, 2, 4}
+    (True, True)
+    """
+    with recorded_group_passes() as records:
+        result = denoise_grouped(noisy, classifier=selector, seed=seed)
+    record = records[-1]
+    assert result.noise_model is not None
+    stabilizer = VarianceStabilizer(result.noise_model)
+    contributions = group_contributions(record, ks)
+    run_ks = [g.n_kept for g in result.last_pass]
+    chosen, image = oracle_ks(contributions, ks, clean=clean, back=stabilizer.inverse,
+                              pixel_weights=pixel_weights, start=run_ks)
+    components = list(_group_components(record, chosen, len(records) - 1))
+    return LabelledRun(components, result, chosen, run_ks, stabilizer.inverse(image))
+
+
+@dataclass(frozen=True)
+class GroupCase:
+    """A noisy simulated image with its truth: what labels and evaluations are made from.
+
+    ``truth``/``perfect`` are a fidelity scene's column truth and defect-free image (None
+    for a plain simulated crystal); ``defect_mask`` marks the pixels a defect changes.
+    """
+
+    key: str
+    kind: str
+    material: str
+    dose: float
+    noisy: NDArray[np.float64]
+    clean: NDArray[np.float64]
+    truth: Any = None
+    perfect: NDArray[np.float64] | None = None
+    defect_mask: NDArray[np.bool_] | None = None
+
+    def pixel_weights(self, defect_weight: float) -> NDArray[np.float64] | None:
+        """``1 + defect_weight`` on defect pixels, 1 elsewhere (None without a mask)."""
+        if self.defect_mask is None or defect_weight == 0:
+            return None
+        return 1.0 + float(defect_weight) * np.asarray(self.defect_mask, dtype=np.float64)
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        return {"key": self.key, "kind": self.kind, "material": self.material,
+                "dose": self.dose}
+
+
+#: Extra weight of a defect's pixels in the oracle's error: a defect is a few percent of
+#: an image, and a rule tuned on PSNR alone averages it away (issue 14).
+DEFAULT_DEFECT_WEIGHT = 4.0
+
+
+def build_group_examples(cases: Sequence[GroupCase], *, seed: int = 0,
+                         defect_weight: float = DEFAULT_DEFECT_WEIGHT,
+                         ks: Sequence[int] = ORACLE_KS,
+                         progress: Callable[[int, int], None] | None = None,
+                         ) -> GroupExamples:
+    """Label every group of every case's last pass (see :func:`label_case`)."""
+    parts = []
+    for index, case in enumerate(cases):
+        try:
+            run = label_case(case.noisy, case.clean, seed=seed,
+                             pixel_weights=case.pixel_weights(defect_weight), ks=ks)
+        except PatchSizeError:
+            # the default method refuses an image without visible structure (an upload
+            # of it is refused too), so it has no groups to teach anything about
+            if progress is not None:
+                progress(index + 1, len(cases))
+            continue
+        provenance = {**case.provenance, "oracle_k_mean": float(np.mean(run.oracle_ks)),
+                      "run_k_mean": float(np.mean(run.run_ks))}
+        parts.append(components_to_examples(run.components, provenance=provenance))
+        if progress is not None:
+            progress(index + 1, len(cases))
+    return GroupExamples.concatenate(parts)
+
+
+#: Fidelity scenes of the held-out evaluation: held-out materials only, fixed seeds.
+HELD_OUT_SCENES: tuple[tuple[str, str], ...] = (
+    ("vacancies_thick", "Au_110"), ("thickness_steps", "Au_110"),
+    ("interface", "Au_110"), ("scan_distortion", "GaAs_110"),
+)
+
+
+def crystal_cases(*, materials: Sequence[str], n_scenes: int, seed: int,
+                  size: int = 128, doses: Sequence[float] | None = None) -> list[GroupCase]:
+    """Simulated crystals (:func:`training.examples.simulated_cases`), every paper dose."""
+    from .examples import PAPER_DOSES, simulated_cases
+
+    return [GroupCase(key=case.key, kind="crystal", material=case.material, dose=case.dose,
+                      noisy=np.asarray(case.noisy, np.float64),
+                      clean=np.asarray(case.clean, np.float64))
+            for case in simulated_cases(materials=materials, n_scenes=n_scenes,
+                                        doses=tuple(doses or PAPER_DOSES),
+                                        shape=(size, size), seed=seed)]
+
+
+def scene_cases(pairs: Sequence[tuple[str, str]], *, seed: int, size: int = 128,
+                doses: Sequence[float] | None = None) -> list[GroupCase]:
+    """Fidelity scenes (``(scene name, material)`` pairs), every scene dose (e/px)."""
+    from denoiser.reucid.simulation.scenes import DOSES, make_scene
+
+    cases = []
+    for index, (name, material) in enumerate(pairs):
+        for dose in tuple(doses or DOSES):
+            scene = make_scene(name, dose, seed=seed + index, size=size, material=material)
+            cases.append(GroupCase(
+                key=f"scene:{name}:{material}:{seed + index}", kind=f"scene:{name}",
+                material=material, dose=float(dose), noisy=scene.noisy, clean=scene.clean,
+                truth=scene.truth, perfect=scene.perfect, defect_mask=scene.defect_mask))
+    return cases
+
+
+def training_scene_pairs(n: int, *, seed: int) -> list[tuple[str, str]]:
+    """``n`` (scene, material) pairs drawn from the scenes' non-held-out materials."""
+    from denoiser.reucid.simulation import HELD_OUT_MATERIALS
+    from denoiser.reucid.simulation.scenes import SCENE_MATERIALS
+
+    options = [(name, material) for name, materials in sorted(SCENE_MATERIALS.items())
+               for material in materials if material not in HELD_OUT_MATERIALS]
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(options))
+    return [options[order[i % len(options)]] for i in range(n)]
+
+
+def training_group_cases(*, n_crystals: int = 12, n_scenes: int = 8, seed: int = 0,
+                         size: int = 128) -> list[GroupCase]:
+    """Training images: crystals of the training materials and fidelity scenes of
+    non-held-out materials, at every dose (never a held-out material)."""
+    from denoiser.reucid.simulation import TRAINING_MATERIALS
+
+    cases = crystal_cases(materials=TRAINING_MATERIALS, n_scenes=n_crystals, seed=seed,
+                          size=size) if n_crystals else []
+    if n_scenes:
+        cases += scene_cases(training_scene_pairs(n_scenes, seed=seed), seed=1000 + seed,
+                             size=size)
+    return cases
+
+
+def held_out_group_cases(*, n_crystals: int = 3, size: int = 128,
+                         seed: int = 424242) -> list[GroupCase]:
+    """The fixed held-out set: held-out materials only, fixed seeds (crystals and scenes)."""
+    from denoiser.reucid.simulation import HELD_OUT_MATERIALS
+
+    return (crystal_cases(materials=HELD_OUT_MATERIALS, n_scenes=n_crystals, seed=seed,
+                          size=size)
+            + scene_cases(HELD_OUT_SCENES, seed=seed, size=size))
