@@ -20,7 +20,10 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from denoiser.reucid.noise import PoissonGaussianNoise
+from denoiser.reucid import estimate_patch_size, read_image
+from denoiser.reucid.grouped.pipeline import grouped_patch_size
+from denoiser.reucid.noise import PoissonGaussianNoise, estimate_noise_model, noise_model_region
+from denoiser.reucid.simulation import add_dose_noise, expected_counts, simulate_haadf
 
 __all__ = [
     "DEFAULT_SHARED_DATA",
@@ -29,6 +32,7 @@ __all__ = [
     "RealImage",
     "SimulatedCase",
     "builtin_simulated_cases",
+    "estimate_noise",
     "real_images",
     "shared_simulated_cases",
 ]
@@ -189,8 +193,6 @@ def builtin_simulated_cases(
     >>> [c.name for c in cases]
     ['SrTiO3_001 bulk (built-in)', 'Au_110 particle (built-in)']
     """
-    from denoiser.reucid.simulation import add_dose_noise, expected_counts, simulate_haadf
-
     cases = []
     for scene in scenes:
         simulated = simulate_haadf(
@@ -260,12 +262,40 @@ REAL_IMAGE_CREDITS: dict[str, str] = {
 _READABLE_SUFFIXES = (".npy", ".tif", ".tiff", ".ser", ".emd", ".hdf5", ".hspy")
 
 
+def estimate_noise(image: NDArray[np.float64], *, seed: int | None = 0
+                   ) -> PoissonGaussianNoise:
+    """The Poisson–Gaussian noise model of an image, estimated from the image alone.
+
+    The core's one estimator (:func:`denoiser.reucid.noise.estimate_noise_model`), run as
+    the default method runs it: at the image's estimated patch size capped for groups
+    (:func:`grouped_patch_size`), on the central crop :func:`noise_model_region`.
+    Raises ``ValueError`` for an image it cannot measure (not 2D, smaller than a
+    patch, not finite, constant).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> y, x = np.mgrid[:128, :128]
+    >>> clean = 5 + 100 * np.exp(-(((x % 10) - 5.0) ** 2 + ((y % 10) - 5.0) ** 2) / 8)
+    >>> noise = estimate_noise(rng.poisson(clean) + rng.normal(0.0, 3.0, clean.shape))
+    >>> bool(0.8 < noise.gain < 1.2)
+    True
+    """
+    data = np.asarray(image, dtype=np.float64)
+    if data.ndim != 2 or min(data.shape) < 16:
+        raise ValueError(f"Noise estimation needs a 2D image of at least 16x16, got {data.shape}.")
+    if not np.all(np.isfinite(data)):
+        raise ValueError("The image contains NaN or infinite values.")
+    if float(np.ptp(data)) == 0.0:
+        raise ValueError("The image is constant: there is no noise to measure.")
+    patch_size = grouped_patch_size(data.shape, estimate_patch_size(data).patch_size)
+    return estimate_noise_model(noise_model_region(data), patch_size=patch_size, seed=seed)
+
+
 def _read_2d(path: Path) -> NDArray[np.float64]:
     if path.suffix == ".npy":
         array = np.load(path)
     else:
-        from denoiser.reucid import read_image
-
         array = read_image(path).array
     array = np.asarray(array, dtype=np.float64)
     if array.ndim != 2:

@@ -45,11 +45,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from benchmarks.data import DEFAULT_SHARED_DATA, real_images
+from benchmarks.data import DEFAULT_SHARED_DATA, estimate_noise, real_images
 from benchmarks.methods import MethodContext, method_names, select_methods
-from benchmarks.noise_estimation import estimate_poisson_gaussian
 from benchmarks.real import central_crop
-from benchmarks.reucid_methods import PAPER_CNN
 from benchmarks.report import (
     DEFAULT_REPORT,
     PLOTS_DIR,
@@ -57,9 +55,9 @@ from benchmarks.report import (
     replace_section,
     timestamp,
 )
+from benchmarks.reucid_methods import PAPER_CNN
 from benchmarks.runner import run_method
 from benchmarks.variants import DEFAULT
-from denoiser.reucid import estimate_noise_model, estimate_patch_size
 from denoiser.reucid.metrics import pearson
 from denoiser.reucid.metrics.fidelity import (
     fidelity_metrics,
@@ -430,35 +428,6 @@ def targets_met(rows: Sequence[dict[str, Any]], *, method: str | None = None,
 
 
 # ----------------------------------------------------------------------------- real images
-
-
-def estimate_noise(noisy: NDArray[np.float64]) -> PoissonGaussianNoise:
-    """The Poisson–Gaussian model of a real image, estimated from the image alone.
-
-    The core's estimator (:func:`denoiser.reucid.estimate_noise_model`, from
-    groups of similar patches at the image's patch size); where it cannot run, the
-    benchmarks' single-image fallback (:mod:`benchmarks.noise_estimation`).
-
-    Examples
-    --------
-    >>> rng = np.random.default_rng(0)
-    >>> y, x = np.mgrid[:128, :128]
-    >>> clean = 5 + 100 * np.exp(-(((x % 10) - 5.0) ** 2 + ((y % 10) - 5.0) ** 2) / 8)
-    >>> noise = estimate_noise(rng.poisson(clean) + rng.normal(0.0, 3.0, clean.shape))
-    >>> bool(0.7 < noise.gain < 1.3)
-    True
-    """
-    try:
-        patch = estimate_patch_size(noisy)
-        model = estimate_noise_model(noisy, patch_size=int(getattr(patch, "patch_size", patch)))
-        if isinstance(model, PoissonGaussianNoise):
-            return model
-        if model.slope > 0:
-            return PoissonGaussianNoise.from_affine_variance(slope=model.slope,
-                                                             intercept=model.intercept)
-    except (ValueError, ArithmeticError):
-        pass
-    return estimate_poisson_gaussian(noisy)
 
 
 def real_stripe_report(methods: dict[str, Method], *, root: Path | None = None,

@@ -24,9 +24,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from benchmarks.data import DEFAULT_SHARED_DATA, RealImage, real_images
+from benchmarks.data import DEFAULT_SHARED_DATA, RealImage, estimate_noise, real_images
 from benchmarks.methods import Method, MethodContext, method_names, select_methods
-from benchmarks.noise_estimation import estimate_poisson_gaussian
 from benchmarks.report import (
     DEFAULT_REPORT,
     PLOTS_DIR,
@@ -102,7 +101,7 @@ def run_real(
     for image in images:
         noisy = np.array(central_crop(image.image, crop), dtype=np.float64)
         try:
-            noise = estimate_poisson_gaussian(noisy)
+            noise = estimate_noise(noisy)
         except ValueError as error:
             # One unreadable noise level must not stop the other images: report it.
             record = RealRecord(image=image, noisy=noisy, noise=PoissonGaussianNoise())
@@ -188,8 +187,9 @@ def render_real(records: Sequence[RealRecord], *, methods: dict[str, Method],
         f"per group) use {classifier_note}.",
         "",
         ("**What is measured.** The noise model `variance = gain × (mean − offset) + σ²` is "
-        "fitted on each image (second-difference noise samples binned by local mean, "
-        "robust variance per bin, weighted line fit; `benchmarks/noise_estimation.py`). "
+        "fitted on each image by the core's estimator, as the default method fits it "
+        "(residuals of groups of similar patches, robust weighted line fit; "
+        "`denoiser.reucid.noise.estimate_noise_model` via `benchmarks.data.estimate_noise`). "
         "BM3D uses it for its Anscombe transform. For each method's residual "
         "`r = input − output`: *Mean (σ)* = mean(r) in units of the expected noise σ "
         "(0 is unbiased); *Var / expected* = var(r) / mean(model variance at the output) "
