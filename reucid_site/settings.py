@@ -238,10 +238,6 @@ REUCID_JOB_QUEUED_LOST_AFTER_SECONDS = int(
     os.environ.get("REUCID_JOB_QUEUED_LOST_AFTER_SECONDS", 7200)
 )
 REUCID_JOB_MAX_ATTEMPTS = int(os.environ.get("REUCID_JOB_MAX_ATTEMPTS", 3))
-# Fair queueing (denoiser.services): jobs one client may have queued or running (0: no
-# limit), and jobs at the workers at once (0: the worker concurrency / core count).
-REUCID_MAX_JOBS_PER_CLIENT = int(os.environ.get("REUCID_MAX_JOBS_PER_CLIENT", 20))
-REUCID_DENOISE_SLOTS = int(os.environ.get("REUCID_DENOISE_SLOTS", 0))
 REUCID_RETENTION_DAYS = int(os.environ.get("REUCID_RETENTION_DAYS", 30))
 REUCID_PREVIEW_MAX_SIDE = int(os.environ.get("REUCID_PREVIEW_MAX_SIDE", 1024))
 # Fair queueing (denoiser.services.dispatch_jobs): how many queued + running denoise jobs one
