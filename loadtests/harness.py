@@ -249,7 +249,11 @@ def stack(
         "MEDIA_ROOT": str(workdir / "media"),
         "STATIC_ROOT": str(workdir / "static"),
         "DJANGO_DEBUG": "false",
-        "REUCID_SERVE_MEDIA": "true",
+        # the load tests play a crowd from one loopback address: the per-client limit on
+        # new respondents would refuse it (its own tests are in tests/hostile)
+        "REUCID_RESPONDENT_BURST_RATE": "off",
+        "REUCID_RESPONDENT_RATE": "off",
+        "REUCID_SECRET_KEY_FILE": str(workdir / "secret_key"),
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DB_CONN_MAX_AGE": "60",
         "OMP_NUM_THREADS": "1",
