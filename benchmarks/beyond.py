@@ -1,120 +1,76 @@
-"""Ablation of the issue-9 variants: ``python -m benchmarks.beyond [--quick] [--materials ...]``.
+"""Ablation of the issue-9 variants: ``python -m benchmarks beyond`` or
+``python -m benchmarks.beyond [--quick] [--materials ...]``.
 
 Every step of ``denoise()``'s default method (``denoiser.reucid.grouped``: GAT, coarse
-pilot, similar-patch groups, two passes, weighted aggregation, noise-edge rule) on and
-off, the selection rules per group, the true against the estimated noise model, the
-paper's pipeline (``variant="paper"``) and BM3D + GAT, on the shared abTEM sets
+pilot, similar-patch groups, two passes, aggregation, noise-edge rule) on and off, the
+selection rules per group, the true against the estimated noise model, the paper's
+pipeline (``variant="paper"``) and BM3D + GAT, on the shared abTEM sets
 (``../shared/data/sim``): PSNR / SSIM / residual correlation per dose and the CPU
 seconds (``time.process_time``, run it with ``OMP_NUM_THREADS=1``). Prints a summary
 (default against BM3D) and a markdown table per material (the tables of
 ``docs/beyond_the_paper.md``); ``--json PATH`` also saves the records.
+
+The rows are registry rows (:mod:`benchmarks.methods`), chosen by name: the everyday
+REUCID, oracle and baseline rows and the ``ablation`` family of
+:mod:`benchmarks.variants`.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from benchmarks.data import SimulatedCase, shared_simulated_cases
-from denoiser.reucid.metrics import psnr, residual_correlation, ssim
-from benchmarks.baselines import bm3d_gat
+from benchmarks.methods import MethodContext, select_methods
+from benchmarks.reucid_methods import PAPER_CNN, PAPER_GD, PAPER_MP, PAPER_ORACLE_K
 from benchmarks.runner import cpu_timed
+from benchmarks.variants import ABLATION_OPTIONS, DEFAULT, DEFAULT_CNN, DEFAULT_TRUE_NOISE
+from benchmarks.variants import NO_PILOT as NO_PILOT_ROW
+from denoiser.reucid.metrics import psnr, residual_correlation, ssim
 
-__all__ = ["BM3D_ROW", "DEFAULT_ROW", "NO_PILOT_ROW", "QUICK_ROWS", "ROWS", "ablation_rows",
-           "main", "markdown_tables", "run_ablation", "summary_table"]
-
-Estimate = Callable[[NDArray[np.float64], SimulatedCase], NDArray[np.float64]]
+__all__ = ["BM3D_ROW", "DEFAULT_ROW", "NO_PILOT_ROW", "QUICK_ROWS", "ROWS", "main",
+           "markdown_tables", "run_ablation", "summary_table"]
 
 #: Labels the summary compares.
-DEFAULT_ROW = "default (BEST: coarse pilot, noise-edge)"
-NO_PILOT_ROW = "BEST without coarse pilot"
-BM3D_ROW = "BM3D + GAT, true noise model"
+DEFAULT_ROW = DEFAULT
+BM3D_ROW = "BM3D + GAT"
 
-
-def _denoise(noisy: NDArray[np.float64], classifier: Any, **options: Any) -> NDArray[np.float64]:
-    from denoiser.reucid import denoise
-
-    return np.asarray(denoise(noisy, classifier, **options).image, dtype=np.float64)
-
-
-def _bm3d(noisy: NDArray[np.float64], case: SimulatedCase) -> NDArray[np.float64]:
-    return bm3d_gat(noisy, case.noise)
-
-
-def _oracle_k(noisy: NDArray[np.float64], case: SimulatedCase) -> NDArray[np.float64]:
-    from benchmarks.reucid_methods import oracle_rank
-
-    return oracle_rank(noisy, case.clean)[1]
-
-
-def ablation_rows() -> dict[str, Estimate]:
-    """Row label -> ``estimate(noisy, case)``.
-
-    Every REUCID row names its variant and options explicitly,
-    except :data:`DEFAULT_ROW`, which is ``denoise(noisy)`` exactly as a user calls it.
-
-    Examples
-    --------
-    >>> DEFAULT_ROW in ablation_rows() and NO_PILOT_ROW in ablation_rows()
-    True
-    """
-    def variant(**changes: Any) -> dict[str, Any]:
-        return {"variant": "best", **changes}
-
-    paper = {"variant": "paper"}
-    grouped = dict(pilot=None, aggregation="flat")
-    return {
-        "paper, MP": lambda x, c: _denoise(x, "mp", **paper),
-        "paper, GD": lambda x, c: _denoise(x, "gd", **paper),
-        "paper, shipped CNN": lambda x, c: _denoise(x, "cnn", **paper),
-        "paper, oracle k": _oracle_k,
-        "GAT + groups, 1 pass, flat": lambda x, c: _denoise(x, "noise-edge", **variant(
-            **grouped, passes=1)),
-        "GAT + groups, 2 passes, flat": lambda x, c: _denoise(x, "noise-edge", **variant(
-            **grouped, passes=2)),
-        NO_PILOT_ROW: lambda x, c: _denoise(x, "noise-edge", **variant(pilot=None)),
-        "coarse pilot + groups, 1 pass": lambda x, c: _denoise(x, "noise-edge", **variant(
-            passes=1)),
-        "default, flat aggregation": lambda x, c: _denoise(x, "noise-edge", **variant(
-            aggregation="flat")),
-        DEFAULT_ROW: lambda x, c: _denoise(x, None),
-        "default, GD per group": lambda x, c: _denoise(x, "gd", **variant()),
-        "default, MP per group": lambda x, c: _denoise(x, "mp", **variant()),
-        "default, shipped CNN per group": lambda x, c: _denoise(x, "cnn", **variant()),
-        "default, true noise model": lambda x, c: _denoise(x, "noise-edge", **variant(),
-                                                            noise_model=c.noise),
-        "default without GAT": lambda x, c: _denoise(x, "noise-edge", **variant(
-            stabilize=False)),
-        BM3D_ROW: _bm3d,
-    }
-
-
+#: The registry rows of the ablation, in table order.
 ROWS: tuple[str, ...] = (
-    "paper, MP", "paper, GD", "paper, shipped CNN", "paper, oracle k",
+    PAPER_MP, PAPER_GD, PAPER_CNN, PAPER_ORACLE_K,
     "GAT + groups, 1 pass, flat", "GAT + groups, 2 passes, flat", NO_PILOT_ROW,
-    "coarse pilot + groups, 1 pass", "default, flat aggregation", DEFAULT_ROW,
-    "default, GD per group", "default, MP per group", "default, shipped CNN per group",
-    "default, true noise model", "default without GAT", BM3D_ROW)
+    "coarse pilot + groups, 1 pass", "default, weighted aggregation", DEFAULT_ROW,
+    "default, GD per group", "default, MP per group", DEFAULT_CNN,
+    DEFAULT_TRUE_NOISE, "default without GAT", BM3D_ROW)
+assert set(ABLATION_OPTIONS) <= set(ROWS)
 #: ``--quick``: the rows that show each step, without the slow or per-group-rule ones.
 QUICK_ROWS: tuple[str, ...] = (
-    "paper, GD", "GAT + groups, 2 passes, flat", NO_PILOT_ROW,
-    DEFAULT_ROW, BM3D_ROW)
+    PAPER_GD, "GAT + groups, 2 passes, flat", NO_PILOT_ROW, DEFAULT_ROW, BM3D_ROW)
 
 
-def run_ablation(cases: Sequence[SimulatedCase], rows: Sequence[str] = ROWS
-                 ) -> list[dict[str, Any]]:
-    """One record per (case, row): material, dose, row, psnr, ssim, r, cpu_s."""
-    estimators = ablation_rows()
+def run_ablation(cases: Sequence[SimulatedCase], rows: Sequence[str] = ROWS, *,
+                 seed: int = 0) -> list[dict[str, Any]]:
+    """One record per (case, row): material, dose, row, psnr, ssim, r, cpu_s.
+
+    Each row runs with the case's true noise model and ground truth in its context (the
+    oracle rows use them) and the shipped classifier.
+    """
+    methods = select_methods(rows)
     records = []
     for case in cases:
+        context = MethodContext(noise=case.noise, clean=case.clean, seed=seed)
         for row in rows:
-            estimate, seconds = cpu_timed(estimators[row], case.noisy, case)
+            method = methods[row]
+            output, seconds = cpu_timed(
+                lambda noisy, ctx, method=method: method.run(noisy, context=ctx),
+                case.noisy, context)
+            estimate = np.asarray(output[0] if isinstance(output, tuple) else output,
+                                  dtype=np.float64)
             records.append({
                 "material": case.name, "dose": case.dose, "row": row,
                 "psnr": psnr(case.clean, estimate), "ssim": ssim(case.clean, estimate),
@@ -188,6 +144,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--materials", nargs="*", default=None,
                         help="e.g. SrTiO3_001 Si_110 (default: all four)")
     parser.add_argument("--json", type=Path, default=None, help="also save the records here")
+    # given by ``python -m benchmarks``; the ablation prints its tables instead of a section
+    parser.add_argument("--report", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--plots", type=Path, default=None, help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
     materials = ["SrTiO3_001"] if options.quick else options.materials
     doses = (100, 10000) if options.quick else (100, 500, 1000, 10000)

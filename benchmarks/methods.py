@@ -1,13 +1,18 @@
-"""The registry of benchmarked methods: name -> ``callable(noisy, *, context) -> estimate``.
+"""The one registry of benchmarked methods: name -> ``callable(noisy, *, context) -> estimate``.
+
+Every benchmark command takes its rows from here, by name: quality, real images and
+fidelity run the rows of the everyday families (``REUCID``, ``REUCID variant``,
+``baseline``, ``oracle``); the speed benchmark and the issue-9 ablation
+(``python -m benchmarks.beyond``) also name rows of the opt-in families
+(:data:`OPT_IN_FAMILIES`: ``speed``, ``ablation``), which run only when named.
 
 Adding a row to the benchmarks is one call::
 
     from benchmarks.methods import register_method
 
     register_method(
-        "REUCID + Anscombe",
-        lambda noisy, *, context: denoise(noisy, classifier=context.classifier,
-                                          seed=context.seed, anscombe=True).image,
+        "REUCID default, two passes",
+        lambda noisy, *, context: denoise(noisy, seed=context.seed, passes=2).image,
         family="REUCID variant",
     )
 
@@ -30,6 +35,7 @@ from denoiser.reucid.noise import PoissonGaussianNoise
 
 __all__ = [
     "EXTRA_METHOD_MODULES",
+    "OPT_IN_FAMILIES",
     "DenoiseFunction",
     "Method",
     "MethodContext",
@@ -111,6 +117,11 @@ class Method:
 
 
 _REGISTRY: dict[str, Method] = {}
+
+#: Families whose rows run only when named (or chosen by family): ``speed`` (the paper
+#: path's modes, timed by the speed benchmark) and ``ablation`` (one step of the default
+#: method changed, for ``python -m benchmarks.beyond``).
+OPT_IN_FAMILIES: frozenset[str] = frozenset({"speed", "ablation"})
 
 #: Modules imported by :func:`default_methods` after the built-in rows; each registers
 #: its own rows on import. A module that is not there yet is skipped.
@@ -210,17 +221,25 @@ def method_names(text: str) -> tuple[str, ...]:
     return names
 
 
-def select_methods(names: Sequence[str] | None) -> dict[str, Method]:
-    """The registered methods, restricted to ``names`` when given (unknown names raise).
+def select_methods(names: Sequence[str] | None, *, family: str | None = None
+                   ) -> dict[str, Method]:
+    """Registered methods by name (unknown names raise), in the order given.
+
+    Without ``names``: every row of ``family`` when given, else every row outside the
+    opt-in families (:data:`OPT_IN_FAMILIES`), in registration order.
 
     Examples
     --------
     >>> list(select_methods(["NLM (scikit-image)"]))
     ['NLM (scikit-image)']
+    >>> any(m.family in OPT_IN_FAMILIES for m in select_methods(None).values())
+    False
     """
     methods = default_methods()
     if names is None:
-        return methods
+        if family is not None:
+            return {n: m for n, m in methods.items() if m.family == family}
+        return {n: m for n, m in methods.items() if m.family not in OPT_IN_FAMILIES}
     unknown = [n for n in names if n not in methods]
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; registered: {list(methods)}")

@@ -8,7 +8,10 @@ in :mod:`benchmarks.variants`):
   ``None`` for the shipped model);
 * with the oracle fixed rank k (the k whose output is best against ground truth): the
   ceiling any rank-choosing classifier can reach;
-* with the Marchenko–Pastur (MP-PCA) and Gavish–Donoho rank rules.
+* with the Marchenko–Pastur (MP-PCA) and Gavish–Donoho rank rules;
+* the ``speed`` family (run only when named, by ``python -m benchmarks.speed``): the
+  paper path in fast and reference mode and on the GPU, each returning its stage timings
+  as the row's note.
 """
 from __future__ import annotations
 
@@ -20,13 +23,21 @@ import numpy as np
 from numpy.typing import NDArray
 
 from benchmarks.methods import MethodContext, MethodUnavailable, register_method
+from denoiser import reucid
+from denoiser.reucid import decompose, estimate_patch_size
+from denoiser.reucid.errors import ModelLoadError
+from denoiser.reucid.selection.cnn import SHIPPED_MODEL_PATH, load_classifier
 
 __all__ = [
     "PAPER_CNN",
     "PAPER_GD",
     "PAPER_MP",
     "PAPER_ORACLE_K",
+    "SPEED_PAPER",
+    "SPEED_PAPER_GPU",
+    "SPEED_PAPER_REFERENCE",
     "default_classifier_source",
+    "describe_result",
     "oracle_rank",
     "reucid_available",
     "reucid_oracle_rank",
@@ -39,6 +50,10 @@ PAPER_CNN = "REUCID paper, CNN classifier"
 PAPER_ORACLE_K = "REUCID paper, oracle k"
 PAPER_MP = "REUCID paper, MP-PCA rank"
 PAPER_GD = "REUCID paper, Gavish–Donoho rank"
+#: Speed rows (family ``speed``): the paper's pipeline, the live-view path, timed.
+SPEED_PAPER = "REUCID paper path (fast mode, CNN)"
+SPEED_PAPER_REFERENCE = "REUCID paper path, reference mode"
+SPEED_PAPER_GPU = "REUCID paper path, GPU"
 
 #: Most ranks the oracle tries (it stops earlier at p², the number of eigenpatches).
 ORACLE_MAX_RANK = 128
@@ -57,10 +72,8 @@ def classifier_components(path: Path | None = None) -> int:
     True
     """
     try:
-        from denoiser.reucid.selection.cnn import SHIPPED_MODEL_PATH, load_classifier
-
         model = load_classifier(path or SHIPPED_MODEL_PATH)
-    except Exception:  # no model here: the pipeline default applies
+    except ModelLoadError:  # no model here: the pipeline default applies
         return DEFAULT_PIPELINE_COMPONENTS
     return max(DEFAULT_PIPELINE_COMPONENTS,
                int(getattr(model, "n_components_required", DEFAULT_PIPELINE_COMPONENTS)))
@@ -74,23 +87,18 @@ def reucid_available() -> str | None:
     >>> reucid_available() is None or isinstance(reucid_available(), str)
     True
     """
-    try:
-        from denoiser.reucid import denoise  # noqa: F401
-    except ImportError as error:
-        return f"the REUCID core (denoiser.reucid.denoise) is not importable: {error}"
-    return None
+    if callable(getattr(reucid, "denoise", None)):
+        return None
+    return "the REUCID core has no denoise() (denoiser.reucid)"
 
 
 def _denoise(noisy: NDArray[np.float64], classifier: Any, *, seed: int) -> NDArray[np.float64]:
     """The paper's pipeline (``variant="paper"``) with ``classifier``."""
-    from denoiser.reucid import denoise
-
     try:
-        result = denoise(np.asarray(noisy), classifier=classifier, seed=seed, variant="paper")
-    except Exception as error:
-        if type(error).__name__ == "ModelLoadError":
-            raise MethodUnavailable(str(error)) from error
-        raise
+        result = reucid.denoise(np.asarray(noisy), classifier=classifier, seed=seed,
+                                variant="paper")
+    except ModelLoadError as error:
+        raise MethodUnavailable(str(error)) from error
     return np.asarray(result.image, dtype=np.float64)
 
 
@@ -144,8 +152,6 @@ def oracle_rank(
     tuple of (int, numpy.ndarray)
         The best rank and its output.
     """
-    from denoiser.reucid import decompose, estimate_patch_size
-
     patch_size = estimate_patch_size(np.asarray(noisy)).patch_size
     n_components = int(min(patch_size**2, max_rank))
     decomposition = decompose(np.asarray(noisy), patch_size=patch_size,
@@ -175,6 +181,55 @@ def reucid_oracle_rank(
     return image, f"k={rank}"
 
 
+def describe_result(result: object) -> str:
+    """Patch size, stacks or groups and stage timings of a REUCID result (empty otherwise).
+
+    Examples
+    --------
+    >>> describe_result(np.zeros(2))
+    ''
+    """
+    timings = getattr(result, "timings", None)
+    if not isinstance(timings, dict):
+        return ""
+    stages = ", ".join(f"{k} {v:.3g} s" for k, v in timings.items()
+                       if isinstance(v, (int, float)))
+    units = getattr(result, "n_stacks", None) or getattr(result, "n_groups", "?")
+    return f"p={getattr(result, 'patch_size', '?')}, d={units}; {stages}"
+
+
+def paper_path(**options: Any):
+    """A ``speed`` row: ``denoise(variant="paper", **options)`` with ``context.classifier``,
+    its note the result's stage timings (:func:`describe_result`).
+
+    Examples
+    --------
+    >>> paper_path(mode="reference").__name__
+    'paper_path'
+    """
+
+    def paper_path(noisy: NDArray[np.float64], *, context: MethodContext
+                   ) -> tuple[NDArray[np.float64], str]:
+        try:
+            result = reucid.denoise(noisy, classifier=context.classifier, seed=context.seed,
+                                    variant="paper", **options)
+        except ModelLoadError as error:
+            raise MethodUnavailable(str(error)) from error
+        return result.image, describe_result(result)
+
+    return paper_path
+
+
+def _cuda_available() -> str | None:
+    """``None`` when torch sees a CUDA device, else why the GPU row cannot run."""
+    try:
+        # torch is optional for this check: a CPU-only install still lists the row
+        import torch
+    except ImportError:
+        return "torch is not installed"
+    return None if torch.cuda.is_available() else "no CUDA device on this machine"
+
+
 def default_classifier_source() -> tuple[Path | None, str]:
     """The classifier the REUCID row uses: the active one if Django can say, else the shipped one.
 
@@ -185,6 +240,7 @@ def default_classifier_source() -> tuple[Path | None, str]:
         sentence saying which one it is, for the report.
     """
     try:
+        # Django is set up only when a benchmark asks which model is active (and may fail)
         import django
 
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reucid_site.settings")
@@ -232,4 +288,27 @@ register_method(
     available=reucid_available,
     description="denoise(classifier='gd', variant='paper'): Gavish–Donoho optimal hard "
     "threshold.",
+)
+register_method(
+    SPEED_PAPER,
+    paper_path(),
+    family="speed",
+    available=reucid_available,
+    description="denoise(variant='paper') in fast mode: the live-view path the core's "
+    "speed targets are about.",
+)
+register_method(
+    SPEED_PAPER_REFERENCE,
+    paper_path(mode="reference"),
+    family="speed",
+    available=reucid_available,
+    description="denoise(variant='paper', mode='reference'): the explicit patch-matrix path.",
+)
+register_method(
+    SPEED_PAPER_GPU,
+    paper_path(device="cuda"),
+    family="speed",
+    available=_cuda_available,
+    description="denoise(variant='paper', device='cuda'): the paper path's place-back on "
+    "the GPU.",
 )

@@ -11,9 +11,12 @@ reported). A size whose time or memory, extrapolated from the previous size, wou
 exceed the limits is reported as "not run" with the reason. Ratios are taken between
 methods measured in the same run on the same input.
 
-Rows: the paper's pipeline (``denoise(variant="paper")``: the live-view path, which the
-denoiser-core targets are about) in fast and reference mode (and on the GPU when there
-is one), ``denoise()``'s default (the best variant of issue 9), and the baselines.
+Rows, all from the benchmark registry (:mod:`benchmarks.methods`): the paper's pipeline
+(``denoise(variant="paper")``: the live-view path, which the denoiser-core targets are
+about) in fast and reference mode (and on the GPU when there is one; the ``speed``
+family), ``denoise()``'s default (the best variant of issue 9), and the baselines.
+The run also writes the speed figures the site quotes (``docs/benchmarks/figures.json``,
+:func:`benchmarks.report.write_figures`).
 """
 from __future__ import annotations
 
@@ -32,6 +35,14 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from benchmarks.data import DEFAULT_SHARED_DATA
+from benchmarks.memory_probe import (
+    current_rss_bytes,
+    peak_rss_bytes,
+    release_free_heap,
+    reset_peak,
+)
+from benchmarks.methods import MethodContext, method_names, select_methods
 from benchmarks.report import (
     DEFAULT_REPORT,
     PLOTS_DIR,
@@ -41,10 +52,15 @@ from benchmarks.report import (
     replace_section,
     timestamp,
 )
+from benchmarks.reucid_methods import SPEED_PAPER, SPEED_PAPER_GPU, SPEED_PAPER_REFERENCE
 from benchmarks.variants import DEFAULT as DEFAULT_ROW
+from denoiser.reucid.noise import PoissonGaussianNoise
+from denoiser.reucid.selection.cnn import SHIPPED_MODEL_PATH
+from denoiser.reucid.simulation import simulate_haadf
 
 __all__ = [
     "QUICK_SIZES",
+    "ROWS",
     "SIZES",
     "SpeedResult",
     "main",
@@ -58,14 +74,15 @@ QUICK_SIZES: tuple[int, ...] = (256, 1024)
 SPEED_DOSE_E_PER_PX = 1000.0
 
 #: The paper's pipeline, fast mode: the live path the denoiser-core targets are about.
-REUCID_PAPER = "REUCID paper path (fast mode, CNN)"
-REUCID_REFERENCE = "REUCID paper path, reference mode"
-REUCID_GPU = "REUCID paper path, GPU"
+REUCID_PAPER = SPEED_PAPER
+REUCID_REFERENCE = SPEED_PAPER_REFERENCE
+REUCID_GPU = SPEED_PAPER_GPU
 #: ``denoise()`` with its defaults: the best variant (issue 9); same label as its
 #: quality/real row.
 REUCID_BEST = DEFAULT_ROW
 BASELINES = ("BM3D + GAT", "NLM (scikit-image)", "Gaussian, sigma 1 px")
-_PAPER_ROWS = (REUCID_PAPER, REUCID_REFERENCE, REUCID_GPU)
+#: The registry rows timed by default, in table order (the GPU row only where there is one).
+ROWS: tuple[str, ...] = (REUCID_PAPER, REUCID_REFERENCE, REUCID_BEST, *BASELINES)
 
 #: Targets from the denoiser-core issue (the paper path).
 TARGET_SECONDS = {256: 0.05, 1024: 0.5}
@@ -108,8 +125,6 @@ def speed_input(size: int, *, shared_root: Path | None = None, seed: int = 0
     >>> noisy.shape
     (64, 64)
     """
-    from denoiser.reucid.noise import PoissonGaussianNoise
-
     base = None
     if shared_root is not None:
         path = shared_root / "sim" / "SrTiO3_001_1024.npz"
@@ -117,8 +132,6 @@ def speed_input(size: int, *, shared_root: Path | None = None, seed: int = 0
             with np.load(path) as archive:
                 base = archive["infinite"].astype(np.float64)
     if base is None:
-        from denoiser.reucid.simulation import simulate_haadf
-
         base = simulate_haadf("SrTiO3_001", shape=(512, 512), pixel_size_A=0.2,
                               environment="bulk", rotation_deg=0.0, rng=7).clean
         base = np.asarray(base, dtype=np.float64)
@@ -133,61 +146,38 @@ def speed_input(size: int, *, shared_root: Path | None = None, seed: int = 0
 # ----------------------------------------------------------------------------- worker
 
 
-def _method_runner(name: str, noise: object, classifier: object
+def _method_runner(name: str, noise: PoissonGaussianNoise, classifier: object
                    ) -> Callable[[NDArray[np.float64]], object]:
-    if name == REUCID_BEST:
-        from denoiser.reucid import denoise
-
-        # the default exactly as a user calls it: its own selector (noise-edge) and a
-        # noise model estimated from the image
-        return lambda image: denoise(image, seed=0)
-    if name in _PAPER_ROWS:
-        from denoiser.reucid import denoise
-
-        options: dict = {"classifier": classifier, "seed": 0, "variant": "paper"}
-        if name == REUCID_REFERENCE:
-            options["mode"] = "reference"
-        if name == REUCID_GPU:
-            options["device"] = "cuda"
-        return lambda image: denoise(image, **options)
-
-    from benchmarks.methods import MethodContext, default_methods
-
-    methods = default_methods()
-    if name not in methods:
-        raise SystemExit(f"unknown method {name!r}")
-    method = methods[name]
-    context = MethodContext(noise=noise)
+    """The registry's row ``name`` as ``image -> output`` (the default row: ``denoise(image)``
+    as a user calls it, its own selector and a noise model estimated from the image)."""
+    try:
+        method = select_methods([name])[name]
+    except ValueError as error:
+        raise SystemExit(str(error)) from error
+    reason = method.available()
+    if reason is not None:
+        raise SystemExit(f"{name}: not available: {reason}")
+    context = MethodContext(noise=noise, classifier=classifier, seed=0)
     return lambda image: method.run(image, context=context)
 
 
 def _sync_gpu(name: str) -> None:
     if name == REUCID_GPU:
+        # torch only for the GPU row: the other rows' workers never load CUDA
         import torch
 
         torch.cuda.synchronize()
 
 
 def _describe(output: object) -> str:
-    """Patch size, stacks and stage timings of a REUCID result; empty for plain arrays."""
-    timings = getattr(output, "timings", None)
-    if not isinstance(timings, dict):
-        return ""
-    stages = ", ".join(f"{k} {v:.3g} s" for k, v in timings.items()
-                       if isinstance(v, (int, float)))
-    return (f"p={getattr(output, 'patch_size', '?')}, d={getattr(output, 'n_stacks', '?')}; "
-            f"{stages}")
+    """The note a row returned with its estimate (REUCID rows: patch size and timings)."""
+    if isinstance(output, tuple) and len(output) == 2:
+        return str(output[1])
+    return ""
 
 
 def worker(options: argparse.Namespace) -> int:
     """Time one method over the sizes; print one JSON line per size."""
-    from benchmarks.memory_probe import (
-        current_rss_bytes,
-        peak_rss_bytes,
-        release_free_heap,
-        reset_peak,
-    )
-
     name = options.method
     classifier = None if options.classifier in (None, "shipped") else options.classifier
     shared = None if options.shared_data in (None, "") else Path(options.shared_data)
@@ -223,6 +213,7 @@ def worker(options: argparse.Namespace) -> int:
             gc.collect()
             release_free_heap()
             if name == REUCID_GPU:
+                # torch only for the GPU row (see _sync_gpu)
                 import torch
 
                 torch.cuda.reset_peak_memory_stats()
@@ -235,6 +226,7 @@ def worker(options: argparse.Namespace) -> int:
             peak = peak_rss_bytes()
             gpu_peak = None
             if name == REUCID_GPU:
+                # torch only for the GPU row (see _sync_gpu)
                 import torch
 
                 gpu_peak = int(torch.cuda.max_memory_allocated())
@@ -301,11 +293,7 @@ def _run_worker(method: str, sizes: Sequence[int], *, options: argparse.Namespac
 
 def _default_classifier() -> tuple[str, str]:
     """The classifier the REUCID paper-path rows use here, as a worker argument and a note."""
-    try:
-        from denoiser.reucid.selection.cnn import SHIPPED_MODEL_PATH
-    except ImportError:
-        SHIPPED_MODEL_PATH = None
-    if SHIPPED_MODEL_PATH is not None and Path(SHIPPED_MODEL_PATH).is_file():
+    if Path(SHIPPED_MODEL_PATH).is_file():
         return "shipped", "the shipped CNN classifier"
     return "gd", ("the Gavish–Donoho rule, because the shipped CNN model is not in the tree "
                   "yet (the CNN adds its inference time)")
@@ -313,6 +301,7 @@ def _default_classifier() -> tuple[str, str]:
 
 def _gpu_available() -> bool:
     try:
+        # torch only to ask for a GPU: the driver process never runs a method itself
         import torch
 
         return bool(torch.cuda.is_available())
@@ -326,13 +315,9 @@ def run_speed(options: argparse.Namespace) -> tuple[list[SpeedResult], str, bool
     classifier, note = (options.classifier, f"`{options.classifier}`") if options.classifier \
         else _default_classifier()
     gpu = _gpu_available()
-    methods = [REUCID_PAPER, REUCID_REFERENCE, REUCID_BEST, *BASELINES] + (
-        [REUCID_GPU] if gpu else [])
-    if options.methods:
-        unknown = [m for m in options.methods if m not in methods]
-        if unknown:
-            raise ValueError(f"unknown speed method(s) {unknown}; known: {methods}")
-        methods = [m for m in methods if m in options.methods]
+    # any registered row may be named; unknown names raise ValueError
+    methods = list(select_methods(options.methods)) if options.methods else [
+        *ROWS, *([REUCID_GPU] if gpu else [])]
     results: list[SpeedResult] = []
     for method in methods:
         chosen = sizes
@@ -521,6 +506,7 @@ def _verdict(met: bool, measured: object) -> str:
 
 def plot_speed(results: Sequence[SpeedResult], directory: Path) -> list[Path]:
     """Time and memory against pixel count, log-log; returns the PNG path."""
+    # matplotlib (heavy, optional) only when a plot is drawn
     import matplotlib
 
     matplotlib.use("Agg")
@@ -564,9 +550,6 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from benchmarks.data import DEFAULT_SHARED_DATA
-    from benchmarks.methods import method_names
-
     parser = argparse.ArgumentParser(prog="python -m benchmarks.speed", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
@@ -614,6 +597,7 @@ def _fill_defaults(options: argparse.Namespace) -> argparse.Namespace:
 
 def _default_memory_limit_gb() -> float:
     try:
+        # psutil is optional: without it the limit is a fixed 8 GB
         import psutil
 
         available = psutil.virtual_memory().available / 1024**3

@@ -5,7 +5,9 @@
 ``stabilize``, ``noise_model``) change one step each.
 
 Rows: the default itself, the default with the CNN per group, the default given the
-true noise model (oracle) and the default without the coarse pilot. Imported by
+true noise model (oracle) and the default without the coarse pilot; and the ``ablation``
+family (run only when named, by ``python -m benchmarks.beyond``): each step of the
+default changed on its own (:data:`ABLATION_OPTIONS`). Imported by
 :func:`benchmarks.methods.default_methods` (``EXTRA_METHOD_MODULES``). Findings:
 ``docs/beyond_the_paper.md``.
 """
@@ -18,8 +20,10 @@ from numpy.typing import NDArray
 
 from benchmarks.methods import MethodContext, MethodUnavailable, register_method
 from benchmarks.reucid_methods import reucid_available
+from denoiser import reucid
 
 __all__ = [
+    "ABLATION_OPTIONS",
     "DEFAULT",
     "DEFAULT_CNN",
     "DEFAULT_TRUE_NOISE",
@@ -36,6 +40,21 @@ NO_PILOT = "BEST without coarse pilot"
 
 #: The previous BEST: the default's steps with groups chosen on the noisy data.
 NO_PILOT_OPTIONS: dict[str, Any] = {"variant": "best", "pilot": None}
+
+#: The ``ablation`` rows: label -> (classifier, ``denoise()`` options), each changing
+#: the default method (``variant="best"``, noise-edge rule) in the steps it names.
+ABLATION_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
+    "GAT + groups, 1 pass, flat": (
+        "noise-edge", {"variant": "best", "pilot": None, "aggregation": "flat", "passes": 1}),
+    "GAT + groups, 2 passes, flat": (
+        "noise-edge", {"variant": "best", "pilot": None, "aggregation": "flat", "passes": 2}),
+    "coarse pilot + groups, 1 pass": ("noise-edge", {"variant": "best", "passes": 1}),
+    "default, weighted aggregation": (
+        "noise-edge", {"variant": "best", "aggregation": "weighted"}),
+    "default, GD per group": ("gd", {"variant": "best"}),
+    "default, MP per group": ("mp", {"variant": "best"}),
+    "default without GAT": ("noise-edge", {"variant": "best", "stabilize": False}),
+}
 
 
 def reucid_variant(options: dict[str, Any], *, classifier: Any = None,
@@ -62,8 +81,6 @@ def reucid_variant(options: dict[str, Any], *, classifier: Any = None,
 
     def reucid_variant(noisy: NDArray[np.float64], *, context: MethodContext
                        ) -> NDArray[np.float64]:
-        from denoiser.reucid import denoise
-
         extra: dict[str, Any] = dict(options)
         if true_noise:
             extra["noise_model"] = context.noise
@@ -72,7 +89,7 @@ def reucid_variant(options: dict[str, Any], *, classifier: Any = None,
             # None means the variant's noise-edge rule: name the CNN explicitly
             chosen = "cnn" if context.classifier is None else context.classifier
         try:
-            result = denoise(np.asarray(noisy), classifier=chosen, seed=context.seed, **extra)
+            result = reucid.denoise(np.asarray(noisy), classifier=chosen, seed=context.seed, **extra)
         except Exception as error:
             if type(error).__name__ == "ModelLoadError":
                 raise MethodUnavailable(str(error)) from error
@@ -88,8 +105,8 @@ register_method(
     family="REUCID",
     available=reucid_available,
     description="denoise() with its defaults: the best variant (GAT, coarse pilot from the "
-    "paper's pipeline on the 2x2-binned image, 128 groups of similar patches, two passes, "
-    "noise-weighted aggregation) with the noise-edge rule per group; noise model "
+    "paper's pipeline on the 2x2-binned image, groups of similar patches, two passes, "
+    "flat aggregation) with the noise-edge rule per group; noise model "
     "estimated from the image.",
 )
 register_method(
@@ -117,3 +134,12 @@ register_method(
     description="denoise(pilot=None): the default's steps with the first pass grouped on "
     "the noisy data (the BEST variant before the coarse pilot).",
 )
+for _label, (_classifier, _options) in ABLATION_OPTIONS.items():
+    register_method(
+        _label,
+        reucid_variant(_options, classifier=_classifier),
+        family="ablation",
+        available=reucid_available,
+        description=f"denoise(classifier={_classifier!r}, "
+        + ", ".join(f"{k}={v!r}" for k, v in _options.items()) + ")",
+    )

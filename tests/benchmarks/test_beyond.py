@@ -8,22 +8,26 @@ from benchmarks.beyond import (
     NO_PILOT_ROW,
     QUICK_ROWS,
     ROWS,
-    ablation_rows,
     main,
     markdown_tables,
     run_ablation,
     summary_table,
 )
+from benchmarks.methods import MethodContext, select_methods
+from benchmarks.reucid_methods import PAPER_GD, PAPER_MP
 
 
-def test_every_listed_row_has_an_estimator():
-    assert set(ROWS) == set(ablation_rows())
-    assert set(QUICK_ROWS) <= set(ROWS)
+def test_every_row_is_a_registry_row_and_the_ablation_family_runs_only_when_named():
+    methods = select_methods(ROWS)
+    assert list(methods) == list(ROWS) and set(QUICK_ROWS) <= set(ROWS)
+    ablation = set(select_methods(None, family="ablation"))
+    assert ablation and ablation <= set(ROWS)
+    assert not ablation & set(select_methods(None))
 
 
 def test_ablation_on_a_tiny_case_measures_and_tabulates(tiny_case):
-    records = run_ablation([tiny_case], ["paper, MP", DEFAULT_ROW])
-    assert [r["row"] for r in records] == ["paper, MP", DEFAULT_ROW]
+    records = run_ablation([tiny_case], [PAPER_MP, DEFAULT_ROW])
+    assert [r["row"] for r in records] == [PAPER_MP, DEFAULT_ROW]
     assert all(r["cpu_s"] >= 0 and -1 <= r["r"] <= 1 for r in records)
     table = markdown_tables(records)
     assert table.startswith(f"#### {tiny_case.name}") and f"| {DEFAULT_ROW} |" in table
@@ -38,13 +42,16 @@ def test_rows_name_their_variant(tiny_case, monkeypatch):
         return real(image, classifier, **options)
 
     monkeypatch.setattr(denoiser.reucid, "denoise", recording)
-    rows = ablation_rows()
-    for current in ("paper, GD", NO_PILOT_ROW, DEFAULT_ROW):
-        rows[current](tiny_case.noisy, tiny_case)
-    assert calls["paper, GD"][0]["variant"] == "paper"
-    assert calls[NO_PILOT_ROW][0] == {"classifier": "noise-edge", "variant": "best",
+    rows = select_methods([PAPER_GD, NO_PILOT_ROW, DEFAULT_ROW, "default without GAT"])
+    context = MethodContext(noise=tiny_case.noise, clean=tiny_case.clean)
+    for current, method in rows.items():
+        method.run(tiny_case.noisy, context=context)
+    assert calls[PAPER_GD][0]["variant"] == "paper"
+    assert calls[NO_PILOT_ROW][0] == {"classifier": None, "seed": 0, "variant": "best",
                                       "pilot": None}
-    assert calls[DEFAULT_ROW][0] == {"classifier": None}
+    assert calls[DEFAULT_ROW][0] == {"classifier": None, "seed": 0}
+    assert calls["default without GAT"][0] == {"classifier": "noise-edge", "seed": 0,
+                                               "variant": "best", "stabilize": False}
 
 
 def test_summary_marks_where_the_default_is_level_or_ahead():

@@ -4,14 +4,14 @@ from __future__ import annotations
 import pytest
 
 from benchmarks import __main__ as run_all
-from benchmarks import fidelity, quality, real, speed
+from benchmarks import beyond, fidelity, quality, real, speed
 
 
 @pytest.fixture
 def calls(monkeypatch):
     seen = []
     for name, module in (("quality", quality), ("speed", speed), ("real", real),
-                         ("fidelity", fidelity)):
+                         ("fidelity", fidelity), ("beyond", beyond)):
         monkeypatch.setattr(module, "main", lambda argv, name=name: seen.append((name, argv)))
     return seen
 
@@ -40,3 +40,11 @@ def test_a_benchmark_named_on_the_command_line_runs_alone(calls, tmp_path):
     assert [name for name, _ in calls] == ["fidelity"]
     with pytest.raises(SystemExit):
         run_all.main(["nonsense"])
+
+
+def test_the_ablation_runs_only_when_named(calls, tmp_path):
+    assert run_all.main(["--report", str(tmp_path / "b.md")]) == 0
+    assert "beyond" not in [name for name, _ in calls]
+    calls.clear()
+    assert run_all.main(["beyond", "--quick", "--report", str(tmp_path / "b.md")]) == 0
+    assert [name for name, _ in calls] == ["beyond"]

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
+import denoiser.reucid
 from benchmarks import speed
+from benchmarks.methods import default_methods
 
 
 def test_speed_input_is_deterministic_and_sized():
@@ -63,18 +66,29 @@ def test_skip_rules_name_their_reason(tmp_path):
 
 
 def test_paper_rows_run_the_paper_pipeline_and_the_default_row_the_default(monkeypatch):
-    import denoiser.reucid
-
     calls = []
-    monkeypatch.setattr(denoiser.reucid, "denoise",
-                        lambda image, **options: calls.append(options) or image)
+
+    def recording(image, classifier=None, **options):
+        calls.append({"classifier": classifier, **options})
+        return SimpleNamespace(image=image, timings={"total": 0.5}, patch_size=7, n_stacks=3)
+
+    monkeypatch.setattr(denoiser.reucid, "denoise", recording)
     image, noise = speed.speed_input(64, shared_root=Path("/nonexistent"))
-    speed._method_runner(speed.REUCID_PAPER, noise, None)(image)
+    fast = speed._method_runner(speed.REUCID_PAPER, noise, None)(image)
     speed._method_runner(speed.REUCID_REFERENCE, noise, None)(image)
     speed._method_runner(speed.REUCID_BEST, noise, None)(image)
     assert calls[0]["variant"] == "paper" and calls[1]["variant"] == "paper"
     assert calls[1]["mode"] == "reference"
-    assert calls[2] == {"seed": 0}  # denoise(image) as a user calls it
+    # denoise(image) as a user calls it: its own selector, no variant or options
+    assert calls[2] == {"classifier": None, "seed": 0}
+    assert speed._describe(fast) == "p=7, d=3; total 0.5 s"
+
+
+def test_every_speed_row_is_a_registry_row():
+    methods = default_methods()
+    assert set(speed.ROWS) | {speed.REUCID_GPU} <= set(methods)
+    assert {methods[name].family for name in (speed.REUCID_PAPER, speed.REUCID_REFERENCE,
+                                              speed.REUCID_GPU)} == {"speed"}
 
 
 def test_targets_are_the_paper_path_and_the_default_is_compared_with_bm3d():
