@@ -34,6 +34,24 @@ def decomposition_bytes(eigenpatches: np.ndarray, eigenvalues: np.ndarray,
     return ContentFile(buffer.getvalue())
 
 
+def group_decomposition_bytes(arrays: dict[str, np.ndarray], patch_size: int) -> ContentFile:
+    """A default-method survey image's groups (``training.group_examples.GroupCandidates.
+    group_arrays``), stored under ``group_*`` keys so no reader takes them for a paper
+    decomposition."""
+    buffer = io.BytesIO()
+    np.savez(buffer, patch_size=np.int64(patch_size),
+             **{f"group_{key}": np.asarray(value) for key, value in arrays.items()})
+    return ContentFile(buffer.getvalue())
+
+
+def load_group_decomposition(name: str) -> dict[str, np.ndarray]:
+    """The ``group_*`` arrays written by :func:`group_decomposition_bytes`, keys unprefixed."""
+    with default_storage.open(name, "rb") as handle:
+        with np.load(io.BytesIO(handle.read()), allow_pickle=False) as data:
+            return {key[len("group_"):]: data[key] for key in data.files
+                    if key.startswith("group_")}
+
+
 def load_npy(name: str) -> np.ndarray:
     with default_storage.open(name, "rb") as handle:
         return np.load(io.BytesIO(handle.read()), allow_pickle=False)

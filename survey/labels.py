@@ -28,3 +28,27 @@ class SurveyLabel:
     @property
     def useful(self) -> np.ndarray:
         return useful_mask(self.mean_k, int(self.eigenvalues.shape[0]))
+
+
+#: Whose answers label a default-method image: the provenance entry holding their mean.
+RESPONDENT_MEANS = {"all": "mean_k", "experts": "mean_k_expert",
+                    "non-experts": "mean_k_non_expert"}
+
+
+@dataclass(frozen=True)
+class GroupSurveyLabel:
+    """One default-method survey image's label: its groups and the chosen per-group count.
+
+    ``groups`` are the arrays of ``training.group_examples.GroupCandidates.group_arrays``
+    (the last pass's groups as the classifier sees them); ``mean_k`` is the mean chosen
+    count of ``respondents`` ("all": robust weighted mean; "experts" / "non-experts": the
+    plain mean of that group only), so in every group the leading ``round(mean_k)``
+    components are useful.
+    """
+
+    image_id: int
+    groups: dict
+    mean_k: float
+    n_responses: int
+    respondents: str
+    provenance: dict = field(default_factory=dict)

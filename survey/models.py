@@ -82,7 +82,18 @@ class SurveyImage(models.Model):
         READY = "ready", "Ready"
         FAILED = "failed", "Failed"
 
+    class CandidateMethod(models.TextChoices):
+        # the default method at per-group eigenpatch counts 1..K from one run: a vote
+        # ranks what an upload returns, and labels the group classifier
+        BEST = "best", "Default method, per-group counts"
+        # the paper's decomposition truncated at k = 1..K: labels the paper's CNN
+        PAPER = "paper", "Paper method, global k"
+
     survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="images")
+    candidate_method = models.CharField(
+        max_length=16, choices=CandidateMethod.choices, default=CandidateMethod.BEST,
+        help_text="What the candidates are: the default method keeping k eigenpatches in "
+        "every group, or the paper's decomposition truncated at k.")
     title = models.CharField(max_length=200)
     public_token = models.CharField(max_length=32, unique=True, default=new_token, editable=False)
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.EXPERIMENTAL)

@@ -10,12 +10,13 @@ from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from survey.labels import SurveyLabel
+from survey.labels import RESPONDENT_MEANS, GroupSurveyLabel, SurveyLabel
 from survey.models import Presentation, Respondent, Response, Survey, SurveyImage
 from survey.statistics import (
     KSummary, agreement, respondent_weights, summarize_by_group, weighted_label)
 
-__all__ = ["SurveyLabel", "iter_survey_labels", "current_survey", "next_image_for",
+__all__ = ["GroupSurveyLabel", "SurveyLabel", "iter_survey_labels", "iter_group_survey_labels",
+           "image_utilities", "current_survey", "next_image_for",
            "progress_for", "image_answers", "image_statistics", "survey_overview",
            "survey_weights", "exclusion_effect"]
 
@@ -264,17 +265,23 @@ def respondent_counts(survey: Survey) -> dict[str, int]:
     }
 
 
-def labelled_images(*, survey: Survey | None = None,
-                    min_responses: int = 1) -> list[SurveyImage]:
+def labelled_images(*, survey: Survey | None = None, min_responses: int = 1,
+                    candidate_method: str = SurveyImage.CandidateMethod.PAPER
+                    ) -> list[SurveyImage]:
     """Ready images with at least `min_responses` counted answers (one aggregate query
-    per survey; the answers themselves are read one image at a time later)."""
+    per survey; the answers themselves are read one image at a time later).
+
+    Only images whose candidates are of ``candidate_method``: "paper" images label the
+    paper's CNN (and fill the per-eigenpatch exports), "best" images the group classifier.
+    """
     surveys = [survey] if survey is not None else list(Survey.objects.order_by("id"))
     labelled: list[SurveyImage] = []
     for each in surveys:
         counts = dict(counted_responses(each).values("image_id").annotate(n=Count("id"))
                       .values_list("image_id", "n"))
         eligible = [image_id for image_id, n in counts.items() if n >= max(min_responses, 1)]
-        labelled.extend(each.images.filter(status=SurveyImage.Status.READY, id__in=eligible)
+        labelled.extend(each.images.filter(status=SurveyImage.Status.READY, id__in=eligible,
+                                           candidate_method=candidate_method)
                         .select_related("survey").order_by("id"))
     return labelled
 
@@ -352,3 +359,61 @@ def labels_for(images: list[SurveyImage]) -> Iterator[SurveyLabel]:
             n_responses=int(provenance["n_responses"]),
             provenance=provenance,
         )
+
+
+def iter_group_survey_labels(min_responses: int = 1, *, respondents: str = "all",
+                             survey: Survey | None = None) -> Iterator[GroupSurveyLabel]:
+    """Labels of the default-method images (candidates at per-group counts), one at a time.
+
+    ``respondents``: "all", "experts" or "non-experts": whose choices make the label
+    (experts and non-experts never mix when one of them is chosen).
+    """
+    from survey.arrays import load_group_decomposition
+
+    if respondents not in RESPONDENT_MEANS:
+        raise ValueError(f"respondents must be one of {sorted(RESPONDENT_MEANS)}")
+    images = labelled_images(survey=survey, min_responses=min_responses,
+                             candidate_method=SurveyImage.CandidateMethod.BEST)
+    weights_by_survey: dict[int, dict[int, float]] = {}
+    for image in images:
+        if image.survey_id not in weights_by_survey:
+            weights_by_survey[image.survey_id] = survey_weights(image.survey)
+        provenance = label_provenance(image, image_answers(image),
+                                      weights_by_survey[image.survey_id])
+        mean = provenance.get(RESPONDENT_MEANS[respondents])
+        if mean is None:  # none of the chosen respondents answered it
+            continue
+        count_key = {"all": "n_responses", "experts": "n_expert",
+                     "non-experts": "n_non_expert"}[respondents]
+        yield GroupSurveyLabel(
+            image_id=image.id, groups=load_group_decomposition(image.decomposition_file.name),
+            mean_k=float(mean), n_responses=int(provenance[count_key]),
+            respondents=respondents,
+            provenance={**provenance, "candidate_method": image.candidate_method,
+                        "respondents": respondents})
+
+
+def image_utilities(image: SurveyImage) -> list[dict] | None:
+    """Per component index: the utility the image's votes imply beside the active group
+    model's, for a default-method image (None for a paper image or without groups).
+
+    ``votes``: the share of counted answers whose chosen per-group count keeps the
+    component; ``model``: the share of the image's groups in which the active group
+    classifier keeps it, and its mean probability there.
+    """
+    from survey.arrays import load_group_decomposition
+    from training.group_labels import utility_table
+
+    if image.candidate_method != SurveyImage.CandidateMethod.BEST or \
+            not image.decomposition_file:
+        return None
+    chosen = [k for _, _, k in image_answers(image)]
+    try:
+        from denoiser.reucid.selection.group_cnn import load_group_classifier
+        from training.selectors import active_classifier_path
+
+        classifier = load_group_classifier(active_classifier_path("group"))
+    except Exception:  # noqa: BLE001 - no group model yet: the votes alone are shown
+        classifier = None
+    return utility_table(load_group_decomposition(image.decomposition_file.name), chosen,
+                         classifier)

@@ -16,7 +16,7 @@ from survey.export_http import EXPORT_KINDS, export_response
 from survey.models import Candidate, Respondent, Survey, SurveyImage
 from survey.rendering import encode_png
 from survey.selectors import (
-    current_survey, exclusion_effect, image_statistics, respondent_counts,
+    current_survey, exclusion_effect, image_statistics, image_utilities, respondent_counts,
     survey_overview)
 from survey.services.respondents import exclude_respondent, include_respondent
 
@@ -52,8 +52,10 @@ def image_detail(request: HttpRequest, image_id: int) -> HttpResponse:
     candidates = list(image.candidates.filter(kind=Candidate.Kind.RECONSTRUCTION)
                       .order_by("k"))
     eigenvalues = None
-    if image.decomposition_file:
+    # a default-method image's candidates are per-group counts: no single eigenvalue each
+    if image.decomposition_file and image.candidate_method == SurveyImage.CandidateMethod.PAPER:
         eigenvalues = load_decomposition(image.decomposition_file.name).eigenvalues
+    utilities = image_utilities(image)
     counts = np.bincount(statistics.ks["all"], minlength=k_max + 1) if statistics.ks["all"] \
         else np.zeros(k_max + 1, dtype=int)
     rows = [{"candidate": c, "times_chosen": int(counts[c.k]) if c.k < counts.size else 0,
@@ -67,6 +69,8 @@ def image_detail(request: HttpRequest, image_id: int) -> HttpResponse:
                        (("expert", "Experts"), ("non_expert", "Non-experts"), ("all", "All"))],
         "violin": mark_safe(violin_svg(statistics.ks, k_max=k_max)),
         "histogram": mark_safe(histogram_svg(statistics.ks, k_max=k_max)),
+        "utilities": utilities,
+        "utilities_have_model": bool(utilities) and utilities[0]["model_keeps"] is not None,
     })
 
 

@@ -41,12 +41,15 @@ from denoiser.reucid.selection.group_cnn import N_SCALARS, group_features
 
 __all__ = [
     "ORACLE_KS",
+    "GroupCandidates",
     "GroupComponents",
     "GroupExamples",
     "LabelledRun",
     "PassRecord",
     "components_to_examples",
+    "group_candidates",
     "group_contributions",
+    "groups_from_arrays",
     "label_case",
     "oracle_ks",
     "recorded_group_passes",
@@ -478,3 +481,97 @@ def held_out_group_cases(*, n_crystals: int = 3, size: int = 128,
     return (crystal_cases(materials=HELD_OUT_MATERIALS, n_scenes=n_crystals, seed=seed,
                           size=size)
             + scene_cases(HELD_OUT_SCENES, seed=seed, size=size))
+
+
+@dataclass
+class GroupCandidates:
+    """One run of the default method and its outputs at every per-group count ``1..L``.
+
+    Survey candidates of the default method: level ``k`` keeps the leading ``k``
+    components in every group of the run's last pass (everything else as the run did
+    it), so the candidates differ only in how many eigenpatches each group keeps, and a
+    vote ranks outputs a user would actually get. ``groups`` are the last pass's groups
+    as the classifier sees them (what the survey's labels train on).
+    """
+
+    levels: tuple[int, ...]
+    groups: list[GroupComponents]
+    patch_size: int
+    _contributions: list[list[_Contribution]]
+    _back: Callable[[NDArray[np.float64]], NDArray[np.float64]]
+    _shape: tuple[int, int]
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.levels)
+
+    def reconstruct(self, level: int) -> NDArray[np.float32]:
+        """The output with every group keeping its leading ``level`` components."""
+        index = self.levels.index(int(level))
+        size = self._shape[0] * self._shape[1]
+        total, weight = np.zeros(size), np.zeros(size)
+        for per_group in self._contributions:
+            part = per_group[index]
+            np.add.at(total, part.pixels, part.total)
+            np.add.at(weight, part.pixels, part.weight)
+        values = np.where(weight > 0, total / np.maximum(weight, 1e-300), 0.0)
+        return self._back(values.reshape(self._shape)).astype(np.float32)
+
+    def group_arrays(self) -> dict[str, NDArray[Any]]:
+        """The groups as plain arrays (for an ``.npz``; :func:`groups_from_arrays` reads it)."""
+        k = max((len(g.eigenvalues) for g in self.groups), default=0)
+        p = self.patch_size
+        eigenpatches = np.zeros((len(self.groups), k, p, p), np.float32)
+        eigenvalues = np.zeros((len(self.groups), k))
+        for i, group in enumerate(self.groups):
+            eigenpatches[i, :len(group.eigenvalues)] = group.eigenpatches
+            eigenvalues[i, :len(group.eigenvalues)] = group.eigenvalues
+        return {"eigenpatches": eigenpatches, "eigenvalues": eigenvalues,
+                "n_patches": np.array([g.context.n_patches for g in self.groups], np.int64),
+                "noise_variance": np.array([g.context.noise_variance or 1.0
+                                            for g in self.groups]),
+                "centred": np.array([g.context.centred for g in self.groups]),
+                "levels": np.array(self.levels, np.int64)}
+
+
+def groups_from_arrays(arrays: Any) -> list[GroupComponents]:
+    """Inverse of :meth:`GroupCandidates.group_arrays` (labels all False)."""
+    eigenpatches = np.asarray(arrays["eigenpatches"], np.float32)
+    p = eigenpatches.shape[-1]
+    groups = []
+    for i in range(eigenpatches.shape[0]):
+        context = SelectionContext(patch_size=p, n_patches=int(arrays["n_patches"][i]),
+                                   stack_index=i, n_stacks=eigenpatches.shape[0],
+                                   noise_variance=float(arrays["noise_variance"][i]),
+                                   centred=bool(arrays["centred"][i]))
+        values = np.asarray(arrays["eigenvalues"][i], np.float64)
+        groups.append(GroupComponents(eigenpatches[i], values, context,
+                                      np.zeros(len(values), bool), 1))
+    return groups
+
+
+def group_candidates(noisy: NDArray[np.float64], *, max_level: int = 12, seed: int = 0,
+                     selector: Any = None) -> GroupCandidates:
+    """Run the default method once; make its outputs at per-group counts ``1..max_level``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> y, x = np.mgrid[:48, :48]
+    >>> clean = 20 * (1.2 + np.cos(2 * np.pi * x / 8) * np.cos(2 * np.pi * y / 8))
+    >>> made = group_candidates(rng.poisson(clean).astype(float), max_level=3)
+    >>> made.levels, made.reconstruct(2).shape, len(made.groups) > 0
+    ((1, 2, 3), (48, 48), True)
+    """
+    if int(max_level) < 2:
+        raise ValueError("a survey needs at least two candidate levels")
+    with recorded_group_passes() as records:
+        result = denoise_grouped(noisy, classifier=selector, seed=seed)
+    record = records[-1]
+    assert result.noise_model is not None
+    levels = tuple(range(1, int(max_level) + 1))
+    stabilizer = VarianceStabilizer(result.noise_model)
+    contributions = group_contributions(record, levels)
+    groups = list(_group_components(record, [0] * len(contributions), len(records) - 1))
+    return GroupCandidates(levels, groups, record.patches.patch_size, contributions,
+                           stabilizer.inverse, tuple(np.shape(noisy)))

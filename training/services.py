@@ -338,13 +338,13 @@ def register_classifier_file(source: IO[bytes] | Path, *, name: str,
                              is_shipped: bool = False) -> ClassifierModel:
     """Validate a model file and store it as a (not yet active) :class:`ClassifierModel`.
 
+    The file's kind (paper CNN or group classifier) is read from the file itself.
+
     Raises
     ------
     denoiser.reucid.errors.ModelLoadError
         For a missing, corrupt or foreign file: nothing is stored then.
     """
-    from denoiser.reucid.selection.cnn import load_classifier
-
     with tempfile.TemporaryDirectory() as folder:
         local = Path(folder) / "upload.pt"
         if isinstance(source, Path):
@@ -353,11 +353,12 @@ def register_classifier_file(source: IO[bytes] | Path, *, name: str,
             source.seek(0)
             with open(local, "wb") as out:
                 out.writelines(iter(lambda: source.read(1 << 20), b""))
-        classifier = load_classifier(local)  # refuses corrupt files before any row exists
+        # refuses corrupt files before any row exists
+        kind, classifier = load_model_file(local)
         metadata = classifier.metadata
         with open(local, "rb") as handle:
             record = ClassifierModel(
-                name=name, sha256=sha256_of(handle),
+                name=name, sha256=sha256_of(handle), kind=kind,
                 architecture=classifier.model.architecture.to_dict(),
                 training_summary=training_summary or metadata.get("training_data", {}),
                 metrics=metrics or metadata.get("metrics", {}),
@@ -370,21 +371,36 @@ def register_classifier_file(source: IO[bytes] | Path, *, name: str,
     return record
 
 
+def load_model_file(path: Path) -> tuple[str, Any]:
+    """``(kind, classifier)`` of a model file: a paper CNN or a group classifier.
+
+    Raises
+    ------
+    denoiser.reucid.errors.ModelLoadError
+        For a missing, corrupt or foreign file.
+    """
+    from denoiser.reucid.selection.cnn import load_classifier
+    from denoiser.reucid.selection.group_cnn import GROUP_KIND, load_group_classifier, model_kind
+
+    if model_kind(path) == GROUP_KIND:
+        return GROUP_KIND, load_group_classifier(path)
+    return "paper", load_classifier(path)
+
+
 def activate_classifier(model: ClassifierModel, *, user: Any = None,
                         reason: str = "activated") -> ClassifierModel:
-    """Make ``model`` the one active classifier (atomic; the file is re-validated)."""
-    from denoiser.reucid.selection.cnn import load_classifier
-
+    """Make ``model`` the active classifier of its kind (atomic; the file is re-validated)."""
     with model.file.open("rb") as handle, tempfile.NamedTemporaryFile(suffix=".pt") as copy:
         copy.write(handle.read())
         copy.flush()
-        load_classifier(copy.name)  # never activate a file that would not load
+        load_model_file(Path(copy.name))  # never activate a file that would not load
     with transaction.atomic():
-        locked = list(ClassifierModel.objects.select_for_update().filter(is_active=True))
+        locked = list(ClassifierModel.objects.select_for_update().filter(is_active=True,
+                                                                         kind=model.kind))
         previous = locked[0] if locked else None
         if previous is not None and previous.pk == model.pk:
             return model
-        ClassifierModel.objects.filter(is_active=True).update(is_active=False)
+        ClassifierModel.objects.filter(is_active=True, kind=model.kind).update(is_active=False)
         now = timezone.now()
         ClassifierModel.objects.filter(pk=model.pk).update(is_active=True, activated_at=now)
         ActivationEvent.objects.create(classifier=model, previous=previous, reason=reason,
@@ -393,9 +409,15 @@ def activate_classifier(model: ClassifierModel, *, user: Any = None,
     return model
 
 
-def roll_back_classifier(*, user: Any = None) -> ClassifierModel:
-    """Re-activate the model that was active before the current one."""
-    current = ClassifierModel.objects.filter(is_active=True).first()
+def roll_back_classifier(*, user: Any = None, kind: str | None = None) -> ClassifierModel:
+    """Re-activate the model that was active before the current one (of ``kind``).
+
+    Without ``kind``: the kind whose active model was activated last.
+    """
+    active = ClassifierModel.objects.filter(is_active=True)
+    if kind is not None:
+        active = active.filter(kind=kind)
+    current = active.order_by("-activated_at", "-id").first()
     if current is None:
         raise TrainingError("no classifier is active, so there is nothing to roll back")
     event = current.activations.exclude(previous=None).first()
@@ -405,26 +427,28 @@ def roll_back_classifier(*, user: Any = None) -> ClassifierModel:
                                reason=f"roll back from #{current.pk} {current.name}")
 
 
-def register_shipped_model() -> tuple[ClassifierModel | None, bool, bool]:
-    """Register the package's default model and activate it if nothing is active.
+def register_shipped_model(kind: str = "paper") -> tuple[ClassifierModel | None, bool, bool]:
+    """Register the package's default model of a kind and activate it if none of that
+    kind is active.
 
-    Also activates it when the active model is an older shipped default (a release
-    updated the package); a trained or uploaded active model is left alone. Idempotent. Returns ``(record, created, activated)``; ``record`` is None when the
-    package has no shipped model file.
+    Also activates it when the active model of its kind is an older shipped default (a
+    release updated the package); a trained or uploaded active model is left alone.
+    Idempotent. Returns ``(record, created, activated)``; ``record`` is None when the
+    package has no shipped model file of that kind.
     """
-    from denoiser.reucid.selection.cnn import SHIPPED_MODEL_PATH
+    from .selectors import shipped_model_path
 
-    path = Path(SHIPPED_MODEL_PATH)
+    path = shipped_model_path(kind)
     if not path.is_file():
         return None, False, False
     digest = sha256_of(path)
     record = ClassifierModel.objects.filter(sha256=digest).first()
     created = record is None
     if record is None:
-        record = register_classifier_file(path, name="shipped default (reucid_default.pt)",
+        record = register_classifier_file(path, name=f"shipped default ({path.name})",
                                           is_shipped=True)
     activated = False
-    active = ClassifierModel.objects.filter(is_active=True).first()
+    active = ClassifierModel.objects.filter(is_active=True, kind=record.kind).first()
     if active is None:
         activate_classifier(record, reason="shipped model registered")
         activated = True
@@ -549,6 +573,8 @@ def execute_training_run(run_id: int) -> TrainingRun:
     if not _claim_run(run_id):
         return TrainingRun.objects.get(pk=run_id)
     run = TrainingRun.objects.get(pk=run_id)
+    if (run.options or {}).get("kind") == "group":
+        return _execute_group_run(run)
     options = {**DEFAULT_RUN_OPTIONS, **getattr(settings, "REUCID_TRAINING_RUN_DEFAULTS", {}),
                **(run.options or {})}
     seed = int(options.get("seed", 0))
@@ -623,6 +649,149 @@ def execute_training_run(run_id: int) -> TrainingRun:
                     activated=activated, finished_at=timezone.now(), stage="done")
     except Exception as exc:
         logger.exception("training run %s failed", run_id)
+        message = str(exc) if isinstance(exc, TrainingError) else (
+            f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=5)}")
+        _update_run(run_id, status=TrainingRun.Status.FAILED, error=message,
+                    finished_at=timezone.now(), stage="failed")
+    run.refresh_from_db()
+    return run
+
+
+# --------------------------------------------------------------------------- group runs
+
+#: Options of a group-classifier run (``options["kind"] == "group"``); a deployment may
+#: override them with REUCID_GROUP_TRAINING_RUN_DEFAULTS, a run's own options win.
+GROUP_RUN_OPTIONS: dict[str, Any] = {
+    "n_crystals": 12, "n_scenes": 8, "size": 128, "epochs": 8, "seed": 0,
+    "learning_rate": 1e-2, "defect_weight": 4.0, "respondents": "all", "min_responses": 1,
+}
+
+
+def group_examples_for_run(source: str, options: dict[str, Any],
+                           progress: Callable[[int, int], None] | None = None) -> Any:
+    """Labelled group components of a run: simulations and/or the survey's choices."""
+    from .group_examples import GroupExamples, build_group_examples, training_group_cases
+
+    parts = []
+    if source in (TrainingRun.Source.AUTO, TrainingRun.Source.BOTH):
+        cases = training_group_cases(n_crystals=int(options["n_crystals"]),
+                                     n_scenes=int(options["n_scenes"]),
+                                     seed=int(options["seed"]), size=int(options["size"]))
+        parts.append(build_group_examples(cases, seed=int(options["seed"]),
+                                          defect_weight=float(options["defect_weight"]),
+                                          progress=progress))
+    if source in (TrainingRun.Source.SURVEY, TrainingRun.Source.BOTH):
+        from survey.selectors import iter_group_survey_labels
+
+        from .group_labels import survey_group_examples
+
+        survey = survey_group_examples(iter_group_survey_labels(
+            min_responses=int(options["min_responses"]),
+            respondents=str(options["respondents"])))
+        if len(survey):
+            parts.append(survey)
+        elif source == TrainingRun.Source.SURVEY:
+            raise TrainingError("no survey image of the default method has been answered "
+                                "yet (by the chosen respondents); train from 'auto' or "
+                                "'both' until one has")
+    examples = GroupExamples.concatenate(parts)
+    if not len(examples):
+        raise TrainingError("no labelled group components to train on")
+    return examples
+
+
+def gate_against_active(candidate: Any, *, cases: Sequence[Any] | None = None
+                        ) -> dict[str, Any]:
+    """Score a group classifier beside what the default method uses now, on the fixed
+    held-out set, and say whether it is at least as good on PSNR and every fidelity
+    measure at every dose (:func:`training.group_evaluation.compare_rows`).
+
+    The reference is the active group model, else the noise-edge rule (what an upload
+    runs when no group model is active).
+    """
+    from .group_evaluation import compare_rows, evaluate_selector, summarise_rows
+    from .group_examples import held_out_group_cases
+
+    cases = list(cases) if cases is not None else held_out_group_cases()
+    active = ClassifierModel.objects.filter(is_active=True, kind="group").first()
+    if active is not None:
+        with active.file.open("rb") as handle, \
+                tempfile.NamedTemporaryFile(suffix=".pt") as copy:
+            copy.write(handle.read())
+            copy.flush()
+            _, reference = load_model_file(Path(copy.name))
+            reference_rows = evaluate_selector(reference, cases)
+        reference_name = f"#{active.pk} {active.name}"
+    else:
+        reference_rows = evaluate_selector(None, cases)
+        reference_name = "noise-edge rule"
+    candidate_rows = evaluate_selector(candidate, cases)
+    verdict = compare_rows(candidate_rows, reference_rows)
+    return {**verdict, "reference": reference_name,
+            "reference_id": None if active is None else active.pk,
+            "candidate_by_dose": summarise_rows(candidate_rows),
+            "reference_by_dose": summarise_rows(reference_rows)}
+
+
+def _execute_group_run(run: TrainingRun) -> TrainingRun:
+    """A group-classifier run: label, train, gate on the held-out set, register, maybe
+    activate (only when the gate holds)."""
+    from denoiser.reucid.selection.group_cnn import GroupClassifier, save_group_classifier
+
+    from .group_trainer import GroupTrainingConfig, train_group_network
+
+    run_id = run.pk
+    options = {**GROUP_RUN_OPTIONS,
+               **getattr(settings, "REUCID_GROUP_TRAINING_RUN_DEFAULTS", {}),
+               **(run.options or {})}
+    try:
+        def labelled(done: int, total: int) -> None:
+            if done % 4 == 0 or done == total:
+                _update_run(run_id, stage=f"simulating and labelling ({done}/{total})")
+
+        examples = group_examples_for_run(run.source, options, progress=labelled)
+        config = GroupTrainingConfig(epochs=int(options["epochs"]), seed=int(options["seed"]),
+                                     learning_rate=float(options["learning_rate"]))
+        _update_run(run_id, stage="training", n_epochs=config.epochs)
+        history: list[dict[str, Any]] = []
+
+        def on_epoch(record: dict[str, float], planned: int) -> None:
+            history.append({k: round(v, 5) if isinstance(v, float) else v
+                            for k, v in record.items()})
+            _update_run(run_id, epoch=int(record["epoch"]), n_epochs=planned,
+                        history=list(history))
+
+        outcome = train_group_network(examples, config=config, progress=on_epoch)
+        _update_run(run_id, stage="comparing with the active model on held-out images")
+        name = f"run #{run_id} ({run.source}, group)"
+        gate = gate_against_active(GroupClassifier(outcome.model, metadata={"name": name}))
+        summary = {"kind": "group", "sources": [run.source], "n_components": len(examples),
+                   "n_images": len(examples.provenance),
+                   "positive_fraction": float(examples.labels.mean()),
+                   "respondents": options["respondents"], "config": config.to_dict()}
+        metrics = {"validation": outcome.metrics, "gate": gate,
+                   "headline": {"accuracy": outcome.metrics["accuracy"],
+                                "balanced_accuracy": outcome.metrics["balanced_accuracy"],
+                                "psnr_gain_over_active_db": gate["psnr_gain_db"],
+                                "at_least_as_good_as_active": gate["ok"]}}
+        _update_run(run_id, stage="saving the model")
+        with tempfile.TemporaryDirectory() as folder:
+            path = save_group_classifier(outcome.model, Path(folder) / "model.pt", metadata={
+                "name": name, "threshold": 0.5, "training_data": summary, "metrics": metrics,
+                "code_version": code_version(), "created": timezone.now().isoformat(),
+                "seed": int(options["seed"]), "history": history})
+            record = register_classifier_file(path, name=name, training_summary=summary,
+                                              metrics=metrics)
+        activated = False
+        if run.auto_activate and gate["ok"]:
+            activate_classifier(record, user=run.requested_by,
+                                reason=f"auto-activated by run #{run_id}: at least as good as "
+                                       f"{gate['reference']} on the held-out set")
+            activated = True
+        _update_run(run_id, status=TrainingRun.Status.SUCCEEDED, result=record,
+                    activated=activated, finished_at=timezone.now(), stage="done")
+    except Exception as exc:
+        logger.exception("group training run %s failed", run_id)
         message = str(exc) if isinstance(exc, TrainingError) else (
             f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=5)}")
         _update_run(run_id, status=TrainingRun.Status.FAILED, error=message,

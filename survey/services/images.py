@@ -13,7 +13,8 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from survey.arrays import decomposition_bytes, load_npy, npy_bytes
+from survey.arrays import decomposition_bytes, group_decomposition_bytes, load_npy, npy_bytes
+from training.group_examples import group_candidates
 from survey.models import Candidate, Survey, SurveyImage, new_token
 from survey.rendering import display_range, encode_blinded_png
 
@@ -23,6 +24,9 @@ MIN_IMAGE_SIDE = 32
 # Every candidate is a full-size image in the respondent's browser, and the decomposition
 # keeps K full-size contribution images in memory: crop larger frames first.
 DEFAULT_MAX_SURVEY_IMAGE_SIDE = 2048
+#: Most per-group eigenpatch counts offered for a default-method image: the oracle's
+#: per-group choice on simulations rarely passes 12 (docs/training.md).
+MAX_GROUP_LEVEL = 12
 
 
 def max_image_side() -> int:
@@ -62,8 +66,14 @@ def add_survey_image(
     source: str = SurveyImage.Source.EXPERIMENTAL, source_detail: str = "", material: str = "",
     dose: float | None = None, pixel_size: tuple[float, float] | None = None,
     decomposition_seed: int = 0, make_candidates: bool = True,
+    candidate_method: str | None = None,
 ) -> SurveyImage:
     """Store a noisy image (and optional ground truth) and queue its candidates.
+
+    ``candidate_method``: "best", the default method at per-group eigenpatch counts, so
+    votes rank what an upload returns and label the group classifier; or "paper", the
+    paper's decomposition truncated at k (labels the paper's CNN). None: the
+    ``REUCID_SURVEY_CANDIDATE_METHOD`` setting, "best" unless set.
 
     The candidates are made by the Celery task ``survey.generate_candidates`` once the
     transaction commits (eagerly in embedded mode and in tests).
@@ -78,10 +88,16 @@ def add_survey_image(
                 f"{noisy_image.shape}")
     if source not in SurveyImage.Source.values:
         raise SurveyImageError(f"unknown source {source!r}")
+    if candidate_method is None:
+        candidate_method = getattr(settings, "REUCID_SURVEY_CANDIDATE_METHOD",
+                                   SurveyImage.CandidateMethod.BEST)
+    if candidate_method not in SurveyImage.CandidateMethod.values:
+        raise SurveyImageError(f"unknown candidate method {candidate_method!r}")
     with transaction.atomic():
         image = SurveyImage(
             survey=survey, title=title[:200], source=source, source_detail=source_detail[:500],
             material=material[:200], dose=dose, height=noisy_image.shape[0],
+            candidate_method=candidate_method,
             width=noisy_image.shape[1], decomposition_seed=decomposition_seed,
             pixel_size_row=None if pixel_size is None else float(pixel_size[0]),
             pixel_size_col=None if pixel_size is None else float(pixel_size[1]),
@@ -131,6 +147,11 @@ def generate_candidates(
 ) -> SurveyImage:
     """Decompose the noisy image ONCE and store candidates for k = 1..K plus the raw image.
 
+    A default-method image (``candidate_method == "best"``) runs the default method once
+    and its candidate k keeps the leading k eigenpatches in every group
+    (``training.group_examples.group_candidates``); a paper image truncates the paper's
+    decomposition at k.
+
     `decompose(image, n_components=, seed=)` must return an object with ``eigenpatches``,
     ``eigenvalues``, ``patch_size`` and ``reconstruct(k)`` (the core's `Decomposition`);
     it defaults to ``denoiser.reucid.decompose``. Every PNG uses the noisy image's
@@ -153,16 +174,27 @@ def generate_candidates(
         image.save(update_fields=["status", "error"])
     try:
         noisy = load_npy(image.noisy_file.name)
-        decomposition = decompose(noisy, n_components=image.survey.k_max,
-                                  seed=image.decomposition_seed)
-        eigenpatches = np.asarray(decomposition.eigenpatches, dtype=np.float32)
-        eigenvalues = np.asarray(decomposition.eigenvalues, dtype=np.float32)
-        n_components = min(int(eigenvalues.shape[0]), image.survey.k_max)
-        if n_components < 2:
-            raise SurveyImageError("the decomposition gave fewer than 2 eigenpatches")
+        if image.candidate_method == SurveyImage.CandidateMethod.BEST:
+            # one run of the default method; candidate k keeps k eigenpatches per group
+            made = group_candidates(noisy, max_level=min(image.survey.k_max, MAX_GROUP_LEVEL),
+                                    seed=image.decomposition_seed)
+            n_components, reconstruct, patch_size = made.n_levels, made.reconstruct, \
+                made.patch_size
+            stored_decomposition = group_decomposition_bytes(made.group_arrays(), patch_size)
+        else:
+            decomposition = decompose(noisy, n_components=image.survey.k_max,
+                                      seed=image.decomposition_seed)
+            eigenpatches = np.asarray(decomposition.eigenpatches, dtype=np.float32)
+            eigenvalues = np.asarray(decomposition.eigenvalues, dtype=np.float32)
+            n_components = min(int(eigenvalues.shape[0]), image.survey.k_max)
+            if n_components < 2:
+                raise SurveyImageError("the decomposition gave fewer than 2 eigenpatches")
+            reconstruct, patch_size = decomposition.reconstruct, int(decomposition.patch_size)
+            stored_decomposition = decomposition_bytes(
+                eigenpatches[:n_components], eigenvalues[:n_components], patch_size)
         low, high = display_range(noisy)
         rng = np.random.default_rng(secrets.randbits(128))
-        rendered = [(k, encode_blinded_png(np.asarray(decomposition.reconstruct(k)), low=low,
+        rendered = [(k, encode_blinded_png(np.asarray(reconstruct(k)), low=low,
                                            high=high, rng=rng))
                     for k in range(1, n_components + 1)]
         rendered.append((None, encode_blinded_png(noisy, low=low, high=high, rng=rng)))
@@ -179,10 +211,7 @@ def generate_candidates(
             image.reference_png.delete(save=False)
         # Unanswered questions shown with the old candidates are shown afresh.
         image.presentations.all().delete()
-        image.decomposition_file.save(
-            f"{new_token()}.npz",
-            decomposition_bytes(eigenpatches[:n_components], eigenvalues[:n_components],
-                                int(decomposition.patch_size)), save=False)
+        image.decomposition_file.save(f"{new_token()}.npz", stored_decomposition, save=False)
         # Random order: neither row ids nor file write times follow k.
         stored = []
         for index in rng.permutation(len(rendered)):
@@ -195,7 +224,7 @@ def generate_candidates(
         image.reference_png.save(f"{new_token()}.png", ContentFile(reference_png), save=False)
         stored.append(image.reference_png.name)
         _same_modification_time(stored)
-        image.patch_size = int(decomposition.patch_size)
+        image.patch_size = patch_size
         image.n_components = n_components
         image.display_low, image.display_high = low, high
         image.status = SurveyImage.Status.READY

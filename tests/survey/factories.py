@@ -74,12 +74,15 @@ def make_survey(**options) -> Survey:
 
 
 def make_ready_image(survey: Survey, *, seed: int = 0, with_clean: bool = True,
-                     title: str | None = None) -> SurveyImage:
-    noisy, clean = lattice_image(seed=seed)
+                     title: str | None = None, candidate_method: str = "paper",
+                     size: int = 40) -> SurveyImage:
+    """A ready image: "paper" candidates from the toy decomposition (fast), or "best"
+    candidates from a real run of the default method."""
+    noisy, clean = lattice_image(seed=seed, size=size)
     image = add_survey_image(survey=survey, noisy=noisy, clean=clean if with_clean else None,
                              title=title or f"Lattice {seed}", source="simulated",
                              material="toy", dose=20.0, pixel_size=(0.2, 0.2),
-                             make_candidates=False)
+                             make_candidates=False, candidate_method=candidate_method)
     return generate_candidates(image.id, decompose=toy_decompose)
 
 

@@ -13,7 +13,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def fast_decompose(monkeypatch):
+def fast_decompose(monkeypatch, settings):
+    # the toy decomposition stands in for the paper's; images use paper candidates
+    settings.REUCID_SURVEY_CANDIDATE_METHOD = "paper"
     monkeypatch.setattr(images_service, "_core_decompose", toy_decompose)
 
 

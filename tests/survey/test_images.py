@@ -127,7 +127,8 @@ def test_candidates_are_queued_after_commit_and_made_by_the_task(
 
 def test_a_failing_decomposition_marks_the_image_failed(survey):
     noisy, _ = lattice_image()
-    image = add_survey_image(survey=survey, noisy=noisy, title="x", make_candidates=False)
+    image = add_survey_image(survey=survey, noisy=noisy, title="x", make_candidates=False,
+                             candidate_method="paper")
 
     def broken(*args, **kwargs):
         raise ValueError("patch size does not fit")
@@ -148,7 +149,8 @@ def test_task_records_failure_without_raising(survey, monkeypatch):
 
     monkeypatch.setattr(images_service, "_core_decompose", broken)
     noisy, _ = lattice_image()
-    image = add_survey_image(survey=survey, noisy=noisy, title="x", make_candidates=False)
+    image = add_survey_image(survey=survey, noisy=noisy, title="x", make_candidates=False,
+                             candidate_method="paper")
     assert generate_candidates_task.apply(args=[image.id]).get() == "failed"
     image.refresh_from_db()
     assert image.status == SurveyImage.Status.FAILED
@@ -184,7 +186,8 @@ def test_remaking_candidates_replaces_them(survey):
 def test_the_real_core_decomposition_makes_candidates(survey):
     pytest.importorskip("denoiser.reucid.paper.decomposition")
     noisy, _ = lattice_image(size=48)
-    image = add_survey_image(survey=survey, noisy=noisy, title="core", make_candidates=False)
+    image = add_survey_image(survey=survey, noisy=noisy, title="core", make_candidates=False,
+                             candidate_method="paper")
     image = generate_candidates(image.id)
     assert image.status == SurveyImage.Status.READY
     assert image.n_components == survey.k_max
