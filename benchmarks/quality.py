@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.data import (
+    BUILTIN_SCENES,
     DEFAULT_SHARED_DATA,
     DOSES,
     SimulatedCase,
@@ -27,27 +28,36 @@ from benchmarks.data import (
     shared_simulated_cases,
 )
 from benchmarks.methods import Method, MethodContext, method_names, select_methods
-from denoiser.reucid.metrics import quality_metrics
 from benchmarks.report import (
     DEFAULT_REPORT,
+    FIGURE_DOSES,
     PLOTS_DIR,
     format_number,
     machine_description,
     markdown_table,
     replace_section,
     timestamp,
+    write_figures,
 )
 from benchmarks.reucid_methods import PAPER_CNN, PAPER_ORACLE_K
 from benchmarks.runner import RowBudget
 from benchmarks.variants import DEFAULT
+from denoiser.reucid.metrics import psnr, quality_metrics
 
-__all__ = ["QualityRecord", "main", "render_quality", "run_quality", "select_cases"]
+__all__ = ["QualityRecord", "main", "quality_figures", "render_quality", "run_quality",
+           "select_cases"]
 
 #: Rows whose place the "at a glance" lines give: ``denoise()``'s default (the best
 #: variant), the paper's pipeline with the CNN (the live path) and BM3D.
 AT_A_GLANCE_FOCUS: tuple[str, ...] = (DEFAULT, PAPER_CNN, "BM3D + GAT")
 METRICS = (("psnr", "PSNR (dB)", 2), ("ssim", "SSIM", 3), ("ief", "IEF", 1),
            ("rescorr", "Residual corr.", 3))
+
+
+#: Keys of ``figures.json`` (:func:`benchmarks.report.write_figures`) -> quality rows.
+FIGURE_ROWS = {"best": DEFAULT, "paper": PAPER_CNN, "bm3d": "BM3D + GAT"}
+#: The cases the figures average over: the shared abTEM set (doses in electrons per pixel).
+FIGURE_SOURCE = "shared abTEM"
 
 
 @dataclass
@@ -91,8 +101,6 @@ def select_cases(
     cases: list[SimulatedCase] = []
     if shared_root is not None:
         cases += shared_simulated_cases(shared_root, doses=doses, materials=materials)
-    from benchmarks.data import BUILTIN_SCENES
-
     scenes = BUILTIN_SCENES[:1] if quick else BUILTIN_SCENES
     cases += builtin_simulated_cases(size=size, doses=doses, scenes=scenes)
     # Lowest dose first over every image: a row cut short by its time budget then still
@@ -165,6 +173,40 @@ def run_quality(
             print(f"[quality] {case.name} {case.dose:g} {case.dose_unit}: {summary}",
                   file=sys.stderr)
     return records
+
+
+def quality_figures(records: Sequence[QualityRecord], cases: Sequence[SimulatedCase]) -> dict:
+    """The PSNR part of ``figures.json``: each row's mean PSNR over the shared abTEM set.
+
+    Only doses where the row ran on every abTEM image are given (``{}`` without the set).
+
+    Examples
+    --------
+    >>> quality_figures([], [])
+    {}
+    """
+    shared = [c for c in cases if c.source == FIGURE_SOURCE]
+    if not shared:
+        return {}
+    methods: dict[str, dict] = {}
+    for key, row in FIGURE_ROWS.items():
+        for dose in FIGURE_DOSES:
+            values = [r.metrics["psnr"] for r in records
+                      if r.method == row and r.source == FIGURE_SOURCE and r.status == "ok"
+                      and f"{r.dose:g}" == dose]
+            expected = sum(1 for c in shared if f"{c.dose:g}" == dose)
+            if values and len(values) == expected:
+                methods.setdefault(key, {}).setdefault("psnr_db", {})[dose] = round(
+                    float(np.mean(values)), 2)
+    noisy = {dose: round(float(np.mean([psnr(c.clean, c.noisy) for c in shared
+                                         if f"{c.dose:g}" == dose])), 2)
+             for dose in FIGURE_DOSES if any(f"{c.dose:g}" == dose for c in shared)}
+    materials = sorted({c.name.split(" ")[0] for c in shared})
+    side = shared[0].clean.shape[0]
+    return {"methods": methods, "noisy_psnr_db": noisy, "doses": list(FIGURE_DOSES),
+            "dose_unit": shared[0].dose_unit,
+            "quality_set": f"abTEM multislice {'/'.join(materials)} set, {side} x {side} px, "
+                           f"mean over {len(materials)} materials"}
 
 
 def _method_order(records: Sequence[QualityRecord]) -> list[str]:
@@ -434,6 +476,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                           report_dir=options.report.parent, quick=options.quick)
     replace_section("quality", body, path=options.report)
     print(f"[quality] wrote {options.report} ({len(records)} results)", file=sys.stderr)
+    figures = quality_figures(records, cases)
+    if figures and not options.quick:  # the quick run's single material is no headline
+        path = write_figures(figures, path=options.plots / "figures.json")
+        print(f"[quality] wrote {path}", file=sys.stderr)
     return 0
 
 

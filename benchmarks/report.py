@@ -1,15 +1,22 @@
-"""Writing benchmark results into ``docs/benchmarks.md``.
+"""Writing benchmark results into ``docs/benchmarks.md`` and ``docs/benchmarks/figures.json``.
 
 The document is made of sections delimited by ``<!-- BEGIN name -->`` and
 ``<!-- END name -->`` markers; each command rewrites only its own section, so the
 benchmarks can be rerun one at a time. A section that is missing is appended.
+
+``figures.json`` holds the few figures users are shown (the site's home and upload
+pages, its help texts and error messages read it through
+``denoiser.benchmark_figures``): each method's PSNR at two doses and its time per call
+at two sizes. :func:`write_figures` is its one writer; the speed run writes the times,
+the full quality run the PSNRs, each leaving the other's figures as they are.
 """
 from __future__ import annotations
 
+import json
 import math
 import platform
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,6 +24,9 @@ __all__ = [
     "ABOUT",
     "DEFAULT_REPORT",
     "DOCS_DIR",
+    "FIGURES_PATH",
+    "FIGURE_DOSES",
+    "FIGURE_SIZES",
     "PLOTS_DIR",
     "format_number",
     "format_seconds",
@@ -24,11 +34,24 @@ __all__ = [
     "markdown_table",
     "replace_section",
     "timestamp",
+    "write_figures",
 ]
 
 DOCS_DIR = Path(__file__).resolve().parent.parent / "docs"
 DEFAULT_REPORT = DOCS_DIR / "benchmarks.md"
 PLOTS_DIR = DOCS_DIR / "benchmarks"
+#: The figures users are shown; written only by :func:`write_figures`.
+FIGURES_PATH = PLOTS_DIR / "figures.json"
+#: Doses (electrons per pixel, the abTEM set) and image sides the figures quote.
+FIGURE_DOSES: tuple[str, ...] = ("100", "1000")
+FIGURE_SIZES: tuple[str, ...] = ("256", "1024")
+_FIGURES_ABOUT = (
+    "The figures the home page, the upload page's method help, the API help and the "
+    "site's messages quote (read by denoiser.benchmark_figures). Generated: the speed run "
+    "(python -m benchmarks speed) writes each method's seconds per call and peak memory, "
+    "the full quality run (python -m benchmarks quality) its mean PSNR over the abTEM set; "
+    "benchmarks.report.write_figures is the only writer. Do not edit by hand."
+)
 
 _TITLE = "# Benchmarks: where REUCID stands\n"
 
@@ -245,3 +268,43 @@ def timestamp() -> str:
     True
     """
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _merge(old: dict, new: Mapping) -> dict:
+    """``old`` updated by ``new``, nested dictionaries merged key by key."""
+    merged = dict(old)
+    for key, value in new.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def write_figures(update: Mapping, *, path: Path = FIGURES_PATH) -> Path:
+    """Merge ``update`` into the figures file (the one writer of ``figures.json``).
+
+    ``update`` has the file's layout: ``methods.best`` / ``methods.paper`` /
+    ``methods.bm3d`` with ``name``, ``psnr_db[dose]``, ``seconds[side]``,
+    ``peak_memory_mb_1024``; top-level ``speed_run``, ``quality_set``, ``doses``,
+    ``dose_unit``, ``noisy_psnr_db[dose]``. Figures not in ``update`` are kept.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> target = Path(tempfile.mkdtemp()) / "figures.json"
+    >>> _ = write_figures({"methods": {"best": {"seconds": {"256": 1.5}}}}, path=target)
+    >>> _ = write_figures({"methods": {"best": {"psnr_db": {"100": 34.0}}}}, path=target)
+    >>> json.loads(target.read_text())["methods"]["best"]
+    {'seconds': {'256': 1.5}, 'psnr_db': {'100': 34.0}}
+    """
+    try:
+        current = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        current = {}
+    figures = _merge(current, update)
+    figures["about"] = _FIGURES_ABOUT
+    figures["source"] = "docs/benchmarks.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(figures, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path

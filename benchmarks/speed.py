@@ -51,6 +51,7 @@ from benchmarks.report import (
     markdown_table,
     replace_section,
     timestamp,
+    write_figures,
 )
 from benchmarks.reucid_methods import SPEED_PAPER, SPEED_PAPER_GPU, SPEED_PAPER_REFERENCE
 from benchmarks.variants import DEFAULT as DEFAULT_ROW
@@ -66,6 +67,7 @@ __all__ = [
     "main",
     "render_speed",
     "run_speed",
+    "speed_figures",
     "speed_input",
 ]
 
@@ -83,6 +85,9 @@ REUCID_BEST = DEFAULT_ROW
 BASELINES = ("BM3D + GAT", "NLM (scikit-image)", "Gaussian, sigma 1 px")
 #: The registry rows timed by default, in table order (the GPU row only where there is one).
 ROWS: tuple[str, ...] = (REUCID_PAPER, REUCID_REFERENCE, REUCID_BEST, *BASELINES)
+
+#: Keys of ``figures.json`` (:func:`benchmarks.report.write_figures`) -> speed rows.
+FIGURE_ROWS = {"best": REUCID_BEST, "paper": REUCID_PAPER, "bm3d": "BM3D + GAT"}
 
 #: Targets from the denoiser-core issue (the paper path).
 TARGET_SECONDS = {256: 0.05, 1024: 0.5}
@@ -159,6 +164,29 @@ def _method_runner(name: str, noise: PoissonGaussianNoise, classifier: object
         raise SystemExit(f"{name}: not available: {reason}")
     context = MethodContext(noise=noise, classifier=classifier, seed=0)
     return lambda image: method.run(image, context=context)
+
+
+def speed_figures(results: Sequence[SpeedResult]) -> dict:
+    """The speed part of ``figures.json``: seconds per call at 256² and 1024², peak memory.
+
+    Examples
+    --------
+    >>> cell = SpeedResult(REUCID_BEST, 256, "ok", median_s=1.4812, peak_increment_bytes=2**27)
+    >>> speed_figures([cell])["methods"]["best"]
+    {'seconds': {'256': 1.48}}
+    """
+    methods: dict[str, dict] = {}
+    for key, row in FIGURE_ROWS.items():
+        entry: dict = {}
+        for size in (256, 1024):
+            cell = _cell(results, row, size)
+            if cell is not None and cell.median_s is not None:
+                entry.setdefault("seconds", {})[str(size)] = float(f"{cell.median_s:.3g}")
+                if size == 1024 and cell.peak_increment_bytes is not None:
+                    entry["peak_memory_mb_1024"] = round(cell.peak_increment_bytes / 1024**2)
+        if entry:
+            methods[key] = entry
+    return {"methods": methods, "speed_run": f"{timestamp()[:10]}, {machine_description().split('; load')[0]}"}
 
 
 def _sync_gpu(name: str) -> None:
@@ -622,7 +650,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         seconds=time.perf_counter() - start, options=options, plots=plots,
                         report_dir=options.report.parent, quick=options.quick)
     replace_section("speed", body, path=options.report)
-    print(f"[speed] wrote {options.report}", file=sys.stderr)
+    figures = write_figures(speed_figures(results), path=options.plots / "figures.json")
+    print(f"[speed] wrote {options.report} and {figures}", file=sys.stderr)
     return 0
 
 

@@ -2,11 +2,11 @@
 
 "best" runs the core's default method (``denoiser.reucid.grouped``), what ``denoise()`` runs by default
 (Anscombe stabilisation, a coarse pilot from the paper's pipeline on the 2x2-binned
-image, two passes over groups of similar patches, weighted aggregation): it beats
-BM3D+GAT at every dose on the simulated abTEM sets (graphene at 100 e/Å²: 22.2 dB against
-11.3 dB), at about 1.5 s of CPU per 256 x 256 image. "paper" runs the paper's
-Algorithm 1 (random patch stacks, one pass) with the chosen classifier: about 0.03 s per
-256 x 256 image, the fast option for live view and long series.
+image, two passes over groups of similar patches): the cleanest result, slower. "paper"
+runs the paper's Algorithm 1 (random patch stacks, one pass) with the chosen
+classifier: the fast option for live view and long series. What each measures (PSNR,
+seconds, memory) is quoted from the benchmarks' figures file
+(:mod:`denoiser.benchmark_figures`), never typed in here.
 
 Which classifiers make sense with which method, the limits of "best" and the fallback to
 "paper" for an image too large for it live here, so that the page, the API and the
@@ -14,9 +14,11 @@ worker agree.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from . import benchmark_figures
 from .classifier_choice import ACTIVE, NOISE_EDGE
 
 PAPER = "paper"
@@ -28,20 +30,38 @@ METHOD_LABELS = {
     BEST: "Best quality (default)",
     PAPER: "Paper (REUCID, fast live view)",
 }
-#: One sentence each: what choosing the method trades.
-METHOD_TRADE_OFFS = {
-    BEST: (
-        "Anscombe stabilisation, a coarse pilot, groups of similar patches and two "
-        "passes: beats BM3D+GAT at every dose on simulated crystals (graphene at "
-        "100 e/Å²: 22 dB against 11 dB) in about 1.5 s of CPU per 256 × 256 image; it "
-        "pulls rare defects partly towards the lattice."
-    ),
-    PAPER: (
-        "The paper's REUCID, for live view and long series: about 50× faster (≈0.03 s per "
-        "256 × 256 image) but it removes much less noise; with small patches and an "
-        "objective rule it keeps rare defects' contrast well."
-    ),
-}
+class _TradeOffs(Mapping):
+    """One sentence per method: what choosing it trades, its numbers read from the
+    benchmark figures at the time the sentence is shown (none when there are none)."""
+
+    def __getitem__(self, method: str) -> str:
+        if method == BEST:
+            best = [benchmark_figures.figure(BEST, "psnr_db", d) for d in ("100", "1000")]
+            bm3d = [benchmark_figures.figure("bm3d", "psnr_db", d) for d in ("100", "1000")]
+            measured = None not in best + bm3d
+            ahead = measured and all(b > o for b, o in zip(best, bm3d, strict=True))
+            return ("Anscombe stabilisation, a coarse pilot, groups of similar patches and "
+                    "two passes: the cleanest result"
+                    + (", above BM3D+GAT's PSNR at every measured dose" if ahead else "")
+                    + ", slower; it pulls rare defects partly towards the lattice.")
+        if method == PAPER:
+            ratio = benchmark_figures.speedup(PAPER, BEST)
+            faster = (f"about {benchmark_figures.rounded(ratio)}× faster than best"
+                      if ratio else "much faster than best")
+            return (f"The paper's REUCID, for live view and long series: {faster} but it "
+                    "removes much less noise; with small patches and an objective rule it "
+                    "keeps rare defects' contrast well.")
+        raise KeyError(method)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(METHODS)
+
+    def __len__(self) -> int:
+        return len(METHODS)
+
+
+#: One sentence each: what choosing the method trades (numbers from the figures file).
+METHOD_TRADE_OFFS: Mapping[str, str] = _TradeOffs()
 #: The classifier a method uses when none is given.
 #: "active" is the active model of the method's kind (``classifier_choice.model_kind_for``):
 #: the group classifier that the survey and simulations teach decides in "best" too; with
@@ -49,16 +69,17 @@ METHOD_TRADE_OFFS = {
 DEFAULT_CLASSIFIER = {PAPER: ACTIVE, BEST: ACTIVE}
 #: Largest patch side accepted with "best": each group's eigendecomposition grows as p^6.
 BEST_MAX_PATCH_SIZE = 15
-#: Short label and help of the "protect rare defects" option (numbers: the defect
-#: benchmark at 100 e/Å² in docs/beyond_the_paper.md).
+#: Short label and help of the "protect rare defects" option (what it trades is measured
+#: in docs/beyond_the_paper.md, "Caveats: defects").
 PROTECT_DEFECTS_LABEL = "Protect rare defects (best method only)"
 PROTECT_DEFECTS_HELP = (
     "Keeps more of a rare defect's contrast at very low dose, removes less noise: the best "
-    "method without its coarse pilot. At 100 e/Å² a single defect keeps 73 % (SrTiO3) / "
-    "58 % (Si) of its contrast instead of 44 % / 14 %, at 4.8 / 6.3 dB lower PSNR overall."
+    "method without its coarse pilot."
 )
 #: Largest image (pixels) accepted with "best" unless ``REUCID_BEST_MAX_PIXELS`` says
-#: otherwise: ~0.5 GB of memory and ~17 s per megapixel on one core.
+#: otherwise: the method's time and memory grow with the pixel count (measured:
+#: docs/benchmarks/figures.json), and a 2048 x 2048 job still ends within the worker's
+#: time limit on one core.
 DEFAULT_BEST_MAX_PIXELS = 2048 * 2048
 
 
@@ -87,8 +108,8 @@ def normalise_method(method: str | None) -> str:
     value = (method or "").strip().lower() or DEFAULT_METHOD
     if value not in METHODS:
         raise ValueError(
-            f"Unknown method '{method}'. Choose 'best' (default: cleanest, ~1.5 s per "
-            "256 × 256 image) or 'paper' (the paper's REUCID, fast live view)."
+            f"Unknown method '{method}'. Choose 'best' (default: the cleanest result) or "
+            "'paper' (the paper's REUCID, fast live view)."
         )
     return value
 
@@ -198,10 +219,18 @@ def check_image_size(method: str, shape: tuple[int, int]) -> None:
     if height * width > limit:
         raise ValueError(
             f"The 'best' method accepts images of at most {pixel_count_text(limit)} "
-            f"(this one is {height} × {width} = {pixel_count_text(height * width)}); it "
-            "needs about 0.5 GB of memory and 17 s per megapixel. Crop the image or use the "
-            "'paper' method."
+            f"(this one is {height} × {width} = {pixel_count_text(height * width)})"
+            f"{_best_cost_text()}. Crop the image or use the 'paper' method."
         )
+
+
+def _best_cost_text() -> str:
+    """"; it needs about … per megapixel" from the measured figures ("" without them)."""
+    seconds = benchmark_figures.seconds_per_megapixel(BEST)
+    memory = benchmark_figures.memory_mb_per_megapixel(BEST)
+    parts = ([f"{benchmark_figures.rounded(memory)} MB of memory"] if memory else []) + (
+        [f"{benchmark_figures.rounded(seconds)} s"] if seconds else [])
+    return f"; it needs about {' and '.join(parts)} per megapixel" if parts else ""
 
 
 def too_large_for_best(shape: tuple[int, int]) -> bool:

@@ -10,6 +10,7 @@ import uuid
 
 from django.db.models import QuerySet
 
+from . import benchmark_figures
 from .models import DenoiseJob
 
 SESSION_KEY = "denoise_job_ids"
@@ -56,11 +57,12 @@ def remember_in_session(session, job: DenoiseJob) -> None:
 
 # ---- Fair queueing: who a client is, the order jobs are dispatched in, queue estimates ----
 
-#: Seconds per pixel of a method when no job of it has finished recently (the whole job on
-#: the worker: reading, denoising, writing results and previews). "best": ~17 s per
-#: megapixel on one core (denoiser.methods); "paper": ~0.03 s per 256 x 256 image for the
-#: core plus the worker's pictures, rounded up to 1 s per megapixel.
-DEFAULT_SECONDS_PER_PIXEL = {"best": 1.7e-5, "paper": 1.0e-6}
+#: Seconds per pixel the worker spends on a job besides the method itself (reading, result
+#: files, previews): it is most of a "paper" job, whose method takes a small part of it.
+WORKER_SECONDS_PER_PIXEL = 1.0e-6
+#: Seconds per pixel of a method's whole job when neither a recent job nor the benchmark
+#: figures say (a guess on the slow side, so a first estimate errs long).
+DEFAULT_SECONDS_PER_PIXEL = {"best": 2.0e-5, "paper": 2.0e-6}
 #: How many recent finished jobs of a method the per-pixel time is measured on.
 RECENT_JOBS_MEASURED = 20
 #: Waiting jobs looked at when ordering the queue (the oldest first); more is a flood
@@ -226,10 +228,20 @@ def last_served(clients) -> dict:
     return {row["client_key"]: row["last"] for row in rows}
 
 
+def default_seconds_per_pixel(method: str) -> float:
+    """A job's seconds per pixel before any has finished: the method's measured time
+    (benchmark figures, :mod:`.benchmark_figures`) plus the worker's own work, else
+    :data:`DEFAULT_SECONDS_PER_PIXEL`."""
+    measured = benchmark_figures.seconds_per_megapixel(method)
+    if measured is not None:
+        return measured / 1e6 + WORKER_SECONDS_PER_PIXEL
+    return DEFAULT_SECONDS_PER_PIXEL.get(method, DEFAULT_SECONDS_PER_PIXEL["best"])
+
+
 def seconds_per_pixel(method: str, *, recent: int = RECENT_JOBS_MEASURED) -> tuple[float, int]:
     """Median worker seconds per pixel of the method's recent finished jobs, and their count.
 
-    Falls back to :data:`DEFAULT_SECONDS_PER_PIXEL` (count 0) when none has finished.
+    Falls back to :func:`default_seconds_per_pixel` (count 0) when none has finished.
     """
     import statistics
 
@@ -243,7 +255,7 @@ def seconds_per_pixel(method: str, *, recent: int = RECENT_JOBS_MEASURED) -> tup
     )
     rates = [elapsed / (height * width) for elapsed, height, width in rows if height * width]
     if not rates:
-        return DEFAULT_SECONDS_PER_PIXEL.get(method, DEFAULT_SECONDS_PER_PIXEL["best"]), 0
+        return default_seconds_per_pixel(method), 0
     return statistics.median(rates), len(rates)
 
 

@@ -26,12 +26,13 @@ class DenoiseRequestSerializer(serializers.Serializer):
         },
         help_text=(
             '"best" (default): Anscombe stabilisation, a coarse pilot, groups of similar '
-            "patches, two passes, weighted aggregation; beats BM3D+GAT at every dose on "
-            "simulated crystals, ~1.5 s of CPU per 256x256. Left out, an image above the "
-            "server's best-method limit (REUCID_BEST_MAX_PIXELS) falls back to \"paper\" "
+            "patches, two passes; the cleanest result, slower (measured PSNR and time per "
+            "method: docs/benchmarks/figures.json, on the upload page). Left out, an image "
+            "above the server's best-method limit (REUCID_BEST_MAX_PIXELS) falls back to "
+            "\"paper\" "
             "and the job's method_note says so; \"best\" named explicitly is refused "
-            'for it (400). "paper": the paper\'s REUCID, ~0.03 s per 256x256, the fast '
-            "option for live view and series."
+            'for it (400). "paper": the paper\'s REUCID, much faster, the fast option for '
+            "live view and series."
         ),
     )
     protect_defects = serializers.BooleanField(

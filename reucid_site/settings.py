@@ -226,7 +226,8 @@ LOGIN_URL = "/admin/login/"
 # Uploads: microscope frames can be large; Django streams big files to disk.
 REUCID_MAX_UPLOAD_BYTES = int(os.environ.get("REUCID_MAX_UPLOAD_BYTES", 200 * 1024 * 1024))
 REUCID_MAX_IMAGE_SIDE = int(os.environ.get("REUCID_MAX_IMAGE_SIDE", 8192))
-# The "best" (grouped) method costs ~0.5 GB and ~17 s per megapixel on one core.
+# The "best" (grouped) method's time and memory grow with the pixel count (measured:
+# docs/benchmarks/figures.json); the default keeps a job within the worker's time limit.
 REUCID_BEST_MAX_PIXELS = int(os.environ.get("REUCID_BEST_MAX_PIXELS", 2048 * 2048))
 # Survey candidates are full-size images in the respondent's browser.
 REUCID_SURVEY_MAX_IMAGE_SIDE = int(os.environ.get("REUCID_SURVEY_MAX_IMAGE_SIDE", 2048))

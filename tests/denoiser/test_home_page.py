@@ -22,10 +22,10 @@ def test_both_methods_with_their_measured_figures(client, settings):
     assert "Make the noise even" in html and "Patch stacks" in html
 
 
-def test_a_generated_figures_file_takes_precedence(client, settings, tmp_path):
+def test_the_page_quotes_the_generated_figures_file(client, settings, tmp_path):
     (tmp_path / "docs" / "benchmarks").mkdir(parents=True)
     generated = json.loads(
-        (settings.BASE_DIR / "docs" / "benchmarks" / "headline.json").read_text())
+        (settings.BASE_DIR / "docs" / "benchmarks" / "figures.json").read_text())
     generated["methods"]["best"]["psnr_db"]["100"] = 99.9
     (tmp_path / "docs" / "benchmarks" / "figures.json").write_text(json.dumps(generated))
     settings.BASE_DIR = tmp_path

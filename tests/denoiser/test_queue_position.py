@@ -13,7 +13,7 @@ from .test_fairness import queued_job, sent  # noqa: F401 - the broker recorder 
 
 pytestmark = pytest.mark.django_db
 
-PAPER_DEFAULT = selectors.DEFAULT_SECONDS_PER_PIXEL["paper"]
+PAPER_DEFAULT = selectors.default_seconds_per_pixel("paper")
 
 
 @pytest.fixture
