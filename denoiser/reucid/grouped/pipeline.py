@@ -72,9 +72,11 @@ __all__ = [
     "resolve_group_selector",
 ]
 
-#: Largest patch side used unless given: the cost per group grows as ``p^6`` and each
-#: group needs a few times ``p^2`` patches.
-MAX_GROUPED_PATCH_SIZE = 11
+#: Largest patch side used unless given: a patch of about one atomic column and its
+#: surroundings keeps each column's own intensity and position (measured: larger patches
+#: pull displacements and thickness steps toward their group), the cost per group grows
+#: as ``p^6``, and each group needs a few times ``p^2`` patches.
+MAX_GROUPED_PATCH_SIZE = 9
 #: Leading eigenpatches of each group that the classifier judges (the rest are dropped).
 DEFAULT_N_COMPONENTS = 25
 # Patches per group at least, in units of the patch dimension p².
@@ -203,7 +205,7 @@ def denoise_grouped(
         ``"cnn"``, ``"mp"``, ``"gd"``, ``"k=N"``, ``"k=all"``, ``"noise-edge"``; None =
         the noise-edge rule.
     patch_size : int, optional
-        Patch side; default: the autocorrelation's estimate, capped at 11.
+        Patch side; default: the autocorrelation's estimate, capped at 9.
     n_groups : int, optional
         Groups of similar patches per pass (default 128; fewer on small images).
     seed : int, optional
@@ -385,7 +387,7 @@ def grouped_patch_size(shape: tuple[int, int], estimated: int) -> int:
     Examples
     --------
     >>> grouped_patch_size((256, 256), 17), grouped_patch_size((7, 9), 17)
-    (11, 7)
+    (9, 7)
     """
     p = min(int(estimated), MAX_GROUPED_PATCH_SIZE, *shape)
     return max(1, p if p % 2 else p - 1)

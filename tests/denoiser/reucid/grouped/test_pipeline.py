@@ -143,4 +143,6 @@ def test_the_default_denoise_runs_this_with_the_coarse_pilot():
     without = denoise(noisy, pilot=None)
     assert without.pilot is None and without.options["pilot"] is None
     paper = denoise(noisy, "mp", variant="paper")
-    assert _mse(default.image, clean) < 0.5 * _mse(paper.image, clean)
+    # on a perfect lattice: the default keeps each column's own intensity, so it beats the
+    # paper's pipeline by less than a lattice average would
+    assert _mse(default.image, clean) < 0.75 * _mse(paper.image, clean)
