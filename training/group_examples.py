@@ -473,14 +473,14 @@ def training_group_cases(*, n_crystals: int = 12, n_scenes: int = 8, seed: int =
     return cases
 
 
-def held_out_group_cases(*, n_crystals: int = 3, size: int = 128,
-                         seed: int = 424242) -> list[GroupCase]:
+def held_out_group_cases(*, n_crystals: int = 3, size: int = 128, seed: int = 424242,
+                         scenes: bool = True) -> list[GroupCase]:
     """The fixed held-out set: held-out materials only, fixed seeds (crystals and scenes)."""
     from denoiser.reucid.simulation import HELD_OUT_MATERIALS
 
     return (crystal_cases(materials=HELD_OUT_MATERIALS, n_scenes=n_crystals, seed=seed,
                           size=size)
-            + scene_cases(HELD_OUT_SCENES, seed=seed, size=size))
+            + (scene_cases(HELD_OUT_SCENES, seed=seed, size=size) if scenes else []))
 
 
 @dataclass

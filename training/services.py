@@ -664,7 +664,24 @@ def execute_training_run(run_id: int) -> TrainingRun:
 GROUP_RUN_OPTIONS: dict[str, Any] = {
     "n_crystals": 12, "n_scenes": 8, "size": 128, "epochs": 8, "seed": 0,
     "learning_rate": 1e-2, "defect_weight": 4.0, "respondents": "all", "min_responses": 1,
+    # the gate's held-out set (the shipped model's: 3 crystals of each held-out material
+    # and 4 fidelity scenes, 128 px, every dose); smaller only in tests
+    "held_out_crystals": 3, "held_out_size": 128, "held_out_scenes": True,
 }
+
+
+def run_options_from_form(data: Any) -> dict[str, Any] | None:
+    """A run's options from the training page's form: the model kind and, for a group
+    classifier, whose survey votes label (None: the paper CNN's defaults)."""
+    kind = str(data.get("kind", "paper") or "paper")
+    if kind not in ("paper", "group"):
+        raise TrainingError(f"unknown model kind {kind!r}; choose group or paper")
+    if kind == "paper":
+        return None
+    respondents = str(data.get("respondents", "all") or "all")
+    if respondents not in ("all", "experts", "non-experts"):
+        raise TrainingError("respondents must be all, experts or non-experts")
+    return {"kind": "group", "respondents": respondents}
 
 
 def group_examples_for_run(source: str, options: dict[str, Any],
@@ -764,7 +781,13 @@ def _execute_group_run(run: TrainingRun) -> TrainingRun:
         outcome = train_group_network(examples, config=config, progress=on_epoch)
         _update_run(run_id, stage="comparing with the active model on held-out images")
         name = f"run #{run_id} ({run.source}, group)"
-        gate = gate_against_active(GroupClassifier(outcome.model, metadata={"name": name}))
+        from .group_examples import held_out_group_cases
+
+        cases = held_out_group_cases(n_crystals=int(options["held_out_crystals"]),
+                                     size=int(options["held_out_size"]),
+                                     scenes=bool(options["held_out_scenes"]))
+        gate = gate_against_active(GroupClassifier(outcome.model, metadata={"name": name}),
+                                   cases=cases)
         summary = {"kind": "group", "sources": [run.source], "n_components": len(examples),
                    "n_images": len(examples.provenance),
                    "positive_fraction": float(examples.labels.mean()),

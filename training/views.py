@@ -47,9 +47,11 @@ def models_table(request: HttpRequest) -> HttpResponse:
 def start_run(request: HttpRequest) -> HttpResponse:
     try:
         tune = int(request.POST.get("tune", "0") or 0)
+        options = services.run_options_from_form(request.POST)
         run = services.start_training_run(
             source=request.POST.get("source", TrainingRun.Source.BOTH), tune_trials=tune,
-            auto_activate=request.POST.get("auto_activate") == "on", user=request.user)
+            auto_activate=request.POST.get("auto_activate") == "on", user=request.user,
+            options=options)
     except (ValueError, services.TrainingError) as exc:
         messages.error(request, f"Training was not started: {exc}")
     else:
