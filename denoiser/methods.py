@@ -18,6 +18,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from denoiser.reucid.grouped.pipeline import DEFAULT_N_GROUPS, MAX_GROUPED_PATCH_SIZE
+
 from . import benchmark_figures
 from .classifier_choice import ACTIVE, NOISE_EDGE
 
@@ -174,14 +176,15 @@ def check_combination(
     if n_stacks is not None:
         raise ValueError(
             "The number of stacks (d) applies to the 'paper' method only: the 'best' "
-            "method (the default) forms its own groups of similar patches (128, fewer on "
-            "small images). Leave it empty, or choose the 'paper' method."
+            f"method (the default) forms its own groups of similar patches ({DEFAULT_N_GROUPS}, "
+            "fewer on small images). Leave it empty, or choose the 'paper' method."
         )
     if patch_size is not None and int(patch_size) > BEST_MAX_PATCH_SIZE:
         raise ValueError(
             f"With the 'best' method the patch size can be at most {BEST_MAX_PATCH_SIZE} "
             f"pixels (got {patch_size}): its cost grows as the sixth power of the patch "
-            "size. Leave it empty (estimated, capped at 11) or use the 'paper' method."
+            f"size. Leave it empty (estimated, capped at {MAX_GROUPED_PATCH_SIZE}) or use the "
+            "'paper' method."
         )
 
 

@@ -54,6 +54,7 @@ def _page_context(request: HttpRequest, form: DenoiseForm) -> dict:
         "best_default_classifier": best_default,
         "group_version": group_version,
         "best_max_patch_size": methods.BEST_MAX_PATCH_SIZE,
+        "best_auto_patch_size": methods.MAX_GROUPED_PATCH_SIZE,
         "protect_defects_label": methods.PROTECT_DEFECTS_LABEL,
         "protect_defects_help": methods.PROTECT_DEFECTS_HELP,
         "best_max_megapixels": methods.best_max_pixels() / 1e6,
