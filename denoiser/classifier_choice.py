@@ -14,6 +14,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from denoiser.reucid.errors import ModelLoadError
+from training import selectors as training_selectors
+
 ACTIVE = "active"
 NOISE_EDGE = "noise-edge"
 RULE_LABELS = {
@@ -107,21 +110,17 @@ def active_model(kind: str = "paper") -> tuple[Path, str]:
     ClassifierUnavailable
         When no trained model exists (neither an active record nor the shipped file).
     """
-    from denoiser.reucid.errors import ModelLoadError
-
     no_model = (
         "No trained classifier is available on this server yet. Choose the "
         "Marchenko–Pastur rule (mp), Gavish–Donoho (gd) or a fixed k instead."
     )
-    from training.selectors import active_classifier_path, active_classifier_record
-
     try:
-        path = Path(active_classifier_path(kind))
+        path = Path(training_selectors.active_classifier_path(kind))
     except ModelLoadError as error:
         raise ClassifierUnavailable(no_model) from error
     if not path.is_file():
         raise ClassifierUnavailable(no_model)
-    record = active_classifier_record(kind)
+    record = training_selectors.active_classifier_record(kind)
     version = _record_version(record, path) if record is not None else "shipped model"
     return path, version
 

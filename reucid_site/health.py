@@ -15,6 +15,10 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, connections
 
+from denoiser.reucid.errors import ModelLoadError
+from reucid_site.celery import app
+from training import selectors as training_selectors
+
 logger = logging.getLogger(__name__)
 
 BROKER_TIMEOUT_S = 2.0
@@ -65,8 +69,6 @@ def database_status(alias: str = "default") -> tuple[str, str | None]:
 
 def broker_status() -> tuple[str, str | None]:
     """``"eager"`` when tasks run in-process, ``"ok"`` when the broker accepts a connection."""
-    from reucid_site.celery import app
-
     if app.conf.task_always_eager:
         return "eager", None
     try:
@@ -83,15 +85,8 @@ def broker_status() -> tuple[str, str | None]:
 def active_model_status() -> tuple[dict[str, Any] | str, str | None]:
     """The classifier new denoise jobs would use, or ``"missing"`` if there is none."""
     try:
-        from training.selectors import active_classifier_path, active_classifier_record
-    except ImportError as exc:
-        logger.warning("health: training selectors unavailable: %s", exc)
-        return "missing", type(exc).__name__
-    from denoiser.reucid.errors import ModelLoadError
-
-    try:
-        record = active_classifier_record()
-        path = active_classifier_path()
+        record = training_selectors.active_classifier_record()
+        path = training_selectors.active_classifier_path()
     except (ModelLoadError, DatabaseError, OSError) as exc:
         logger.warning("health: no usable classifier: %s", exc)
         return "missing", type(exc).__name__

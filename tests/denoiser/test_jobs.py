@@ -1,13 +1,13 @@
 """Jobs end to end through the real Celery task (eager): submit, progress, results, failures."""
 from __future__ import annotations
 
-import sys
 import types
 
 import numpy as np
 import pytest
 import tifffile
 
+import training.selectors
 from denoiser import job_files, runner, services
 from denoiser.models import DenoiseJob, JobStatus
 from denoiser.uploads import UploadRejected
@@ -139,16 +139,16 @@ def test_fixed_k_and_gd_classifiers(django_capture_on_commit_callbacks):
 
 
 def _fake_training_selectors(monkeypatch, path=None, error=None, record=None):
-    module = types.ModuleType("training.selectors")
+    """The training app's public selectors answer as told (the denoiser uses only them)."""
 
-    def active_classifier_path():
+    def active_classifier_path(kind="paper"):
         if error is not None:
             raise error
         return path
 
-    module.active_classifier_path = active_classifier_path
-    module.active_classifier_record = lambda: record
-    monkeypatch.setitem(sys.modules, "training.selectors", module)
+    monkeypatch.setattr(training.selectors, "active_classifier_path", active_classifier_path)
+    monkeypatch.setattr(training.selectors, "active_classifier_record",
+                        lambda kind="paper": record)
 
 
 def test_active_model_is_used_and_its_version_recorded(
@@ -173,7 +173,8 @@ def test_active_model_missing_is_a_clear_rejection(monkeypatch, settings):
 
     _fake_training_selectors(monkeypatch, error=ModelLoadError("no model"))
     with pytest.raises(UploadRejected) as info:
-        services.submit_job(uploaded=npy_upload(lattice_image()), classifier="active")
+        services.submit_job(uploaded=npy_upload(lattice_image()), classifier="active",
+                            method="paper")
     assert "No trained classifier" in info.value.message and "mp" in info.value.message
     assert DenoiseJob.objects.count() == 0
 
@@ -237,7 +238,6 @@ def test_worker_error_marks_job_failed_with_reason(django_capture_on_commit_call
 
 
 def test_unexpected_worker_error_is_failed_not_stuck(django_capture_on_commit_callbacks, monkeypatch):
-    import denoiser.reucid as core
 
     def crashing(*args, **kwargs):
         yield from ()
@@ -251,7 +251,6 @@ def test_unexpected_worker_error_is_failed_not_stuck(django_capture_on_commit_ca
 def test_time_limit_marks_job_failed(django_capture_on_commit_callbacks, monkeypatch):
     from celery.exceptions import SoftTimeLimitExceeded
 
-    import denoiser.reucid as core
 
     def slow(*args, **kwargs):
         raise SoftTimeLimitExceeded()
