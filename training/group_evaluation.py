@@ -130,8 +130,10 @@ def compare_rows(candidate: Sequence[dict[str, Any]], reference: Sequence[dict[s
                 if not holds:
                     failures.append(f"{measure} at {key[1]:g} ({key[0]})")
         by_dose.append(entry)
-    gain = float(np.mean([r["psnr"] for r in candidate]) - np.mean([r["psnr"] for r in reference])) \
-        if candidate and reference else float("nan")
+    gain = float("nan")
+    if candidate and reference:
+        gain = float(np.mean([r["psnr"] for r in candidate])
+                     - np.mean([r["psnr"] for r in reference]))
     ok = not failures and bool(by_dose)
     if min_psnr_gain and not gain >= min_psnr_gain:
         ok = False

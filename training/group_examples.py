@@ -146,7 +146,8 @@ def group_contributions(record: PassRecord, ks: Sequence[int]
 
 
 def oracle_ks(contributions: list[list[_Contribution]], ks: Sequence[int], *,
-              clean: NDArray[np.float64], back: Callable[[NDArray[np.float64]], NDArray[np.float64]],
+              clean: NDArray[np.float64],
+              back: Callable[[NDArray[np.float64]], NDArray[np.float64]],
               pixel_weights: NDArray[np.float64] | None = None, start: Sequence[int] | None = None,
               sweeps: int = 2) -> tuple[list[int], NDArray[np.float64]]:
     """Per group, the candidate ``k`` whose output is closest to the clean image.
@@ -262,7 +263,8 @@ class GroupExamples:
         for part in parts:
             groups.append(part.groups + offset)
             provenance.extend(part.provenance)
-            offset += len(part.provenance) if part.provenance else int(part.groups.max(initial=-1)) + 1
+            offset += len(part.provenance) if part.provenance \
+                else int(part.groups.max(initial=-1)) + 1
         return cls(np.concatenate([p.x for p in parts]),
                    np.concatenate([p.scalars for p in parts]),
                    np.concatenate([p.labels for p in parts]),
@@ -319,7 +321,8 @@ class LabelledRun:
 
 
 def label_case(noisy: NDArray[np.float64], clean: NDArray[np.float64], *,
-               selector: Any = None, seed: int = 0, pixel_weights: NDArray[np.float64] | None = None,
+               selector: Any = None, seed: int = 0,
+               pixel_weights: NDArray[np.float64] | None = None,
                ks: Sequence[int] = ORACLE_KS) -> LabelledRun:
     """Run the default method on ``noisy``; label each group of its last pass.
 

@@ -83,7 +83,8 @@ def _evaluate(model: GroupEigenpatchNet, x: torch.Tensor, s: torch.Tensor, y: to
     predicted = (logits >= 0).numpy()
     truth = y.numpy() >= 0.5
     accuracy = float(np.mean(predicted == truth)) if len(truth) else 0.0
-    recalls = [float(np.mean(predicted[truth == v] == v)) for v in (True, False) if (truth == v).any()]
+    recalls = [float(np.mean(predicted[truth == v] == v)) for v in (True, False)
+               if (truth == v).any()]
     return loss, accuracy, float(np.mean(recalls)) if recalls else 0.0
 
 
