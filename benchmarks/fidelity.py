@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.ndimage import uniform_filter
 
 from benchmarks.data import DEFAULT_SHARED_DATA, estimate_noise, real_images
 from benchmarks.methods import MethodContext, method_names, select_methods
@@ -449,8 +450,6 @@ def real_stripe_report(methods: dict[str, Method], *, root: Path | None = None,
         ``image``, ``method``, ``status``, ``seconds``, ``residual_stripes``,
         ``residual_row_offsets``, ``residual_output_r``, ``input_stripes``.
     """
-    from scipy.ndimage import uniform_filter
-
     records = []
     for image in real_images(root):
         noisy = np.array(central_crop(image.image, crop), dtype=np.float64)
@@ -574,6 +573,7 @@ def plot_fidelity(rows: Sequence[dict[str, Any]], path: Path,
                   methods: Sequence[str] = ROWS) -> Path | None:
     """One panel per metric against dose, every scene a thin line and the mean over
     scenes a thick one, the methods side by side in colour; returns the PNG path."""
+    # matplotlib (heavy, optional) only when a figure is drawn
     import matplotlib
 
     matplotlib.use("Agg")

@@ -9,6 +9,7 @@ kernel's high-water mark ``VmHWM`` is reset before each call by writing ``5`` to
 """
 from __future__ import annotations
 
+import ctypes
 import resource
 from pathlib import Path
 
@@ -52,8 +53,6 @@ def release_free_heap() -> None:
     >>> release_free_heap()
     """
     try:
-        import ctypes
-
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
         pass

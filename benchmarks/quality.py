@@ -39,7 +39,12 @@ from benchmarks.report import (
     timestamp,
     write_figures,
 )
-from benchmarks.reucid_methods import PAPER_CNN, PAPER_ORACLE_K
+from benchmarks.reucid_methods import (
+    PAPER_CNN,
+    PAPER_ORACLE_K,
+    classifier_components,
+    default_classifier_source,
+)
 from benchmarks.runner import RowBudget
 from benchmarks.variants import DEFAULT
 from denoiser.reucid.metrics import psnr, quality_metrics
@@ -354,8 +359,6 @@ def render_quality(
     oracle_ks = [int(r.note[2:]) for r in records
                  if r.method == PAPER_ORACLE_K and r.note.startswith("k=")]
     if oracle_ks:
-        from benchmarks.reucid_methods import classifier_components, default_classifier_source
-
         shown = classifier_components(default_classifier_source()[0])
         beyond = sum(k > shown for k in oracle_ks)
         lines += [(f"The oracle k ranged from {min(oracle_ks)} to {max(oracle_ks)} (per case "
@@ -375,6 +378,7 @@ def render_quality(
 
 def plot_quality(records: Sequence[QualityRecord], directory: Path) -> list[Path]:
     """PSNR and residual correlation against dose, one panel per image; returns the PNG paths."""
+    # matplotlib (heavy, optional) only when a figure is drawn
     import matplotlib
 
     matplotlib.use("Agg")
@@ -450,7 +454,6 @@ def resolve_classifier_option(path: Path | None) -> tuple[object, str]:
     """The classifier for the REUCID row and a sentence describing it."""
     if path is not None:
         return path, f"the model file `{path.name}`"
-    from benchmarks.reucid_methods import default_classifier_source
 
     return default_classifier_source()
 

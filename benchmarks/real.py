@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 
 from benchmarks.data import DEFAULT_SHARED_DATA, RealImage, estimate_noise, real_images
 from benchmarks.methods import Method, MethodContext, method_names, select_methods
+from benchmarks.quality import resolve_classifier_option
 from benchmarks.report import (
     DEFAULT_REPORT,
     PLOTS_DIR,
@@ -128,6 +129,7 @@ def run_real(
 
 def plot_grid(record: RealRecord, directory: Path, *, crop: int = GRID_CROP) -> Path:
     """Input, outputs and residuals of one image (central crop), with the credit line."""
+    # matplotlib (heavy, optional) only when a figure is drawn
     import matplotlib
 
     matplotlib.use("Agg")
@@ -278,8 +280,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
-    from benchmarks.quality import resolve_classifier_option
-
     parser = build_parser()
     options = parser.parse_args(argv)
     try:

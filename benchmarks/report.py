@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+
+import numpy as np
 
 __all__ = [
     "ABOUT",
@@ -229,10 +232,6 @@ def machine_description() -> str:
     >>> "numpy" in machine_description()
     True
     """
-    import os
-
-    import numpy as np
-
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -242,6 +241,7 @@ def machine_description() -> str:
     except OSError:
         pass
     try:
+        # psutil is optional: the except branch handles its absence
         import psutil
 
         memory = f"{psutil.virtual_memory().total / 1024**3:.0f} GiB RAM"
@@ -249,6 +249,7 @@ def machine_description() -> str:
         memory = "unknown RAM"
     versions = [f"Python {platform.python_version()}", f"numpy {np.__version__}"]
     try:
+        # torch is optional here (a report written without it says so)
         import torch
 
         versions.append(f"torch {torch.__version__} ({torch.get_num_threads()} threads)")

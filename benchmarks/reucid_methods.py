@@ -245,6 +245,7 @@ def default_classifier_source() -> tuple[Path | None, str]:
 
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reucid_site.settings")
         django.setup()
+        # only after django.setup(): the selectors import the training app's models
         from training.selectors import active_classifier_path, active_classifier_record
 
         record = active_classifier_record()

@@ -538,6 +538,7 @@ def plot_speed(results: Sequence[SpeedResult], directory: Path) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
+    # matplotlib (heavy, optional) only when a figure is drawn
     import matplotlib.pyplot as plt
 
     directory.mkdir(parents=True, exist_ok=True)
