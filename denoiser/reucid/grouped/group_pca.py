@@ -22,8 +22,10 @@ decomposition. Keeping every eigenpatch with weight 1 reproduces each patch exac
 """
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +38,8 @@ from ..patches.similarity import group_positions
 from ..patches.patch_set import PatchSet
 from ..threads import single_threaded_blas
 
+# Groups decomposed ahead of the one being classified (bounds the memory held).
+_DECOMPOSE_AHEAD = 8
 # A residual more than this many standard deviations of chi²(k) above k is not noise.
 _OUTLIER_SIGMAS = 2.0
 
@@ -117,63 +121,103 @@ def iter_group_pass(
     groups = group_positions(labels)
     p, dim = patches.patch_size, patches.patch_dim
     canvas = PatchCanvas(patches.image.shape, p)
-    for index, positions in enumerate(groups):
-        with single_threaded_blas():
+
+    def decompose(positions: NDArray[np.intp]) -> _Decomposed:
+        tick = time.perf_counter()
+        rows = patches.gather(positions)
+        mean = rows.mean(axis=0)
+        # uncentred, the leading eigenpatch is the group's mean direction and every
+        # patch keeps its own coefficient on it: its own column intensities
+        centre = mean if centre_groups else np.zeros_like(mean)
+        centred = rows - centre
+        values, vectors = np.linalg.eigh(centred.T @ centred)
+        values, vectors = np.clip(values[::-1], 0.0, None), vectors[:, ::-1]
+        return _Decomposed(positions, rows, mean, centre, centred, values, vectors,
+                           time.perf_counter() - tick)
+
+    def rebuild(part: _Decomposed, kept: NDArray[np.bool_]) -> tuple[Any, ...]:
+        tick = time.perf_counter()
+        # only the selected eigenpatches contribute: project on those alone
+        selected = part.vectors[:, kept]
+        coefficients = part.centred @ selected
+        if pilot is None:
+            weights = np.ones_like(coefficients)
+        else:
+            power = ((pilot.gather(part.positions) - part.centre) @ selected) ** 2
+            weights = power / (power + noise_variance)
+        estimates = part.centre + (coefficients * weights) @ selected.T
+        extra = np.zeros(len(part.positions))
+        if outlier_basis is not None and outlier_basis.shape[1]:
+            # a patch its group does not explain (a defect, an edge) gets back the
+            # signal part of what the group took away: its residual on the global
+            # eigenpatches that rise above the noise
+            lost = (part.rows - estimates) @ outlier_basis
+            flagged = _outliers(lost, noise_variance)
+            if flagged.any():
+                estimates[flagged] += lost[flagged] @ outlier_basis.T
+                extra[flagged] = outlier_basis.shape[1]
+        patch_weights = 1.0 / (1.0 / noise_weights(weights) + extra) \
+            if aggregation == "weighted" else np.ones(len(part.positions))
+        return estimates, patch_weights, weights.mean(axis=0), time.perf_counter() - tick
+
+    # the groups' arithmetic runs on all cores (numpy releases the GIL in BLAS and
+    # LAPACK, one BLAS thread each); the classifier and the canvas run here, in order,
+    # so the result does not depend on the number of threads
+    with single_threaded_blas(), ThreadPoolExecutor(max_workers=_worker_count()) as pool:
+        ahead = min(len(groups), _DECOMPOSE_AHEAD)
+        pending = [pool.submit(decompose, positions) for positions in groups[:ahead]]
+        for index in range(len(groups)):
+            part = pending[index].result()
+            pending[index] = None  # type: ignore[call-overload]
+            if index + ahead < len(groups):
+                pending.append(pool.submit(decompose, groups[index + ahead]))
             tick = time.perf_counter()
-            rows = patches.gather(positions)
-            mean = rows.mean(axis=0)
-            # uncentred, the leading eigenpatch is the group's mean direction and every
-            # patch keeps its own coefficient on it: its own column intensities
-            centre = mean if centre_groups else np.zeros_like(mean)
-            centred = rows - centre
-            values, vectors = np.linalg.eigh(centred.T @ centred)
-            values, vectors = np.clip(values[::-1], 0.0, None), vectors[:, ::-1]
-            eigenpatches = np.ascontiguousarray(vectors.T).reshape(dim, p, p)
-            svd_seconds = time.perf_counter() - tick
-            tick = time.perf_counter()
-            context = SelectionContext(patch_size=p, n_patches=len(positions),
-                                       stack_index=index, n_stacks=len(groups), spectrum=values,
-                                       noise_variance=noise_variance, centred=centre_groups)
+            eigenpatches = np.ascontiguousarray(part.vectors.T).reshape(dim, p, p)
+            context = SelectionContext(patch_size=p, n_patches=len(part.positions),
+                                       stack_index=index, n_stacks=len(groups),
+                                       spectrum=part.values, noise_variance=noise_variance,
+                                       centred=centre_groups)
             # the classifier gets copies: nothing it does reaches the reconstruction
             # the classifier judges the leading eigenpatches (all of them by default)
             shown = dim if n_classified is None else int(min(max(n_classified, 0), dim))
             answer = selector.select(eigenpatches[:shown].astype(np.float32),
-                                     values[:shown].copy(), context)
+                                     part.values[:shown].copy(), context)
             kept = np.zeros(dim, dtype=bool)
             kept[:shown] = validate_selection(answer, shown)
             classify_seconds = time.perf_counter() - tick
-            tick = time.perf_counter()
-            # only the selected eigenpatches contribute: project on those alone
-            selected = vectors[:, kept]
-            coefficients = centred @ selected
-            if pilot is None:
-                weights = np.ones_like(coefficients)
-            else:
-                power = ((pilot.gather(positions) - centre) @ selected) ** 2
-                weights = power / (power + noise_variance)
-            estimates = centre + (coefficients * weights) @ selected.T
-            extra = np.zeros(len(positions))
-            if outlier_basis is not None and outlier_basis.shape[1]:
-                # a patch its group does not explain (a defect, an edge) gets back the
-                # signal part of what the group took away: its residual on the global
-                # eigenpatches that rise above the noise
-                lost = (rows - estimates) @ outlier_basis
-                flagged = _outliers(lost, noise_variance)
-                if flagged.any():
-                    estimates[flagged] += lost[flagged] @ outlier_basis.T
-                    extra[flagged] = outlier_basis.shape[1]
-            patch_weights = 1.0 / (1.0 / noise_weights(weights) + extra) \
-                if aggregation == "weighted" else np.ones(len(positions))
-            canvas.add(positions, estimates, patch_weights)
+            estimates, patch_weights, mean_weight, project_seconds = rebuild(part, kept)
+            canvas.add(part.positions, estimates, patch_weights)
             group = GroupDiagnostics(
-                index=index, n_patches=len(positions),
-                mean_patch=mean.reshape(p, p).astype(np.float32), eigenvalues=values,
-                eigenpatches=eigenpatches.astype(np.float32), kept=kept,
-                mean_weight=_spread(weights.mean(axis=0), kept),
-                timings={"svd": svd_seconds, "classify": classify_seconds,
-                         "project": time.perf_counter() - tick},
+                index=index, n_patches=len(part.positions),
+                mean_patch=part.mean.reshape(p, p).astype(np.float32),
+                eigenvalues=part.values, eigenpatches=eigenpatches.astype(np.float32),
+                kept=kept, mean_weight=_spread(mean_weight, kept),
+                timings={"svd": part.seconds, "classify": classify_seconds,
+                         "project": project_seconds},
             )
-        yield group, canvas
+            yield group, canvas
+
+
+@dataclass
+class _Decomposed:
+    """One group's patches and their SVD, computed ahead on a worker thread."""
+
+    positions: NDArray[np.intp]
+    rows: NDArray[np.float64]
+    mean: NDArray[np.float64]
+    centre: NDArray[np.float64]
+    centred: NDArray[np.float64]
+    values: NDArray[np.float64]
+    vectors: NDArray[np.float64]
+    seconds: float
+
+
+def _worker_count() -> int:
+    """Threads for the groups' arithmetic: the cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def run_group_pass(
