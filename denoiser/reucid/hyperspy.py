@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from .api import denoise
+
 __all__ = ["denoise_signal"]
 
 
@@ -46,8 +48,6 @@ def denoise_signal(signal: Any, classifier: Any = None, **options: Any) -> Any:
     >>> from denoiser.reucid.hyperspy import denoise_signal  # doctest: +SKIP
     >>> clean = denoise_signal(hs.load("frame.dm4"), variant="paper")  # doctest: +SKIP
     """
-    from .api import denoise
-
     axes_manager = getattr(signal, "axes_manager", None)
     if axes_manager is None or not hasattr(signal, "deepcopy"):
         raise TypeError(f"denoise_signal expects a HyperSpy Signal2D, got {type(signal).__name__}")
