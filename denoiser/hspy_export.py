@@ -81,6 +81,7 @@ def ensure_result_hspy(job) -> None:
     target = job_files.job_path(job, job_files.RESULT_HSPY)
     if target.is_file():
         return
+    # rosettasciio (optional) only for its formats
     from rsciio.hspy import file_writer
 
     image = np.load(job_files.job_path(job, job_files.RESULT_NPY), allow_pickle=False)

@@ -18,6 +18,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
+
 from denoiser.reucid.grouped.pipeline import DEFAULT_N_GROUPS, MAX_GROUPED_PATCH_SIZE
 
 from . import benchmark_figures
@@ -202,8 +204,6 @@ def pixel_count_text(pixels: int) -> str:
 
 def best_max_pixels() -> int:
     """Largest image, in pixels, that a "best" job accepts."""
-    from django.conf import settings
-
     return int(getattr(settings, "REUCID_BEST_MAX_PIXELS", DEFAULT_BEST_MAX_PIXELS))
 
 

@@ -6,12 +6,19 @@ secret. Invisible and non-existent jobs look the same (404) so ids cannot be pro
 """
 from __future__ import annotations
 
+import heapq
+import os
+import statistics
 import uuid
+from collections import defaultdict, deque
+from datetime import timedelta
 
-from django.db.models import QuerySet
+from django.conf import settings
+from django.db.models import Max, Q, QuerySet
+from django.utils import timezone
 
 from . import benchmark_figures
-from .models import DenoiseJob
+from .models import DenoiseJob, JobStatus
 
 SESSION_KEY = "denoise_job_ids"
 SESSION_LIMIT = 50
@@ -113,10 +120,6 @@ def dispatch_slots() -> int:
     workers busy but let jobs wait in the broker first come, first served; fewer leave
     workers idle.
     """
-    import os
-
-    from django.conf import settings
-
     configured = int(getattr(settings, "REUCID_DENOISE_SLOTS", 0) or 0)
     if configured > 0:
         return configured
@@ -131,14 +134,6 @@ def busy_jobs(now=None) -> QuerySet[DenoiseJob]:
     no longer holds its slot: its message is probably lost (the stale-job recovery
     requeues it later), and a lost message must not keep a worker idle until then.
     """
-    from datetime import timedelta
-
-    from django.conf import settings
-    from django.db.models import Q
-    from django.utils import timezone
-
-    from .models import JobStatus
-
     now = now or timezone.now()
     lost_after = timedelta(seconds=int(getattr(settings, "REUCID_JOB_STALE_AFTER_SECONDS", 900)))
     return DenoiseJob.objects.filter(
@@ -149,8 +144,6 @@ def busy_jobs(now=None) -> QuerySet[DenoiseJob]:
 
 def waiting_jobs() -> QuerySet[DenoiseJob]:
     """Queued jobs not yet sent to a worker, oldest first."""
-    from .models import JobStatus
-
     return DenoiseJob.objects.filter(
         status=JobStatus.QUEUED, dispatched_at__isnull=True
     ).order_by("created_at", "pk")
@@ -190,9 +183,6 @@ def fair_order(waiting, active: dict[str, int], last_served: dict | None = None)
     >>> [job["id"] for job in fair_order(jobs, {}, {"A": datetime(2026, 1, 1)})]
     [4, 0, 1, 2, 3]
     """
-    import heapq
-    from collections import defaultdict, deque
-
     def key_of(job) -> str:
         return job["client_key"] if isinstance(job, dict) else job.client_key
 
@@ -221,8 +211,6 @@ def fair_order(waiting, active: dict[str, int], last_served: dict | None = None)
 
 def last_served(clients) -> dict:
     """When each of these clients last had a job dispatched (clients never served: absent)."""
-    from django.db.models import Max
-
     rows = (DenoiseJob.objects.filter(client_key__in=list(clients), dispatched_at__isnull=False)
             .values("client_key").annotate(last=Max("dispatched_at")))
     return {row["client_key"]: row["last"] for row in rows}
@@ -243,10 +231,6 @@ def seconds_per_pixel(method: str, *, recent: int = RECENT_JOBS_MEASURED) -> tup
 
     Falls back to :func:`default_seconds_per_pixel` (count 0) when none has finished.
     """
-    import statistics
-
-    from .models import JobStatus
-
     rows = (
         DenoiseJob.objects.filter(status=JobStatus.DONE, method=method,
                                   elapsed_seconds__gt=0)
@@ -344,11 +328,6 @@ class QueueSnapshot:
     """
 
     def __init__(self, *, now=None, slots: int | None = None):
-        from django.db.models import Q
-        from django.utils import timezone
-
-        from .models import JobStatus
-
         self.now = now or timezone.now()
         self.slots = max(int(slots or dispatch_slots()), 1)
         self._rates: dict[str, tuple[float, int]] = {}
@@ -386,8 +365,6 @@ class QueueSnapshot:
 
     def estimate(self, job) -> QueueEstimate | None:
         """Position and times of a queued or running job; None for a finished one."""
-        from .models import JobStatus
-
         rate, measured = self.rate(job.method)
         if job.status == JobStatus.RUNNING:
             return QueueEstimate(position=None, jobs_ahead=0, wait_seconds=0.0,
@@ -411,8 +388,6 @@ class QueueSnapshot:
 
 def queue_estimate(job: DenoiseJob) -> QueueEstimate | None:
     """Position in the queue and estimated times of one job (None once finished)."""
-    from .models import JobStatus
-
     if job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
         return None
     return QueueSnapshot().estimate(job)

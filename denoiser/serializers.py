@@ -6,7 +6,9 @@ from rest_framework import serializers
 
 from . import job_files, methods
 from .classifier_choice import normalise_choice
+from .input_record import load, warnings_of
 from .models import DenoiseJob, JobStatus
+from .selectors import QueueSnapshot
 
 
 class DenoiseRequestSerializer(serializers.Serializer):
@@ -173,13 +175,9 @@ class JobSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_warnings(self, job: DenoiseJob) -> list[str]:
-        from .input_record import warnings_of
-
         return warnings_of(job)
 
     def get_lattice(self, job: DenoiseJob) -> dict | None:
-        from .input_record import load
-
         return load(job).get("lattice")
 
     def get_progress(self, job: DenoiseJob) -> dict:
@@ -194,7 +192,6 @@ class JobSerializer(serializers.ModelSerializer):
         shares it through the context)."""
         if job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
             return None
-        from .selectors import QueueSnapshot
 
         snapshot = self.context.get("queue_snapshot")
         if snapshot is None:

@@ -11,8 +11,12 @@ import uuid
 from datetime import timedelta
 
 import numpy as np
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerUnavailable
+
+from denoiser.reucid import estimate_patch_size
 
 from . import input_record, job_files, methods, selectors
 from .classifier_choice import (
@@ -34,8 +38,6 @@ MAX_STACKS = 64
 
 
 def preview_max_side() -> int:
-    from django.conf import settings
-
     return int(getattr(settings, "REUCID_PREVIEW_MAX_SIDE", 1024))
 
 
@@ -64,8 +66,6 @@ def check_patch_size(patch_size: int | None, shape: tuple[int, int]) -> int | No
 
 def _check_auto_patch_size(image: np.ndarray) -> None:
     """Estimate the patch size now, so an image it cannot be found for is a 4xx."""
-    from denoiser.reucid import estimate_patch_size
-
     try:
         estimate = estimate_patch_size(image)
         patch_size = int(getattr(estimate, "patch_size", estimate))
@@ -164,8 +164,6 @@ def submit_job(
 
 def max_jobs_per_client() -> int:
     """``REUCID_MAX_JOBS_PER_CLIENT``: queued + running jobs one client may have (0: no limit)."""
-    from django.conf import settings
-
     return int(getattr(settings, "REUCID_MAX_JOBS_PER_CLIENT", 20) or 0)
 
 
@@ -306,8 +304,6 @@ def dispatch_jobs(*, slots: int | None = None) -> list[str]:
     list of str
         Ids of the jobs dispatched (their messages are sent once this commits).
     """
-    from django.db import connection
-
     slots = selectors.dispatch_slots() if slots is None else int(slots)
     now = timezone.now()
     sent: list[str] = []
@@ -343,8 +339,7 @@ def dispatch_jobs(*, slots: int | None = None) -> list[str]:
 
 def _send(job_id: str, task_id: str) -> None:
     """Publish one job's message; a broker that cannot be reached puts it back in line."""
-    from kombu.exceptions import OperationalError as BrokerUnavailable
-
+    # a real cycle: the tasks module imports these services (tasks are thin wrappers)
     from .tasks import run_denoise_job
 
     try:

@@ -4,6 +4,9 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
+# modules, not names: a test (or a deployment hook) may replace a function on them
+from . import maintenance, runner, services
+
 
 @shared_task(
     name="denoiser.run_denoise_job",
@@ -21,13 +24,10 @@ def run_denoise_job(self, job_id: str) -> str:
     Whatever the outcome, the job's worker slot is free afterwards: the next waiting job
     is dispatched in its fair turn.
     """
-    from .runner import run_job
-    from .services import dispatch_jobs
-
     try:
-        job = run_job(job_id, task_id=self.request.id)
+        job = runner.run_job(job_id, task_id=self.request.id)
     finally:
-        dispatch_jobs()
+        services.dispatch_jobs()
     return job.status if job is not None else "skipped"
 
 
@@ -35,9 +35,6 @@ def run_denoise_job(self, job_id: str) -> str:
 def recover_stale_jobs_task() -> dict:
     """Periodic safety net (e.g. Celery beat every few minutes): requeue lost jobs, and
     dispatch waiting ones whose turn was missed (a broker that was down, a dead worker)."""
-    from .maintenance import recover_stale_jobs
-    from .services import dispatch_jobs
-
-    report = recover_stale_jobs()
-    dispatched = dispatch_jobs()
+    report = maintenance.recover_stale_jobs()
+    dispatched = services.dispatch_jobs()
     return {"requeued": report.requeued, "failed": report.failed, "dispatched": dispatched}

@@ -22,6 +22,7 @@ from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import TooManyFilesSent
 from django.views import defaults
+from django.views.csrf import csrf_failure as django_csrf_failure
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +127,5 @@ def _is_json(response: HttpResponse) -> bool:
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     """Django's CSRF failure view, noting the failure so API paths can say what it was."""
-    from django.views.csrf import csrf_failure as django_csrf_failure
-
     request._reucid_csrf_failed = True
     return django_csrf_failure(request, reason=reason)

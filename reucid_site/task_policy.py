@@ -17,6 +17,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from celery import Task
+from django.conf import settings
 from django.db.utils import InterfaceError as DatabaseInterfaceError
 from django.db.utils import OperationalError as DatabaseOperationalError
 from kombu.exceptions import OperationalError as BrokerOperationalError
@@ -61,8 +62,6 @@ class QueueTimeLimits:
     """Celery annotation giving each task its queue's ``(soft, hard)`` time limits."""
 
     def annotate(self, task: Any) -> dict[str, int] | None:
-        from django.conf import settings
-
         if getattr(task, "time_limit", None) is not None:
             return None
         queue = queue_for_task(

@@ -1,13 +1,13 @@
 """Pages: upload form (with and without JavaScript), job page states, pictures, permissions."""
 from __future__ import annotations
 
-import sys
 import types
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+import training.selectors
 from denoiser import job_files, services
 from denoiser.models import DenoiseJob, JobStatus
 
@@ -29,8 +29,6 @@ def no_model(monkeypatch, tmp_path):
 def with_model(monkeypatch, tmp_path):
     path = tmp_path / "model.pt"
     path.write_bytes(b"weights")
-    module = types.ModuleType("training.selectors")
-
     def active_classifier_path(kind="paper"):
         # a paper CNN only: the default method has no group classifier on this site
         if kind != "paper":
@@ -39,10 +37,10 @@ def with_model(monkeypatch, tmp_path):
             raise ModelLoadError("no group classifier")
         return path
 
-    module.active_classifier_path = active_classifier_path
-    module.active_classifier_record = lambda kind="paper": types.SimpleNamespace(
-        name="cnn", version="v3")
-    monkeypatch.setitem(sys.modules, "training.selectors", module)
+    # the denoiser reads the training app only through these public selectors
+    monkeypatch.setattr(training.selectors, "active_classifier_path", active_classifier_path)
+    monkeypatch.setattr(training.selectors, "active_classifier_record",
+                        lambda kind="paper": types.SimpleNamespace(name="cnn", version="v3"))
 
 
 def make_job(capture, *, execute=True, owner=None, **options) -> DenoiseJob:
