@@ -7,6 +7,8 @@ with no services at all. See README.md, "Configuration".
 from __future__ import annotations
 
 import os
+import secrets
+import time
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -51,8 +53,6 @@ def install_secret_key(path: Path) -> str:
     str
         The key (86 URL-safe characters, 512 random bits).
     """
-    import secrets
-
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -65,7 +65,6 @@ def install_secret_key(path: Path) -> str:
         key = path.read_text().strip()
         if key:
             return key
-        import time
 
         time.sleep(0.02)
     raise RuntimeError(f"{path} is empty: delete it and start again")
