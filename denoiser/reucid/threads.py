@@ -1,18 +1,35 @@
-"""Keep thread pools single-threaded around small dense computations.
+"""Threads: single-threaded BLAS around small dense computations, many of them at once.
 
 The Gram matrices and sketches of the SVD step are a few hundred columns wide, and a
 CNN classifier sees a few dozen 25x25 images; multithreaded OpenBLAS or OpenMP (torch)
 gains nothing on them and, on a loaded machine, spinning threads make them ten times
-slower. FFTs keep their own ``workers``.
+slower. FFTs keep their own ``workers``. Many independent small problems (the groups
+of the default method) instead run side by side, one BLAS thread each
+(:func:`worker_count`; numpy releases the GIL inside BLAS and LAPACK).
 """
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["single_threaded", "single_threaded_blas"]
+__all__ = ["single_threaded", "single_threaded_blas", "worker_count"]
+
+
+def worker_count() -> int:
+    """Threads for independent small problems: the cores this process may use.
+
+    Examples
+    --------
+    >>> worker_count() >= 1
+    True
+    """
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def _controller() -> Any:

@@ -22,7 +22,6 @@ decomposition. Keeping every eigenpatch with weight 1 reproduces each patch exac
 """
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -36,7 +35,7 @@ from .aggregation import AGGREGATIONS, PatchCanvas, noise_weights
 from ..selection.base import SelectionContext, validate_selection
 from ..patches.similarity import group_positions
 from ..patches.patch_set import PatchSet
-from ..threads import single_threaded_blas
+from ..threads import single_threaded_blas, worker_count
 
 # Groups decomposed ahead of the one being classified (bounds the memory held).
 _DECOMPOSE_AHEAD = 8
@@ -163,7 +162,7 @@ def iter_group_pass(
     # the groups' arithmetic runs on all cores (numpy releases the GIL in BLAS and
     # LAPACK, one BLAS thread each); the classifier and the canvas run here, in order,
     # so the result does not depend on the number of threads
-    with single_threaded_blas(), ThreadPoolExecutor(max_workers=_worker_count()) as pool:
+    with single_threaded_blas(), ThreadPoolExecutor(max_workers=worker_count()) as pool:
         ahead = min(len(groups), _DECOMPOSE_AHEAD)
         pending = [pool.submit(decompose, positions) for positions in groups[:ahead]]
         for index in range(len(groups)):
@@ -210,14 +209,6 @@ class _Decomposed:
     values: NDArray[np.float64]
     vectors: NDArray[np.float64]
     seconds: float
-
-
-def _worker_count() -> int:
-    """Threads for the groups' arithmetic: the cores this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def run_group_pass(

@@ -11,12 +11,14 @@ model, without a flat region or a dark reference.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ..patches.patch_set import PatchSet
 from ..patches.similarity import DEFAULT_N_GROUPS, group_positions, group_similar_patches
-from ..threads import single_threaded_blas
+from ..threads import single_threaded_blas, worker_count
 from .model import PoissonGaussianNoise
 
 __all__ = [
@@ -181,10 +183,8 @@ def _group_noise_samples(
     """Per group and pixel: (mean, noise variance, patch count), for groups big enough."""
     dim = patches.patch_dim
     removed = min(_SIGNAL_COMPONENTS, dim - 1)
-    means, variances, counts = [], [], []
-    for positions in group_positions(labels):
-        if len(positions) < _MIN_GROUP_FACTOR * dim:
-            continue  # too few patches for a trustworthy per-pixel variance
+
+    def sample(positions: NDArray[np.intp]) -> tuple[NDArray[np.float64], ...]:
         rows = patches.gather(positions)
         centre = rows.mean(axis=0)
         centred = rows - centre
@@ -194,10 +194,16 @@ def _group_noise_samples(
         # projecting out the strongest directions also removes their share of the
         # noise at each pixel: the leverage sum_j v_j[pixel]²
         leverage = (strongest**2).sum(axis=1)
-        means.append(centre)
-        variances.append((residual**2).mean(axis=0) / np.maximum(1.0 - leverage, 0.2))
-        counts.append(np.full(dim, len(positions), dtype=np.float64))
-    return means, variances, counts
+        return (centre, (residual**2).mean(axis=0) / np.maximum(1.0 - leverage, 0.2),
+                np.full(dim, len(positions), dtype=np.float64))
+
+    # too few patches make no trustworthy per-pixel variance; the groups are independent,
+    # so they run side by side (in order: the result does not depend on the threads)
+    big = [g for g in group_positions(labels) if len(g) >= _MIN_GROUP_FACTOR * dim]
+    with ThreadPoolExecutor(max_workers=worker_count()) as pool:
+        samples = list(pool.map(sample, big))
+    return ([m for m, _, _ in samples], [v for _, v, _ in samples],
+            [c for _, _, c in samples])
 
 
 def bulk_noise_variance(patches: PatchSet, *, seed: int | None) -> float:
