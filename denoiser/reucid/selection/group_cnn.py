@@ -194,9 +194,13 @@ def group_features(eigenpatches: np.ndarray, eigenvalues: np.ndarray,
 class GroupClassifier:
     """A :class:`GroupEigenpatchNet` as the default method's selector.
 
-    ``select`` keeps the components whose probability reaches ``threshold``. It needs
-    the context the default method gives (group size, known noise variance); the
-    paper's stacks come without a known noise level, and a group model refuses them.
+    ``select`` keeps the components whose probability reaches ``threshold``. With a
+    ``margin`` it overrides the noise-edge rule only where it is confident: probability
+    at least ``threshold + margin`` keeps, at most ``threshold - margin`` drops, and in
+    between the rule decides (a learnt correction that cannot stray far from the rule it
+    replaces). It needs the context the default method gives (group size, known noise
+    variance); the paper's stacks come without a known noise level, and a group model
+    refuses them.
 
     Examples
     --------
@@ -212,12 +216,15 @@ class GroupClassifier:
     model: GroupEigenpatchNet
     metadata: dict[str, Any] = field(default_factory=dict)
     threshold: float = 0.5
+    margin: float = 0.0
 
     kind = GROUP_KIND
 
     def __post_init__(self) -> None:
         if not 0.0 < float(self.threshold) < 1.0:
             raise ValueError("threshold must lie strictly between 0 and 1")
+        if not 0.0 <= float(self.margin) < 0.5:
+            raise ValueError("margin must lie in [0, 0.5)")
         self.model = self.model.to("cpu").eval()
 
     @property
@@ -243,8 +250,15 @@ class GroupClassifier:
 
     def select(self, eigenpatches: np.ndarray, eigenvalues: np.ndarray,
                context: SelectionContext | None = None) -> NDArray[np.bool_]:
-        """Boolean ``(K,)`` mask: probability at least the threshold."""
-        return self.probabilities(eigenpatches, eigenvalues, context) >= self.threshold
+        """Boolean ``(K,)`` mask: probability at least the threshold (see ``margin``)."""
+        probability = self.probabilities(eigenpatches, eigenvalues, context)
+        if self.margin <= 0:
+            return probability >= self.threshold
+        assert context is not None  # probabilities() refused a missing context
+        rule = noise_edge_ratio(eigenvalues, context.n_patches, context.patch_dim,
+                                float(context.noise_variance or 1.0)) > 1.0
+        keep = np.where(probability >= self.threshold + self.margin, True, rule)
+        return np.where(probability <= self.threshold - self.margin, False, keep)
 
 
 def _plain(value: Any) -> Any:
@@ -368,7 +382,10 @@ def load_group_classifier(path: str | os.PathLike[str], *,
     if threshold is None:
         stored = metadata.get("threshold", 0.5)
         threshold = float(stored) if isinstance(stored, (int, float)) and 0 < stored < 1 else 0.5
-    return GroupClassifier(network, metadata=metadata, threshold=threshold)
+    stored_margin = metadata.get("margin", 0.0)
+    margin = float(stored_margin) if isinstance(stored_margin, (int, float)) \
+        and 0 <= stored_margin < 0.5 and min(threshold, 1 - threshold) > stored_margin else 0.0
+    return GroupClassifier(network, metadata=metadata, threshold=threshold, margin=margin)
 
 
 def count_group_parameters(model: GroupEigenpatchNet) -> int:

@@ -154,3 +154,22 @@ def test_the_default_method_runs_with_a_group_model_file(tmp_path):
     assert result.classifier == "group:v7"
     for group in result.last_pass:
         assert np.all(group.mean_weight >= 0) and np.all(group.mean_weight <= group.kept + 1e-12)
+
+
+def test_with_a_margin_the_rule_decides_where_the_model_is_unsure():
+    net = GroupEigenpatchNet()
+    with torch.no_grad():
+        for parameter in net.parameters():
+            parameter.zero_()  # probability 0.5 everywhere: never confident
+    rng = np.random.default_rng(5)
+    context = _context(n=500, p=9)
+    values = np.sort(rng.uniform(0.2, 6.0, 25))[::-1] * 500
+    rule = NoiseEdge().select(np.zeros((25, 9, 9)), values,
+                              SelectionContext(patch_size=9, n_patches=500))
+    unsure = GroupClassifier(net, margin=0.2)
+    np.testing.assert_array_equal(unsure.select(np.zeros((25, 9, 9)), values, context), rule)
+    with torch.no_grad():
+        net.linear.bias.fill_(5.0)  # confident everywhere: the model's answer stands
+    assert GroupClassifier(net, margin=0.2).select(np.zeros((25, 9, 9)), values, context).all()
+    with pytest.raises(ValueError):
+        GroupClassifier(net, margin=0.5)
