@@ -5,6 +5,8 @@ import os
 from pathlib import Path
 
 import pytest
+from django.conf import settings
+from django.test import TransactionTestCase
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -28,8 +30,6 @@ def shared_data() -> Path:
 
 def services_configured() -> bool:
     """True when the run points at real services (PostgreSQL and a real broker)."""
-    from django.conf import settings
-
     engine = settings.DATABASES["default"]["ENGINE"]
     return "postgresql" in engine and not settings.CELERY_BROKER_URL.startswith("memory://")
 
@@ -43,8 +43,6 @@ DATABASE_FIXTURES = frozenset({
 
 def touches_database(item) -> bool:
     """Whether a collected test uses the database (marker, fixture or Django TestCase)."""
-    from django.test import TransactionTestCase
-
     if item.get_closest_marker("django_db") or item.get_closest_marker("services"):
         return True
     if DATABASE_FIXTURES.intersection(getattr(item, "fixturenames", ())):

@@ -9,12 +9,16 @@ files in ``../shared/data/real`` where present.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import json
 import struct
+from pathlib import Path
 
+import h5py
+import mrcfile
 import numpy as np
+import scipy.io
+import tifffile
+from PIL import Image
 
 #: kind -> file name
 KINDS = {
@@ -56,25 +60,17 @@ def write_image_file(kind: str, folder: Path, image: np.ndarray,
     path = Path(folder) / KINDS[kind]
     image = np.asarray(image)
     if kind == "tiff":
-        import tifffile
-
         per_nm = 1.0 / pixel_size_nm
         tifffile.imwrite(path, image.astype(np.uint16), imagej=True,
                          resolution=(per_nm, per_nm), metadata={"unit": "nm"})
     elif kind == "png":
-        from PIL import Image
-
         Image.fromarray(image.astype(np.uint16)).save(path)
     elif kind == "npy":
         np.save(path, image.astype(np.float32))
     elif kind == "mat":
-        import scipy.io
-
         scipy.io.savemat(path, {"input": {"obs": image.astype(np.uint16),
                                           "dx": pixel_size_nm * 10}}, do_compression=True)
     elif kind == "mat73":
-        import h5py
-
         with h5py.File(path, "w", userblock_size=512) as handle:
             group = handle.create_group("input")
             group.create_dataset("obs", data=image.astype(np.float64).T)  # column-major
@@ -82,12 +78,11 @@ def write_image_file(kind: str, folder: Path, image: np.ndarray,
         with open(path, "r+b") as handle:
             handle.write(_MAT73_HEADER)
     elif kind == "mrc":
-        import mrcfile
-
         with mrcfile.new(path) as mrc:
             mrc.set_data(image.astype(np.float32))
             mrc.voxel_size = pixel_size_nm * 10
     elif kind in ("hspy", "hdf5", "hspy-misnamed"):
+        # rosettasciio (optional) only for its formats
         from rsciio.hspy import file_writer
 
         rows, cols = image.shape
@@ -106,7 +101,6 @@ def write_image_file(kind: str, folder: Path, image: np.ndarray,
             "learning_results": {}, "models": {},
         })
     elif kind == "emd":  # Berkeley EMD v0.2, as ncempy writes it
-        import h5py
 
         with h5py.File(path, "w") as handle:
             handle.attrs["version_major"] = 0
@@ -118,7 +112,6 @@ def write_image_file(kind: str, folder: Path, image: np.ndarray,
                 dim = group.create_dataset(f"dim{number}", data=np.arange(size) * pixel_size_nm)
                 dim.attrs["name"], dim.attrs["units"] = name, "n_m"
     elif kind == "velox":  # Thermo Fisher Velox EMD: (y, x, frame) data + JSON metadata
-        import h5py
 
         metres = f"{pixel_size_nm * 1e-9:.6g}"
         metadata = {

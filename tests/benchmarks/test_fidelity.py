@@ -5,9 +5,11 @@ import json
 
 import numpy as np
 import pytest
+from scipy.ndimage import gaussian_filter
 
 from benchmarks import fidelity
 from benchmarks.baselines import bm3d_gat
+from benchmarks.data import RealImage
 from denoiser.reucid.noise import PoissonGaussianNoise
 
 TINY = {"scenes": ("vacancies_thick", "polar_domains"), "doses": (1000.0,), "seeds": (0,),
@@ -15,8 +17,6 @@ TINY = {"scenes": ("vacancies_thick", "polar_domains"), "doses": (1000.0,), "see
 
 
 def _blur(noisy, noise):
-    from scipy.ndimage import gaussian_filter
-
     return gaussian_filter(noisy, 2.0)
 
 
@@ -82,8 +82,6 @@ def test_real_stripe_report_skips_cleanly_without_shared_data(tmp_path):
 
 
 def test_real_stripe_report_on_a_stripy_image(tmp_path, monkeypatch):
-    from benchmarks.data import RealImage
-
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[:96, :96]
     clean = 20 + 80 * np.exp(-(((xx % 8) - 4.0) ** 2 + ((yy % 8) - 4.0) ** 2) / 4)

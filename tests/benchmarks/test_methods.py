@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.ndimage import gaussian_filter
 
 from benchmarks import methods as registry
 from benchmarks.baselines import FIXED_GAUSSIAN_SIGMA_PX, oracle_gaussian_sigma
@@ -14,6 +15,7 @@ from benchmarks.methods import (
     register_method,
     select_methods,
 )
+from benchmarks.reucid_methods import _denoise, oracle_rank, reucid_available
 from benchmarks.runner import run_method
 
 
@@ -62,8 +64,6 @@ def test_baselines_improve_a_noisy_lattice_and_leave_the_input_alone(name, tiny_
 
 
 def test_oracle_sigma_is_at_least_as_good_as_the_fixed_rule(tiny_case):
-    from scipy.ndimage import gaussian_filter
-
     sigma = oracle_gaussian_sigma(tiny_case.noisy, tiny_case.clean)
     oracle = np.mean((gaussian_filter(tiny_case.noisy, sigma) - tiny_case.clean) ** 2)
     fixed = np.mean((gaussian_filter(tiny_case.noisy, FIXED_GAUSSIAN_SIGMA_PX)
@@ -95,8 +95,6 @@ def test_runner_turns_problems_into_statuses(tiny_case):
 
 @pytest.fixture
 def reucid():
-    from benchmarks.reucid_methods import reucid_available
-
     reason = reucid_available()
     if reason:
         pytest.skip(reason)
@@ -115,8 +113,6 @@ def test_reucid_rows_denoise_through_the_core(name, tiny_case, reucid):
 
 
 def test_oracle_rank_is_no_worse_than_any_fixed_rank_it_tried(tiny_case, reucid):
-    from benchmarks.reucid_methods import _denoise, oracle_rank
-
     rank, image = oracle_rank(tiny_case.noisy, tiny_case.clean, max_rank=12)
     assert 1 <= rank <= 12
     best = np.mean((image - tiny_case.clean) ** 2)
@@ -128,6 +124,7 @@ def test_oracle_rank_is_no_worse_than_any_fixed_rank_it_tried(tiny_case, reucid)
 
 def test_classifier_row_uses_the_model_file_it_is_given(tiny_case, reucid, tmp_path):
     cnn = pytest.importorskip("denoiser.reucid.selection.cnn")
+    # torch (heavy) only when this runs
     import torch
 
     torch.manual_seed(0)

@@ -1,12 +1,14 @@
 """The quality benchmark harness, end to end on tiny inputs."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
 from benchmarks import quality
 from benchmarks.data import builtin_simulated_cases, shared_simulated_cases
-from benchmarks.methods import default_methods
+from benchmarks.methods import Method, default_methods
 
 
 def test_run_and_render_on_a_tiny_case(tiny_case, tmp_path):
@@ -68,10 +70,6 @@ def test_shared_abtem_cases_are_read_when_present(shared_data):
 
 
 def test_a_row_over_its_time_budget_is_reported_not_run(tiny_case):
-    import time
-
-    from benchmarks.methods import Method
-
     def slow(noisy, *, context):
         time.sleep(0.05)
         return noisy

@@ -66,6 +66,7 @@ def browser(chromium_executable: Path) -> Iterator:
     refuse ORM calls from test code (SynchronousOnlyOperation). The override is scoped
     to this fixture so the rest of the suite keeps Django's safety check.
     """
+    # playwright (optional browser tests) only in those tests
     from playwright.sync_api import sync_playwright
 
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")

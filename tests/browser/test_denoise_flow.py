@@ -7,9 +7,16 @@ the result by itself, without the test reloading it.
 """
 from __future__ import annotations
 
+import base64
+
 import numpy as np
 import pytest
 import tifffile
+
+from denoiser import services
+from denoiser.models import DenoiseJob, JobStatus
+from denoiser.runner import run_job
+from training.services import register_shipped_model
 
 from .test_survey_flow import lattice_image
 
@@ -19,8 +26,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def held_jobs(monkeypatch) -> list[str]:
     """Job ids submitted while the worker is held back."""
-    from denoiser import services
-
     held: list[str] = []
     monkeypatch.setattr(services, "enqueue_job", lambda job: held.append(str(job.pk)))
     return held
@@ -29,8 +34,6 @@ def held_jobs(monkeypatch) -> list[str]:
 @pytest.fixture
 def classifier_choice() -> str:
     """The active trained model when the shipped one exists (the site's default path)."""
-    from training.services import register_shipped_model
-
     record, _, _ = register_shipped_model()
     return "active" if record is not None else "mp"
 
@@ -44,8 +47,6 @@ def lattice_tiff(tmp_path):
 
 def _submitted_job(page, held_jobs: list[str], image):
     """Choose ``image``, submit the form, wait for the job page; the job it created."""
-    from denoiser.models import DenoiseJob
-
     page.set_input_files("#file-input", str(image))
     page.click("#denoise-submit")
     page.wait_for_url("**/denoise/jobs/**")
@@ -59,9 +60,6 @@ def _loaded(page, selector: str) -> bool:
 def test_upload_progress_result_and_download(
     page, screenshot, held_jobs, lattice_tiff, classifier_choice, tmp_path
 ):
-    from denoiser.models import DenoiseJob, JobStatus
-    from denoiser.runner import run_job
-
     page.goto("/denoise/")
     screenshot(page, "1-upload-form")
     page.set_input_files("#file-input", str(lattice_tiff))
@@ -172,8 +170,6 @@ def test_protect_rare_defects_is_offered_with_best_only_and_reaches_the_job(
 
 
 def test_unreadable_upload_gets_a_clear_message_and_no_job(page, screenshot, tmp_path):
-    from denoiser.models import DenoiseJob
-
     bogus = tmp_path / "frame.tif"
     bogus.write_bytes(b"II*\x00" + b"not really a tiff" * 20)
     page.goto("/denoise/")
@@ -191,8 +187,6 @@ def test_unreadable_upload_gets_a_clear_message_and_no_job(page, screenshot, tmp
 
 def test_drag_and_drop_upload_is_accepted(page, screenshot, held_jobs, lattice_tiff):
     """Dropping a file on the drop zone works like choosing it with the picker."""
-    import base64
-
     payload = base64.b64encode(lattice_tiff.read_bytes()).decode()
     page.goto("/denoise/")
     page.evaluate(

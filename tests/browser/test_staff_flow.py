@@ -13,6 +13,12 @@ import json
 
 import pytest
 
+from survey.models import Respondent, Response, Survey, SurveyImage
+from survey.services.answers import present_image, presented_candidates, submit_answer
+from survey.services.images import add_survey_image
+from survey.services.respondents import create_respondent, update_profile
+from training.models import ClassifierModel, TrainingRun
+
 from .test_survey_flow import lattice_image
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -23,11 +29,6 @@ TINY_TRAINING = {"n_scenes": 3, "epochs": 2, "evaluation_scenes": 1, "shape": [6
 @pytest.fixture
 def answered_survey():
     """A survey with two images, each answered by two respondents, through the services."""
-    from survey.models import Respondent, Survey, SurveyImage
-    from survey.services.answers import present_image, presented_candidates, submit_answer
-    from survey.services.images import add_survey_image
-    from survey.services.respondents import create_respondent, update_profile
-
     survey = Survey.objects.create(name="Staff flow", slug="staff-flow", k_max=6)
     images = [
         add_survey_image(survey=survey, noisy=lattice_image(seed), title=f"Image {seed}",
@@ -50,9 +51,6 @@ def answered_survey():
 def test_admin_exports_dataset_and_starts_retraining(
     page, screenshot, log_in, staff_user, answered_survey, settings, tmp_path
 ):
-    from survey.models import Response
-    from training.models import ClassifierModel, TrainingRun
-
     settings.REUCID_TRAINING_RUN_DEFAULTS = TINY_TRAINING
     log_in(page, "curator", "curator-pass-123")
     screenshot(page, "1-admin-index")

@@ -11,6 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from survey.models import Respondent, Response, ShownCandidate, Survey, SurveyImage
+from survey.services.images import add_survey_image
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -28,9 +31,6 @@ def lattice_image(seed: int, side: int = 64) -> np.ndarray:
 
 @pytest.fixture
 def survey_with_three_images():
-    from survey.models import Survey, SurveyImage
-    from survey.services.images import add_survey_image
-
     survey = Survey.objects.create(
         name="Browser test survey", slug="browser-test", k_max=12, attention_check_every=0
     )
@@ -54,8 +54,6 @@ def _candidate_tokens(page) -> list[str]:
 
 def _candidate_of(token: str) -> int:
     """The candidate behind a respondent's own token (tokens are per respondent)."""
-    from survey.models import ShownCandidate
-
     return ShownCandidate.objects.get(token=token).candidate_id
 
 
@@ -115,8 +113,6 @@ def choose_by_keyboard(page, position: int, *, arrows: bool = False) -> str:
 def test_respondent_completes_survey_by_mouse_and_keyboard(
     page, screenshot, survey_with_three_images
 ):
-    from survey.models import Respondent, Response
-
     page.goto("/survey/")
     screenshot(page, "1-consent")
     page.click("#survey-consent-submit")  # without ticking the box: refused, nothing created
@@ -179,8 +175,6 @@ def test_respondent_completes_survey_by_mouse_and_keyboard(
 def test_changing_an_answer_updates_it_instead_of_adding_one(
     page, screenshot, survey_with_three_images
 ):
-    from survey.models import Response
-
     page.goto("/survey/")
     page.check("#survey-consent-checkbox")
     page.click("#survey-consent-submit")

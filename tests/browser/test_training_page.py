@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from training.models import ClassifierModel, TrainingRun
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_model_list_refreshes_live_when_a_run_succeeds(page, screenshot, log_in, staff_user):
-    from training.models import ClassifierModel, TrainingRun
-
     run = TrainingRun.objects.create(status=TrainingRun.Status.RUNNING, n_epochs=4, epoch=1,
                                      stage="training", history=[])
     log_in(page, "curator", "curator-pass-123")
@@ -36,8 +36,6 @@ def test_model_list_refreshes_live_when_a_run_succeeds(page, screenshot, log_in,
 
 
 def test_admin_model_list_fits_1280_px(page, screenshot, log_in, staff_user):
-    from training.models import ClassifierModel
-
     for index in range(3):
         ClassifierModel.objects.create(
             name=f"survey + simulated labels, tuned architecture, run {index} " * 2,

@@ -9,6 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from denoiser import services
+from denoiser.models import DenoiseJob
+from tests.hostile.test_bombs import bomb_png
 from tests.image_files import CALIBRATED, KINDS, SOURCE_FORMAT, write_image_file
 
 from .test_survey_flow import lattice_image
@@ -18,8 +21,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def held_jobs(monkeypatch) -> list[str]:
-    from denoiser import services
-
     held: list[str] = []
     monkeypatch.setattr(services, "enqueue_job", lambda job: held.append(str(job.pk)))
     return held
@@ -28,8 +29,6 @@ def held_jobs(monkeypatch) -> list[str]:
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_each_format_is_accepted_through_the_upload_page(page, screenshot, held_jobs, tmp_path,
                                                           kind):
-    from denoiser.models import DenoiseJob
-
     if kind in ("hspy", "hdf5", "hspy-misnamed"):
         pytest.importorskip("rsciio.hspy")
     image = np.round(lattice_image(sorted(KINDS).index(kind), side=64)).astype(np.uint16)
@@ -49,9 +48,6 @@ def test_each_format_is_accepted_through_the_upload_page(page, screenshot, held_
 
 
 def test_a_rgba_bomb_is_refused_on_the_page_with_a_true_message(page, screenshot, tmp_path):
-    from denoiser.models import DenoiseJob
-    from tests.hostile.test_bombs import bomb_png
-
     bomb = tmp_path / "bomb.png"
     bomb.write_bytes(bomb_png(8192, 8192))
     page.goto("/denoise/")

@@ -5,7 +5,13 @@ import io
 
 import numpy as np
 import pytest
+import tifffile
 from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
+from rest_framework.test import APIClient
+
+from denoiser.models import DenoiseJob
+from reucid_site.celery import app
 
 
 def lattice_image(
@@ -34,16 +40,12 @@ def npy_upload(array: np.ndarray, name: str = "lattice.npy") -> SimpleUploadedFi
 
 
 def tiff_bytes(array: np.ndarray, **kwargs) -> bytes:
-    import tifffile
-
     buffer = io.BytesIO()
     tifffile.imwrite(buffer, np.asarray(array), **kwargs)
     return buffer.getvalue()
 
 
 def png_bytes(array: np.ndarray) -> bytes:
-    from PIL import Image
-
     buffer = io.BytesIO()
     Image.fromarray(np.asarray(array)).save(buffer, format="PNG")
     return buffer.getvalue()
@@ -57,8 +59,6 @@ def lattice() -> np.ndarray:
 @pytest.fixture
 def eager_celery():
     """Run tasks in-process even when the suite is run against a real broker."""
-    from reucid_site.celery import app
-
     saved = (app.conf.task_always_eager, app.conf.task_eager_propagates)
     app.conf.task_always_eager = True
     app.conf.task_eager_propagates = True
@@ -80,15 +80,11 @@ def scratch_files(settings):
 @pytest.fixture
 def api():
     """A DRF test client."""
-    from rest_framework.test import APIClient
-
     return APIClient()
 
 
 def no_job_left(settings) -> bool:
     """No job row and no stored job file: what a refused upload must leave behind."""
-    from denoiser.models import DenoiseJob
-
     folder = settings.MEDIA_ROOT / "denoise"
     return DenoiseJob.objects.count() == 0 and (
         not folder.exists() or not any(folder.iterdir())

@@ -7,9 +7,14 @@ The broker is replaced by a recorder, so the tests see the order jobs are sent i
 """
 from __future__ import annotations
 
+from datetime import timedelta
+
 import numpy as np
 import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
 from denoiser import services
 from denoiser.models import DenoiseJob, JobStatus
@@ -101,8 +106,6 @@ def test_clients_alternate_while_both_have_jobs_waiting(
 
 def test_a_broker_failure_loses_no_job(
         two_slots, monkeypatch, django_capture_on_commit_callbacks):
-    from kombu.exceptions import OperationalError
-
     def broker_down(*args, **kwargs):
         raise OperationalError("Connection refused")
 
@@ -187,8 +190,6 @@ def test_a_flooding_client_is_refused_with_a_json_429_naming_the_limit(
 
 def test_logged_in_user_is_one_client_whatever_the_address(
         settings, sent, api, django_capture_on_commit_callbacks):
-    from django.contrib.auth import get_user_model
-
     settings.REUCID_MAX_JOBS_PER_CLIENT = 1
     user = get_user_model().objects.create_user("carol", password="pw-carol-123")
     api.force_authenticate(user)
@@ -205,8 +206,6 @@ def test_logged_in_user_is_one_client_whatever_the_address(
 
 def test_anonymous_browser_with_a_session_is_one_client(
         settings, sent, django_capture_on_commit_callbacks):
-    from django.test import Client
-
     settings.REUCID_MAX_JOBS_PER_CLIENT = 0
     browser = Client()
     browser.get("/")
@@ -227,8 +226,6 @@ def test_anonymous_browser_with_a_session_is_one_client(
 
 def test_a_job_sent_long_ago_and_never_started_frees_its_slot(
         finish, two_slots, sent, settings, django_capture_on_commit_callbacks):
-    from datetime import timedelta
-
     settings.REUCID_JOB_STALE_AFTER_SECONDS = 900
     jobs = submit(django_capture_on_commit_callbacks, "ip:10.0.0.1", 3)
     assert sent == jobs[:2]

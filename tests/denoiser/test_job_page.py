@@ -4,9 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from scipy.ndimage import gaussian_filter
 
 from denoiser import job_files
 from denoiser.models import DenoiseJob
+from denoiser.reucid import write_tiff
 from tests.image_files import write_image_file
 
 from .conftest import lattice_image, npy_upload
@@ -24,8 +26,6 @@ def submit(api, capture, upload, **fields):
 
 def blurred_photo(size: int = 128) -> np.ndarray:
     """A 'photo': smooth blobs, a PSF-like autocorrelation lobe but nothing repeating."""
-    from scipy.ndimage import gaussian_filter
-
     blobs = gaussian_filter(np.random.default_rng(4).random((size, size)), 4) * 4000
     return np.random.default_rng(5).poisson(np.maximum(blobs, 0)).astype(np.float32)
 
@@ -83,6 +83,7 @@ def test_paper_residual_caption_does_not_promise_what_poisson_noise_breaks(
 def test_result_downloads_as_hspy_with_the_inputs_axes_and_metadata(
         api, django_capture_on_commit_callbacks, tmp_path):
     pytest.importorskip("rsciio.hspy")
+    # rosettasciio (optional) only for its formats
     from rsciio.hspy import file_reader
 
     path = write_image_file("hspy", tmp_path, lattice_image(64), pixel_size_nm=0.05)
@@ -108,9 +109,8 @@ def test_result_downloads_as_hspy_with_the_inputs_axes_and_metadata(
 def test_hspy_of_a_tiff_takes_its_calibration_from_the_pixel_size(
         api, django_capture_on_commit_callbacks, tmp_path):
     pytest.importorskip("rsciio.hspy")
+    # rosettasciio (optional) only for its formats
     from rsciio.hspy import file_reader
-
-    from denoiser.reucid import write_tiff
 
     write_tiff(tmp_path / "a.tif", lattice_image(48), pixel_size=(0.3, 0.3))
     job = submit(api, django_capture_on_commit_callbacks,

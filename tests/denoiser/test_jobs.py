@@ -6,11 +6,20 @@ import types
 import numpy as np
 import pytest
 import tifffile
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 
+import denoiser.reucid as core
 import training.selectors
 from denoiser import job_files, runner, services
+from denoiser.classifier_choice import ClassifierUnavailable, active_model
 from denoiser.models import DenoiseJob, JobStatus
+from denoiser.reucid import denoise, read_image
+from denoiser.reucid.errors import ModelLoadError
+from denoiser.reucid.selection import cnn
+from denoiser.reucid.selection.cnn import EigenpatchCNN, save_classifier
 from denoiser.uploads import UploadRejected
+from reucid_site.celery import app
 
 from .conftest import lattice_image, npy_upload
 
@@ -57,8 +66,6 @@ def test_job_runs_to_done_with_results_and_diagnostics(django_capture_on_commit_
     assert float(np.std(residual)) > 0.5  # noise was removed...
     assert float(np.std(output - image)) < float(np.std(image))  # ...not the image
 
-    from denoiser.reucid import denoise
-
     reference = denoise(image, classifier="mp", seed=3, variant="paper")
     np.testing.assert_allclose(output, reference.image, atol=1e-5)
     for name in (job_files.RESULT_PNG, job_files.RESIDUAL_PNG, job_files.RESULT_PREVIEW,
@@ -72,7 +79,6 @@ def test_result_tiff_carries_pixel_size_and_diagnostics(django_capture_on_commit
     with django_capture_on_commit_callbacks(execute=True):
         services.requeue_job(DenoiseJob.objects.get(pk=job.pk))
     job.refresh_from_db()
-    from denoiser.reucid import read_image
 
     data = read_image(job_files.job_path(job, job_files.RESULT_TIFF))
     assert data.pixel_size == pytest.approx((0.2, 0.2))
@@ -155,7 +161,6 @@ def test_active_model_is_used_and_its_version_recorded(
     django_capture_on_commit_callbacks, monkeypatch, tmp_path
 ):
     torch = pytest.importorskip("torch")
-    from denoiser.reucid.selection.cnn import EigenpatchCNN, save_classifier
 
     torch.manual_seed(0)
     model_path = save_classifier(EigenpatchCNN(), tmp_path / "active.pt", metadata={"seed": 0})
@@ -169,8 +174,6 @@ def test_active_model_is_used_and_its_version_recorded(
 
 
 def test_active_model_missing_is_a_clear_rejection(monkeypatch, settings):
-    from denoiser.reucid.errors import ModelLoadError
-
     _fake_training_selectors(monkeypatch, error=ModelLoadError("no model"))
     with pytest.raises(UploadRejected) as info:
         services.submit_job(uploaded=npy_upload(lattice_image()), classifier="active",
@@ -180,9 +183,6 @@ def test_active_model_missing_is_a_clear_rejection(monkeypatch, settings):
 
 
 def test_active_model_without_an_active_record_falls_back_to_shipped_file(monkeypatch, tmp_path):
-    from denoiser.classifier_choice import ClassifierUnavailable, active_model
-    from denoiser.reucid.selection import cnn
-
     monkeypatch.setattr(cnn, "SHIPPED_MODEL_PATH", tmp_path / "missing.pt")
     with pytest.raises(ClassifierUnavailable):
         active_model()
@@ -222,8 +222,6 @@ def test_image_without_structure_is_rejected_when_patch_size_is_auto(settings):
 
 
 def test_worker_error_marks_job_failed_with_reason(django_capture_on_commit_callbacks, monkeypatch):
-    import denoiser.reucid as core
-
     def exploding(*args, **kwargs):
         raise core.PatchSizeError("the patch does not fit")
         yield  # pragma: no cover
@@ -249,8 +247,6 @@ def test_unexpected_worker_error_is_failed_not_stuck(django_capture_on_commit_ca
 
 
 def test_time_limit_marks_job_failed(django_capture_on_commit_callbacks, monkeypatch):
-    from celery.exceptions import SoftTimeLimitExceeded
-
 
     def slow(*args, **kwargs):
         raise SoftTimeLimitExceeded()
@@ -262,8 +258,6 @@ def test_time_limit_marks_job_failed(django_capture_on_commit_callbacks, monkeyp
 
 
 def test_out_of_memory_and_model_errors_have_plain_messages():
-    from denoiser.reucid.errors import ModelLoadError
-
     assert "out of memory" in runner.failure_message(MemoryError())
     assert "mp" in runner.failure_message(ModelLoadError("corrupt file"))
 
@@ -328,10 +322,6 @@ def test_delete_job_removes_row_and_files(django_capture_on_commit_callbacks):
 
 
 def test_task_is_registered_on_the_denoise_queue():
-    from django.conf import settings
-
-    from reucid_site.celery import app
-
     assert "denoiser.run_denoise_job" in app.tasks
     route = settings.CELERY_TASK_ROUTES["denoiser.*"]
     assert route["queue"] == "denoise"

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.utils import timezone
 
 from denoiser import job_files, services
@@ -131,7 +132,5 @@ def test_purge_deletes_old_jobs_files_orphans_and_scratch(django_capture_on_comm
 
 
 def test_purge_command_rejects_negative_days():
-    from django.core.management.base import CommandError
-
     with pytest.raises(CommandError):
         call_command("purge_old_jobs", "--days", "-1")

@@ -7,16 +7,20 @@ end (eager) on a small synthetic lattice with compact diagnostics.
 from __future__ import annotations
 
 import json
-
-import numpy as np
 from pathlib import Path
 
+import numpy as np
 import pytest
 import tifffile
 from django.utils.html import escape
 
 from denoiser import job_files, methods, runner, services
+from denoiser.classifier_choice import NO_GROUP_MODEL_NOTE
 from denoiser.models import DenoiseJob, JobStatus
+from denoiser.reucid import denoise, method_options
+from denoiser.reucid.selection import group_cnn
+from denoiser.reucid.selection.group_cnn import GroupEigenpatchNet, save_group_classifier
+from training import services as training_services
 
 from .conftest import lattice_image, no_job_left, npy_upload
 
@@ -94,16 +98,12 @@ def test_api_accepts_best_with_its_classifiers(api, django_capture_on_commit_cal
 @pytest.fixture
 def no_group_model(monkeypatch, tmp_path):
     """No group classifier anywhere: neither an active record nor a shipped file."""
-    from denoiser.reucid.selection import group_cnn
-
     monkeypatch.setattr(group_cnn, "GROUP_SHIPPED_MODEL_PATH", tmp_path / "no-group.pt")
 
 
 @pytest.mark.parametrize("fields", [{}, {"method": ""}, {"classifier": ""}])
 def test_without_a_group_model_best_runs_the_noise_edge_rule_and_says_so(
         api, django_capture_on_commit_callbacks, fields, no_group_model):
-    from denoiser.classifier_choice import NO_GROUP_MODEL_NOTE
-
     with django_capture_on_commit_callbacks(execute=False):
         response = api.post(
             "/api/denoise/", {"file": npy_upload(lattice_image()), **fields}, format="multipart"
@@ -119,10 +119,8 @@ def test_without_a_group_model_best_runs_the_noise_edge_rule_and_says_so(
 @pytest.mark.parametrize("fields", [{}, {"method": ""}, {"classifier": ""}])
 def test_an_upload_with_no_options_runs_best_with_the_active_group_model(
         api, django_capture_on_commit_callbacks, fields, no_group_model, tmp_path):
+    # torch (heavy) only when this runs
     import torch
-
-    from denoiser.reucid.selection.group_cnn import GroupEigenpatchNet, save_group_classifier
-    from training import services as training_services
 
     torch.manual_seed(0)
     path = save_group_classifier(GroupEigenpatchNet(), tmp_path / "group.pt",
@@ -143,8 +141,6 @@ def test_an_upload_with_no_options_runs_best_with_the_active_group_model(
 
 
 def test_methods_select_the_cores_variants():
-    from denoiser.reucid import method_options
-
     # the core's own default is "best", so "paper" must be named to get the paper's pipeline
     paper = methods.core_options("paper", n_units=3, device="cpu")
     best = methods.core_options("best", n_units=3, device="cuda")
@@ -184,8 +180,6 @@ def test_explicit_paper_runs_the_papers_pipeline(api, django_capture_on_commit_c
     assert variant["grouping"] == "random" and variant["passes"] == 1
     assert variant["stabilize"] is None and variant["pilot"] is None
     assert "groups" not in job.diagnostics and job.n_stacks == job.diagnostics["n_stacks"]
-
-    from denoiser.reucid import denoise
 
     paper = denoise(image, classifier="mp", seed=3, variant="paper")
     output = tifffile.imread(job_files.job_path(job, job_files.RESULT_TIFF))
@@ -387,10 +381,8 @@ def test_best_job_runs_end_to_end_with_small_diagnostics(
 def test_best_job_with_the_trained_model(api, django_capture_on_commit_callbacks, settings,
                                         no_group_model, tmp_path):
     """The active group classifier judges each group's leading eigenpatches."""
+    # torch (heavy) only when this runs
     import torch
-
-    from denoiser.reucid.selection.group_cnn import GroupEigenpatchNet, save_group_classifier
-    from training import services as training_services
 
     torch.manual_seed(0)
     path = save_group_classifier(GroupEigenpatchNet(), tmp_path / "group.pt",

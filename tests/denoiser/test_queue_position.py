@@ -4,7 +4,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from denoiser import selectors
 from denoiser.models import DenoiseJob, JobStatus
@@ -120,9 +122,6 @@ def test_job_api_reports_position_and_estimate(
 def test_job_list_reads_the_queue_once(
         one_slot, sent, django_capture_on_commit_callbacks,  # noqa: F811
         django_assert_max_num_queries):
-    from django.contrib.auth import get_user_model
-    from rest_framework.test import APIClient
-
     user = get_user_model().objects.create_user("dora", password="pw-dora-123")
     with django_capture_on_commit_callbacks(execute=True):
         jobs = [queued_job(f"user:{user.pk}") for _ in range(12)]

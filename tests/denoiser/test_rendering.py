@@ -6,8 +6,10 @@ from denoiser.rendering import (
     diverging_rgb,
     downsample_for_display,
     eigenpatch_gallery,
+    scale_bar_length,
     scree_svg,
     to_grey_uint8,
+    with_scale_bar,
 )
 
 
@@ -69,8 +71,6 @@ def test_scree_svg_without_eigenvalues_says_so():
 
 
 def test_scale_bar_is_drawn_without_touching_the_input():
-    from denoiser.rendering import scale_bar_length, with_scale_bar
-
     grey = np.full((256, 256), 100, np.uint8)
     marked = with_scale_bar(grey, 0.25)  # 64 Å field of view -> a 1 nm bar of 40 px
     assert scale_bar_length(64.0) == 10.0

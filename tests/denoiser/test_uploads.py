@@ -1,12 +1,16 @@
 """Synchronous validation of uploads: every bad file is a clear 4xx and leaves no file."""
 import io
+import pathlib
 import struct
+import tempfile
 import zlib
 
+import h5py
 import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from denoiser.reucid import write_tiff
 from denoiser.uploads import UploadRejected, safe_filename, validate_upload
 
 from .conftest import lattice_image, npy_bytes, npy_upload, png_bytes, tiff_bytes
@@ -57,10 +61,6 @@ def test_valid_formats_are_read_as_float32(name, payload, scratch_files):
 
 def test_tiff_pixel_size_is_kept():
     image = lattice_image(32)
-    import pathlib
-    import tempfile
-
-    from denoiser.reucid import write_tiff
 
     path = pathlib.Path(tempfile.mkdtemp()) / "calibrated.tif"
     write_tiff(path, image, pixel_size=(0.25, 0.25))
@@ -215,8 +215,6 @@ def test_huge_declared_npy_is_refused_from_its_header():
 
 
 def test_huge_compressed_hdf5_dataset_is_refused_before_reading(settings, tmp_path):
-    import h5py
-
     settings.REUCID_MAX_IMAGE_SIDE = 64
     path = tmp_path / "bomb.emd"
     with h5py.File(path, "w") as handle:

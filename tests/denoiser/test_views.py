@@ -6,10 +6,13 @@ import types
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 
 import training.selectors
 from denoiser import job_files, services
 from denoiser.models import DenoiseJob, JobStatus
+from denoiser.reucid.errors import ModelLoadError
+from denoiser.reucid.selection import cnn, group_cnn
 
 from .conftest import lattice_image, npy_upload
 
@@ -19,8 +22,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
 @pytest.fixture
 def no_model(monkeypatch, tmp_path):
     """A site where neither a trained nor a shipped model exists."""
-    from denoiser.reucid.selection import cnn, group_cnn
-
     monkeypatch.setattr(cnn, "SHIPPED_MODEL_PATH", tmp_path / "absent.pt")
     monkeypatch.setattr(group_cnn, "GROUP_SHIPPED_MODEL_PATH", tmp_path / "absent-group.pt")
 
@@ -32,8 +33,6 @@ def with_model(monkeypatch, tmp_path):
     def active_classifier_path(kind="paper"):
         # a paper CNN only: the default method has no group classifier on this site
         if kind != "paper":
-            from denoiser.reucid.errors import ModelLoadError
-
             raise ModelLoadError("no group classifier")
         return path
 
@@ -179,7 +178,6 @@ def test_anonymous_session_lists_its_own_jobs(client, django_capture_on_commit_c
         client.post("/api/denoise/", {"file": npy_upload(lattice_image()), "classifier": "mp"})
     job = DenoiseJob.objects.get()
     assert f"/denoise/jobs/{job.pk}/" in client.get("/denoise/").content.decode()
-    from django.test import Client
 
     stranger = Client()
     assert f"/denoise/jobs/{job.pk}/" not in stranger.get("/denoise/").content.decode()

@@ -8,13 +8,16 @@ import io
 import signal
 import struct
 import warnings
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
+import tifffile
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from PIL import Image
 
 # dtypes a microscope file can plausibly carry, plus a few it should not.
 NUMERIC_DTYPES = [
@@ -123,16 +126,12 @@ class HostileFile:
 
 
 def _tiff_bytes(array: np.ndarray) -> bytes:
-    import tifffile
-
     buffer = io.BytesIO()
     tifffile.imwrite(buffer, array)
     return buffer.getvalue()
 
 
 def _png_bytes(array: np.ndarray) -> bytes:
-    from PIL import Image
-
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="PNG")
     return buffer.getvalue()
@@ -176,8 +175,6 @@ SUFFIXES = sorted(set(MAGIC) | set(WRITERS)) + [".txt", "", ".TIF", ".exe"]
 
 def _png_bomb(side: int) -> bytes:
     """A tiny PNG whose header declares a ``side`` x ``side`` image."""
-    import zlib
-
     def chunk(kind: bytes, body: bytes) -> bytes:
         crc = zlib.crc32(kind + body) & 0xFFFFFFFF
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)

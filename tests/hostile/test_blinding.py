@@ -9,9 +9,11 @@ same tokens, and the ground truth downloaded from a name built on the image's pu
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import pytest
+from django.core.files.base import ContentFile
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -19,7 +21,9 @@ from PIL import Image
 from scipy.stats import spearmanr
 
 from survey.identity import respondent_token
+from survey.rendering import encode_png
 from survey.services.answers import present_image, presented_candidates
+from survey.services.images import reblind_image
 from tests.survey.conftest import login_respondent
 from tests.survey.factories import make_ready_image, make_respondent, make_survey
 
@@ -147,11 +151,6 @@ def test_ground_truth_and_decompositions_have_no_url(blinded_survey):
 
 
 def test_old_compressed_candidates_are_reblinded(blinded_survey):
-    from django.core.files.base import ContentFile
-
-    from survey.rendering import encode_png
-    from survey.services.images import reblind_image
-
     _, images = blinded_survey
     image = images[0]
     # an image as made before issue 16: compressed PNGs named after the public token
@@ -174,8 +173,6 @@ def test_old_compressed_candidates_are_reblinded(blinded_survey):
 
 
 def test_every_picture_on_the_question_page_loads_for_its_respondent_only(blinded_survey):
-    import re
-
     _, images = blinded_survey
     respondent = make_respondent()
     client = login_respondent(Client(), respondent)

@@ -12,9 +12,17 @@ import threading
 import time
 import zlib
 
+import h5py
 import numpy as np
+import psutil
 import pytest
+import scipy.io
+import tifffile
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from denoiser.reucid import InvalidImageError, read_image
+from denoiser.reucid.io import check_declared_size, inspect_image
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -44,8 +52,6 @@ def rgba_bomb() -> bytes:
 
 
 def test_rgba_bomb_is_refused_by_the_core_from_its_header(tmp_path, rgba_bomb):
-    from denoiser.reucid import InvalidImageError, read_image
-
     path = tmp_path / "bomb.png"
     path.write_bytes(rgba_bomb)
     with pytest.raises(InvalidImageError) as refused:
@@ -58,8 +64,6 @@ def test_rgba_bomb_is_refused_by_the_core_from_its_header(tmp_path, rgba_bomb):
 
 
 def test_a_grey_image_exactly_at_the_limit_is_not_refused_for_its_size(tmp_path):
-    from denoiser.reucid.io import check_declared_size, inspect_image
-
     path = tmp_path / "grey.png"
     path.write_bytes(bomb_png(8192, 8192, colour_type=0))
     header = inspect_image(path)
@@ -70,33 +74,23 @@ def test_a_grey_image_exactly_at_the_limit_is_not_refused_for_its_size(tmp_path)
 @pytest.mark.parametrize("kind, limit", [("tiff", 64), ("npy", 64), ("hdf5", 64), ("mat", 64)])
 def test_every_format_is_refused_from_its_header(tmp_path, kind, limit):
     """Oversized compressed frames of each container are refused without decoding them."""
-    from denoiser.reucid import InvalidImageError, read_image
-
     big = np.zeros((256, 256), np.float32)
     path = tmp_path / f"big.{kind}"
     if kind == "tiff":
-        import tifffile
-
         tifffile.imwrite(path, big, compression="zlib")
     elif kind == "npy":
         np.save(path, big)
         path = path.with_suffix(".npy")
     elif kind == "hdf5":
-        import h5py
-
         with h5py.File(path, "w") as handle:
             handle.create_dataset("data", data=big, compression="gzip")
     else:
-        import scipy.io
-
         scipy.io.savemat(path, {"frame": big.astype(np.float64)}, do_compression=True)
     with pytest.raises(InvalidImageError, match="allowed"):
         read_image(path, max_pixels=limit * limit)
 
 
 def _rss_bytes() -> int:
-    import psutil
-
     return psutil.Process().memory_info().rss
 
 
@@ -104,8 +98,6 @@ def _rss_bytes() -> int:
 def test_eight_bombs_at_once_add_at_most_300_mb_to_the_web_process(client, rgba_bomb):
     """Eight simultaneous uploads of the RGBA bomb through the API: every one is a 413,
     and the process's peak resident memory grows by at most 300 MB (it grew by 5 GB)."""
-    from django.test import Client
-
     # a warm web process: imports and first-request set-up are not the bombs' doing
     assert Client().post("/api/denoise/", {"file": SimpleUploadedFile(
         "bomb.png", rgba_bomb)}).status_code == 413

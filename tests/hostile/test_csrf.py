@@ -15,6 +15,11 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
+from denoiser.models import DenoiseJob
+from denoiser.services import submit_job
+from survey.models import Respondent, Response, Survey, SurveyImage
+from survey.services.images import add_survey_image
+
 from .test_permissions import lattice_npy
 
 pytestmark = pytest.mark.django_db
@@ -91,10 +96,6 @@ def crawl(client: Client, start: list[str], *, limit: int = 60) -> dict[str, For
 @pytest.fixture
 def site_with_content(django_user_model, django_capture_on_commit_callbacks, settings):
     """A staff user, a finished job, a survey image and a training run."""
-    from denoiser.services import submit_job
-    from survey.models import Survey, SurveyImage
-    from survey.services.images import add_survey_image
-
     staff = django_user_model.objects.create_user(
         username="staff", password="x-pass-123456", is_staff=True, is_superuser=True
     )
@@ -148,8 +149,6 @@ def test_staff_pages_forms_all_need_csrf(site_with_content):
 
 
 def test_respondent_pages_forms_all_need_csrf(site_with_content):
-    from survey.models import Respondent
-
     respondent_browser = Client()
     respondent_browser.post("/survey/", {"consent": "on"})
     respondent_browser.post("/survey/profile/", {"expertise": "expert"})
@@ -170,8 +169,6 @@ def test_respondent_pages_forms_all_need_csrf(site_with_content):
 
 def test_api_posts_with_a_session_need_csrf(site_with_content):
     """Session-authenticated API calls need the CSRF header; token-authenticated ones do not."""
-    from denoiser.models import DenoiseJob
-
     staff = site_with_content["staff"]
     riding = Client(enforce_csrf_checks=True)
     riding.force_login(staff)
@@ -189,8 +186,6 @@ def test_survey_answers_through_the_cookie_need_csrf(site_with_content):
     (A client using the ``X-Survey-Respondent`` header is not exposed: a browser never
     adds that header to a cross-site request.)
     """
-    from survey.models import Response
-
     browser = Client()
     browser.post("/survey/", {"consent": "on"})
     browser.post("/survey/profile/", {"expertise": "non_expert"})
@@ -210,8 +205,6 @@ def test_survey_answers_through_the_cookie_need_csrf(site_with_content):
 
 def test_survey_answers_through_the_cookie_pass_with_the_csrf_token(site_with_content):
     """The same-site page's own request, carrying the CSRF token, is still accepted."""
-    from survey.models import Response
-
     browser = Client(enforce_csrf_checks=True)
     page = browser.get("/survey/").content.decode()
     csrf = page.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]

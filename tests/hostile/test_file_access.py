@@ -7,11 +7,16 @@ went to anyone with its UUID while the API rightly answered 404.
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from denoiser import job_files
+from denoiser.models import JobStatus
+from denoiser.services import submit_job
 from tests.hostile.test_permissions import client_for, lattice_npy, users  # noqa: F401
+from tests.survey.conftest import login_respondent
+from tests.survey.factories import make_ready_image, make_respondent, make_survey
 
 pytestmark = pytest.mark.django_db
 
@@ -19,9 +24,6 @@ MODES = ["django", "x-accel-redirect", "x-sendfile"]
 
 
 def _done_job(owner, capture):
-    from denoiser.models import JobStatus
-    from denoiser.services import submit_job
-
     with capture(execute=True):
         job = submit_job(uploaded=SimpleUploadedFile("frame.npy", lattice_npy()), owner=owner,
                          classifier="mp", seed=0)
@@ -75,8 +77,6 @@ def test_job_files_only_for_the_owner_and_staff(settings, users, alices_job, mod
 
 def test_an_anonymous_job_opens_with_its_secret_link_only(settings,
                                                            django_capture_on_commit_callbacks):
-    from django.contrib.auth.models import AnonymousUser
-
     job = _done_job(AnonymousUser(), django_capture_on_commit_callbacks)
     for url in file_urls(job):
         assert sent_file(Client().get(url)), url
@@ -86,8 +86,6 @@ def test_an_anonymous_job_opens_with_its_secret_link_only(settings,
 
 
 def test_survey_ground_truth_goes_to_staff_only(users, settings):  # noqa: F811
-    from tests.survey.conftest import login_respondent
-    from tests.survey.factories import make_ready_image, make_respondent, make_survey
 
     image = make_ready_image(make_survey(k_max=6))
     url = f"/survey/staff/images/{image.pk}/clean.png"

@@ -15,6 +15,8 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from denoiser.models import DenoiseJob
+
 from .strategies import hostile_files, time_limit
 from .test_permissions import lattice_npy
 
@@ -66,8 +68,6 @@ def _no_nul(fields: dict) -> dict:
 @FUZZ
 @given(fields=option_values, use_valid_image=st.booleans(), file=hostile_files())
 def test_denoise_api_never_answers_500(fields, use_valid_image, file):
-    from denoiser.models import DenoiseJob
-
     client = Client(raise_request_exception=False)
     before = DenoiseJob.objects.count()
     upload = (SimpleUploadedFile("lattice.npy", lattice_npy()) if use_valid_image
@@ -87,8 +87,6 @@ def test_denoise_api_never_answers_500(fields, use_valid_image, file):
 @FUZZ
 @given(fields=option_values)
 def test_denoise_page_form_never_answers_500(fields):
-    from denoiser.models import DenoiseJob
-
     client = Client(raise_request_exception=False)
     before = DenoiseJob.objects.count()
     with time_limit(60):

@@ -13,6 +13,13 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
+from denoiser import job_files
+from denoiser.models import DenoiseJob, JobStatus
+from denoiser.services import submit_job
+from survey.models import Survey, SurveyImage
+from survey.services.images import add_survey_image
+from training.models import TrainingRun
+
 pytestmark = pytest.mark.django_db
 
 EXPORTS = ["responses.csv", "eigenpatches.json", "eigenpatches.npz"]
@@ -48,9 +55,6 @@ def client_for(user=None) -> Client:
 @pytest.fixture
 def alices_job(users, django_capture_on_commit_callbacks):
     """A finished job owned by alice, made through the real service and worker code."""
-    from denoiser.models import JobStatus
-    from denoiser.services import submit_job
-
     with django_capture_on_commit_callbacks(execute=True):
         job = submit_job(
             uploaded=SimpleUploadedFile("alice.npy", lattice_npy()), owner=users["alice"],
@@ -91,8 +95,6 @@ def test_other_peoples_jobs_are_invisible(users, alices_job, who):
 
 @pytest.mark.parametrize("who", ["anonymous", "bob"])
 def test_strangers_cannot_delete_or_retry_a_job(users, alices_job, who):
-    from denoiser.models import DenoiseJob
-
     stranger = client_for(None if who == "anonymous" else users["bob"])
     for url in (f"/denoise/jobs/{alices_job.pk}/delete/", f"/denoise/jobs/{alices_job.pk}/retry/"):
         assert stranger.post(url).status_code in (401, 403, 404), url
@@ -103,17 +105,12 @@ def test_strangers_cannot_delete_or_retry_a_job(users, alices_job, who):
 
 
 def _job_folder(job):
-    from denoiser import job_files
-
     return job_files.job_path(job)
 
 
 def test_anonymous_job_is_reachable_only_through_its_link(
     users, django_capture_on_commit_callbacks
 ):
-    from denoiser.models import JobStatus
-    from denoiser.services import submit_job
-
     with django_capture_on_commit_callbacks(execute=True):
         job = submit_job(uploaded=SimpleUploadedFile("anon.npy", lattice_npy(1)), owner=None,
                          classifier="mp", seed=0)
@@ -129,9 +126,6 @@ def test_anonymous_job_is_reachable_only_through_its_link(
 
 @pytest.fixture
 def survey_image(django_capture_on_commit_callbacks):
-    from survey.models import Survey, SurveyImage
-    from survey.services.images import add_survey_image
-
     survey = Survey.objects.create(name="Permissions", slug="permissions", k_max=6)
     rng = np.random.default_rng(0)
     y, x = np.mgrid[0:48, 0:48]
@@ -177,8 +171,6 @@ def test_staff_pages_and_exports_refuse_non_staff(users, survey_image, who):
 
 @pytest.mark.parametrize("who", ["anonymous", "alice"])
 def test_non_staff_cannot_start_retraining(users, who, django_capture_on_commit_callbacks):
-    from training.models import TrainingRun
-
     stranger = client_for(None if who == "anonymous" else users["alice"])
     with django_capture_on_commit_callbacks(execute=False) as queued:
         for url in ("/training/runs/start/", "/admin/training/trainingrun/start/"):
@@ -194,8 +186,6 @@ def test_non_staff_cannot_start_retraining(users, who, django_capture_on_commit_
 
 def test_staff_can_start_retraining(users, django_capture_on_commit_callbacks):
     """The positive control: the same POST by staff queues exactly one run."""
-    from training.models import TrainingRun
-
     with django_capture_on_commit_callbacks(execute=False) as queued:
         answer = client_for(users["staff"]).post("/training/runs/start/", {"source": "auto"})
     assert answer.status_code == 302
@@ -204,8 +194,6 @@ def test_staff_can_start_retraining(users, django_capture_on_commit_callbacks):
 
 def test_ordinary_user_cannot_use_admin_actions(users, survey_image):
     """Posting an admin changelist action as a non-staff user changes nothing."""
-    from survey.models import SurveyImage
-
     alice = client_for(users["alice"])
     answer = alice.post(
         "/admin/survey/surveyimage/",

@@ -7,15 +7,25 @@ the HTML debug page on an API path, and /api/docs/ loaded Swagger UI from a CDN.
 """
 from __future__ import annotations
 
+import io as _io
 import json
 import re
 
+import numpy as np
 import pytest
+from django.contrib.auth import get_user_model
 from django.contrib.staticfiles import finders
 from django.core import signing
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django.utils import timezone
+from PIL import Image
 
+import reucid_site.views
+import survey.api
 from reucid_site.errors import TECHNICAL_MARKER
+from survey.identity import SALT
+from survey.models import Respondent
 
 pytestmark = pytest.mark.django_db
 
@@ -47,7 +57,6 @@ def test_debug_technical_pages_only_for_this_machine(settings, url):
 
 def test_a_crash_shows_no_traceback_to_outsiders(settings, monkeypatch):
     settings.DEBUG = True
-    import reucid_site.views
 
     def boom(request):
         raise RuntimeError("secret internals")
@@ -60,10 +69,6 @@ def test_a_crash_shows_no_traceback_to_outsiders(settings, monkeypatch):
 
 
 def test_a_token_signed_with_the_old_public_key_is_refused(settings):
-    from survey.identity import SALT
-    from survey.models import Respondent
-    from django.utils import timezone
-
     respondent = Respondent.objects.create(consented_at=timezone.now(), expertise="expert")
     forged = signing.dumps(str(respondent.uid), key=OLD_PUBLIC_KEY, salt=SALT)
     genuine = signing.dumps(str(respondent.uid), salt=SALT)
@@ -91,7 +96,6 @@ def test_api_404s_are_json(settings, url, debug):
 @pytest.mark.parametrize("debug", [True, False])
 def test_api_500s_are_json_without_internals(settings, monkeypatch, debug):
     settings.DEBUG = debug
-    import survey.api
 
     def boom():
         raise RuntimeError("secret internals")
@@ -118,8 +122,6 @@ def test_an_oversized_form_field_on_the_api_is_a_json_413(settings, debug):
 
 
 def test_csrf_failure_of_a_browser_session_on_the_api_is_json(settings):
-    from django.contrib.auth import get_user_model
-
     user = get_user_model().objects.create_user("csrf-user", password="pw-123456789")
     browser = Client(enforce_csrf_checks=True, raise_request_exception=False)
     browser.force_login(user)
@@ -149,12 +151,6 @@ def test_api_docs_load_nothing_from_other_sites(client, url):
 @pytest.mark.parametrize("kind", ["npy", "png"])
 def test_too_small_images_are_told_one_minimum(side, kind):
     """Before: a 1x1 image was told "at least 3x3", then a 3x3 one "at least 16x16"."""
-    import io as _io
-
-    import numpy as np
-    from django.core.files.uploadedfile import SimpleUploadedFile
-    from PIL import Image
-
     pixels = (np.arange(side * side).reshape(side, side) % 200).astype(np.uint8)
     buffer = _io.BytesIO()
     if kind == "npy":

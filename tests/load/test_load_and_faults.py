@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from loadtests import harness
+from loadtests import faults, harness, jobs, votes
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -22,8 +22,6 @@ def _services_reachable():
 
 
 def test_concurrent_voters_lose_and_double_nothing():
-    from loadtests import votes
-
     report = votes.run(respondents=40, images=2, workers=2, threads=8,
                        database="reucid_load_votes_test")
     check = report["verification"]
@@ -35,8 +33,6 @@ def test_concurrent_voters_lose_and_double_nothing():
 
 
 def test_uploads_during_retraining_all_finish():
-    from loadtests import jobs
-
     report = jobs.run(
         6, side=96, timeout=300, database="reucid_load_jobs_test",
         training_options={"n_scenes": 6, "epochs": 4, "evaluation_scenes": 1,
@@ -51,8 +47,6 @@ def test_uploads_during_retraining_all_finish():
 
 
 def test_killed_workers_leave_no_job_stuck_and_keep_the_active_model():
-    from loadtests import faults
-
     report = faults.run(side=768, timeout=240, settle_s=5,
                         database="reucid_load_faults_test")
     child = report["kill_pool_process_mid_job"]

@@ -4,7 +4,10 @@ from __future__ import annotations
 import pytest
 from django.db import OperationalError, connections
 
+from denoiser.reucid.errors import ModelLoadError
+from denoiser.reucid.selection.cnn import EigenpatchCNN, save_classifier
 from reucid_site.celery import app as celery_app
+from training.services import activate_classifier, register_classifier_file
 
 pytestmark = pytest.mark.django_db
 
@@ -21,9 +24,6 @@ def training_selectors():
 @pytest.fixture
 def active_model(training_selectors, tmp_path):
     """A (small, untrained) classifier registered and activated the way the site does it."""
-    from denoiser.reucid.selection.cnn import EigenpatchCNN, save_classifier
-    from training.services import activate_classifier, register_classifier_file
-
     path = save_classifier(EigenpatchCNN(), tmp_path / "probe.pt", metadata={"seed": 0})
     return activate_classifier(register_classifier_file(path, name="health probe"))
 
@@ -116,8 +116,6 @@ def test_database_failure_answers_503(client, monkeypatch):
 
 
 def test_missing_model_answers_503(client, active_model, training_selectors, monkeypatch):
-    from denoiser.reucid.errors import ModelLoadError
-
     def no_model():
         raise ModelLoadError("no active classifier and no shipped model file")
 
@@ -147,8 +145,6 @@ def test_vanished_active_file_without_package_model_is_missing(
 def test_vanished_active_file_falls_back_to_the_package_model(
     client, active_model, monkeypatch, tmp_path
 ):
-    from denoiser.reucid.selection.cnn import EigenpatchCNN, save_classifier
-
     package_model = save_classifier(EigenpatchCNN(), tmp_path / "package.pt")
     monkeypatch.setattr("denoiser.reucid.selection.cnn.SHIPPED_MODEL_PATH", package_model)
     active_model.file.delete(save=False)
@@ -163,8 +159,6 @@ def test_vanished_active_file_falls_back_to_the_package_model(
 
 def test_nothing_activated_yet_uses_the_package_model(client, training_selectors, monkeypatch,
                                                      tmp_path):
-    from denoiser.reucid.selection.cnn import EigenpatchCNN, save_classifier
-
     package_model = save_classifier(EigenpatchCNN(), tmp_path / "package.pt")
     monkeypatch.setattr("denoiser.reucid.selection.cnn.SHIPPED_MODEL_PATH", package_model)
 

@@ -18,7 +18,11 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from django.conf import settings
+from django.db import connections
+from kombu import Exchange, Queue
 
+from reucid_site.celery import app
 from tests.conftest import REPO_ROOT, services_configured
 
 WORKER_START_TIMEOUT_S = 120
@@ -68,8 +72,6 @@ def database_url_of(settings_dict: dict) -> str:
 
 def purge_queues(app) -> None:
     """Drop messages a previous, interrupted run may have left in the test broker."""
-    from kombu import Exchange, Queue
-
     with app.connection_for_write() as connection:
         channel = connection.default_channel
         for name in QUEUES:
@@ -129,11 +131,6 @@ def stop(worker: WorkerProcess) -> None:
 @pytest.fixture(scope="session")
 def celery_workers(django_db_setup, tmp_path_factory) -> Iterator[Workers]:
     """`celery worker -Q denoise` and `-Q training` subprocesses on the test DB and broker."""
-    from django.conf import settings
-    from django.db import connections
-
-    from reucid_site.celery import app
-
     if not services_configured():
         pytest.skip("needs PostgreSQL (DATABASE_URL) and a broker (CELERY_BROKER_URL)")
     media_root = tmp_path_factory.mktemp("worker-media")
@@ -165,8 +162,6 @@ def celery_workers(django_db_setup, tmp_path_factory) -> Iterator[Workers]:
 @pytest.fixture
 def through_broker(celery_workers, settings) -> Iterator[Workers]:
     """Tasks go to the broker (not eager) and files land where the workers read them."""
-    from reucid_site.celery import app
-
     settings.MEDIA_ROOT = celery_workers.media_root
     was_eager = app.conf.task_always_eager
     app.conf.task_always_eager = False

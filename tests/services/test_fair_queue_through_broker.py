@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import pytest
 
+from denoiser import selectors, services
+from denoiser.models import DenoiseJob, JobStatus
+from reucid_site.celery import app
 from tests.services.conftest import wait_for
 from tests.services.test_jobs_through_broker import simulated_upload
 
@@ -17,17 +20,12 @@ TIMEOUT_S = 300
 
 
 def test_newcomer_is_dispatched_before_the_flood_waiting_ahead_of_it(through_broker, settings):
-    from denoiser import selectors, services
-    from denoiser.models import DenoiseJob, JobStatus
-
     settings.REUCID_MAX_JOBS_PER_CLIENT = 0
     slots = selectors.dispatch_slots()  # the worker computes the same from the same environment
 
     def submit(client: str, seed: int) -> DenoiseJob:
         return services.submit_job(uploaded=simulated_upload(seed=seed), client=client,
                                    method="paper", classifier="mp")
-
-    from reucid_site.celery import app
 
     # the worker takes nothing until both clients have submitted (else a quick worker could
     # end the flood's jobs before the newcomer's upload arrives)

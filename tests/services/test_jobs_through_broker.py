@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from denoiser import job_files
+from denoiser.models import DenoiseJob, JobStatus
+from denoiser.reucid.simulation import add_dose_noise, simulate_haadf
+from denoiser.services import submit_job
 from tests.services.conftest import wait_for
+from training.models import ClassifierModel, TrainingRun
+from training.services import start_training_run
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -26,8 +32,6 @@ SMALL_TRAINING_OPTIONS = {
 
 def simulated_upload(*, seed: int = 3) -> SimpleUploadedFile:
     """A small low-dose HAADF image from the project's own simulator, as an .npy upload."""
-    from denoiser.reucid.simulation import add_dose_noise, simulate_haadf
-
     simulated = simulate_haadf(
         "SrTiO3_001", shape=(96, 96), pixel_size_A=0.2, environment="bulk", rng=seed
     )
@@ -38,14 +42,10 @@ def simulated_upload(*, seed: int = 3) -> SimpleUploadedFile:
 
 
 def job_finished(job) -> bool:
-    from denoiser.models import DenoiseJob, JobStatus
-
     return DenoiseJob.objects.get(pk=job.pk).status in (JobStatus.DONE, JobStatus.FAILED)
 
 
 def run_finished(run) -> bool:
-    from training.models import TrainingRun
-
     status = TrainingRun.objects.get(pk=run.pk).status
     return status in (TrainingRun.Status.SUCCEEDED, TrainingRun.Status.FAILED)
 
@@ -58,10 +58,6 @@ def worker_handled(workers, queue: str, task_name: str, task_id: str) -> bool:
 
 
 def test_denoise_job_runs_in_the_worker_through_the_broker(through_broker):
-    from denoiser import job_files
-    from denoiser.models import JobStatus
-    from denoiser.services import submit_job
-
     job = submit_job(uploaded=simulated_upload(), seed=0)  # the site's default classifier
 
     wait_for(lambda: job_finished(job), timeout_s=DENOISE_TIMEOUT_S, workers=through_broker,
@@ -78,9 +74,6 @@ def test_denoise_job_runs_in_the_worker_through_the_broker(through_broker):
 
 
 def test_small_retraining_runs_in_the_worker_through_the_broker(through_broker):
-    from training.models import ClassifierModel, TrainingRun
-    from training.services import start_training_run
-
     run = start_training_run(source="auto", options=SMALL_TRAINING_OPTIONS)
 
     wait_for(lambda: run_finished(run), timeout_s=TRAINING_TIMEOUT_S, workers=through_broker,
@@ -96,11 +89,6 @@ def test_small_retraining_runs_in_the_worker_through_the_broker(through_broker):
 
 def test_upload_is_not_held_up_by_a_running_retraining(through_broker):
     """Separate queues: a denoise job submitted while a retraining runs finishes first."""
-    from denoiser.models import DenoiseJob, JobStatus
-    from denoiser.services import submit_job
-    from training.models import TrainingRun
-    from training.services import start_training_run
-
     run = start_training_run(
         source="auto", options={**SMALL_TRAINING_OPTIONS, "n_scenes": 10, "epochs": 40}
     )
