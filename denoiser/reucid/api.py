@@ -8,7 +8,7 @@ error that names it, never silently ignored.
 """
 from __future__ import annotations
 
-import inspect
+import dataclasses
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,15 +16,17 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .grouped import GroupedResult, denoise_grouped, iter_denoise_grouped
+from .grouped.pipeline import GroupedOptions
 from .paper import denoise_paper, iter_denoise_paper
+from .paper.pipeline import PaperOptions
 from .results import DenoiseResult, Progress
 
 __all__ = ["VARIANTS", "denoise", "denoise_series", "iter_denoise", "method_options"]
 
-#: The methods ``denoise(variant=...)`` runs: (whole run, progress generator).
-VARIANTS: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
-    "best": (denoise_grouped, iter_denoise_grouped),
-    "paper": (denoise_paper, iter_denoise_paper),
+#: The methods ``denoise(variant=...)`` runs: (whole run, progress generator, options).
+VARIANTS: dict[str, tuple[Callable[..., Any], Callable[..., Any], type]] = {
+    "best": (denoise_grouped, iter_denoise_grouped, GroupedOptions),
+    "paper": (denoise_paper, iter_denoise_paper, PaperOptions),
 }
 _NAMES = {"best": "the default method (variant='best')",
           "paper": "the paper's Algorithm 1 (variant='paper')"}
@@ -38,9 +40,8 @@ def method_options(variant: str) -> tuple[str, ...]:
     >>> "mode" in method_options("paper"), "mode" in method_options("best")
     (True, False)
     """
-    function = VARIANTS[_variant_key(variant)][0]
-    return tuple(name for name, parameter in inspect.signature(function).parameters.items()
-                 if parameter.kind is inspect.Parameter.KEYWORD_ONLY)
+    options = VARIANTS[_variant_key(variant)][2]
+    return tuple(field.name for field in dataclasses.fields(options))
 
 
 def _variant_key(variant: Any) -> str:

@@ -62,6 +62,7 @@ from .scan_lines import ScanLineOffsets, estimate_line_offsets
 __all__ = [
     "DEFAULT_N_COMPONENTS",
     "DEFAULT_N_GROUPS",
+    "GroupedOptions",
     "MAX_GROUPED_PATCH_SIZE",
     "GroupedProgress",
     "GroupedResult",
@@ -177,23 +178,32 @@ class GroupedProgress(Progress):
     group: GroupDiagnostics | None = None
 
 
-def denoise_grouped(
-    image: ArrayLike,
-    *,
-    classifier: Any = None,
-    patch_size: int | None = None,
-    n_groups: int | None = None,
-    seed: int | None = 0,
-    passes: int = 2,
-    pilot: str | None = "coarse",
-    aggregation: str = "flat",
-    stabilize: bool = True,
-    noise_model: PoissonGaussianNoise | None = None,
-    n_components: int = DEFAULT_N_COMPONENTS,
-    centre: bool = False,
-    destripe: bool = True,
-    device: str = "cpu",
-) -> GroupedResult:
+@dataclass(frozen=True)
+class GroupedOptions:
+    """The default method's options, with their defaults (documented in :func:`denoise_grouped`).
+
+    Examples
+    --------
+    >>> GroupedOptions().passes, GroupedOptions(pilot=None).pilot
+    (2, None)
+    """
+
+    classifier: Any = None
+    patch_size: int | None = None
+    n_groups: int | None = None
+    seed: int | None = 0
+    passes: int = 2
+    pilot: str | None = "coarse"
+    aggregation: str = "flat"
+    stabilize: bool = True
+    noise_model: PoissonGaussianNoise | None = None
+    n_components: int = DEFAULT_N_COMPONENTS
+    centre: bool = False
+    destripe: bool = True
+    device: str = "cpu"
+
+
+def denoise_grouped(image: ArrayLike, **options: Any) -> GroupedResult:
     """Denoise a 2D image with the default method (similar-patch groups, weighted passes).
 
     Parameters
@@ -261,33 +271,13 @@ def denoise_grouped(
     True
     """
     final: GroupedResult | None = None
-    for progress in iter_denoise_grouped(
-            image, classifier=classifier, patch_size=patch_size, n_groups=n_groups, seed=seed,
-            passes=passes, pilot=pilot, aggregation=aggregation, stabilize=stabilize,
-            noise_model=noise_model, n_components=n_components, centre=centre,
-            destripe=destripe, device=device):
+    for progress in iter_denoise_grouped(image, **options):
         final = progress.final  # type: ignore[assignment]
     assert final is not None  # the generator always ends with the result
     return final
 
 
-def iter_denoise_grouped(
-    image: ArrayLike,
-    *,
-    classifier: Any = None,
-    patch_size: int | None = None,
-    n_groups: int | None = None,
-    seed: int | None = 0,
-    passes: int = 2,
-    pilot: str | None = "coarse",
-    aggregation: str = "flat",
-    stabilize: bool = True,
-    noise_model: PoissonGaussianNoise | None = None,
-    n_components: int = DEFAULT_N_COMPONENTS,
-    centre: bool = False,
-    destripe: bool = True,
-    device: str = "cpu",
-) -> Iterator[GroupedProgress]:
+def iter_denoise_grouped(image: ArrayLike, **options: Any) -> Iterator[GroupedProgress]:
     """Like :func:`denoise_grouped`, yielding :class:`GroupedProgress` as groups finish.
 
     Everything is validated when it is called, before any work. At most 16 reports
@@ -302,6 +292,13 @@ def iter_denoise_grouped(
     (True, 1, 2)
     """
     started = time.perf_counter()
+    opts = GroupedOptions(**options)  # an unknown option is a TypeError naming it
+    classifier, patch_size, n_groups, seed = (opts.classifier, opts.patch_size, opts.n_groups,
+                                              opts.seed)
+    passes, pilot, aggregation, stabilize = (opts.passes, opts.pilot, opts.aggregation,
+                                             opts.stabilize)
+    noise_model, n_components, centre, destripe, device = (
+        opts.noise_model, opts.n_components, opts.centre, opts.destripe, opts.device)
     if isinstance(passes, bool) or passes not in (1, 2):
         raise ValueError(f"passes must be 1 or 2, got {passes!r}")
     if pilot not in PILOTS:

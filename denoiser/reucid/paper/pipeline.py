@@ -43,6 +43,7 @@ __all__ = [
     "DEFAULT_N_COMPONENTS",
     "MODES",
     "InterimResult",
+    "PaperOptions",
     "PaperResult",
     "StackDiagnostics",
     "classify_stack",
@@ -198,22 +199,31 @@ class _Plan:
     svd_method: str
 
 
-def denoise_paper(
-    image: ArrayLike,
-    *,
-    classifier: Any = None,
-    patch_size: int | None = None,
-    n_stacks: int | None = None,
-    seed: int | None = 0,
-    device: str = "cpu",
-    mode: str = "fast",
-    n_components: int = DEFAULT_N_COMPONENTS,
-    memory_budget: int | None = None,
-    sample_size: int | None = None,
-    backend: str | None = None,
-    workers: int = -1,
-    svd_method: str = "auto",
-) -> PaperResult:
+@dataclass(frozen=True)
+class PaperOptions:
+    """Algorithm 1's options, with their defaults (documented in :func:`denoise_paper`).
+
+    Examples
+    --------
+    >>> PaperOptions().mode, PaperOptions(n_stacks=4).n_stacks
+    ('fast', 4)
+    """
+
+    classifier: Any = None
+    patch_size: int | None = None
+    n_stacks: int | None = None
+    seed: int | None = 0
+    device: str = "cpu"
+    mode: str = "fast"
+    n_components: int = DEFAULT_N_COMPONENTS
+    memory_budget: int | None = None
+    sample_size: int | None = None
+    backend: str | None = None
+    workers: int = -1
+    svd_method: str = "auto"
+
+
+def denoise_paper(image: ArrayLike, **options: Any) -> PaperResult:
     """Denoise a 2D image with the paper's Algorithm 1 (random stacks, one pass).
 
     Parameters
@@ -273,31 +283,13 @@ def denoise_paper(
     True
     """
     final: PaperResult | None = None
-    for interim in iter_denoise_paper(
-            image, classifier=classifier, patch_size=patch_size, n_stacks=n_stacks, seed=seed,
-            device=device, mode=mode, n_components=n_components, memory_budget=memory_budget,
-            sample_size=sample_size, backend=backend, workers=workers, svd_method=svd_method):
+    for interim in iter_denoise_paper(image, **options):
         final = interim.final  # type: ignore[assignment]
     assert final is not None  # the generator always ends with a final result
     return final
 
 
-def iter_denoise_paper(
-    image: ArrayLike,
-    *,
-    classifier: Any = None,
-    patch_size: int | None = None,
-    n_stacks: int | None = None,
-    seed: int | None = 0,
-    device: str = "cpu",
-    mode: str = "fast",
-    n_components: int = DEFAULT_N_COMPONENTS,
-    memory_budget: int | None = None,
-    sample_size: int | None = None,
-    backend: str | None = None,
-    workers: int = -1,
-    svd_method: str = "auto",
-) -> Iterator[InterimResult]:
+def iter_denoise_paper(image: ArrayLike, **options: Any) -> Iterator[InterimResult]:
     """Like :func:`denoise_paper`, but yield an :class:`InterimResult` after each stack.
 
     All validation (image, options, classifier, patch size) happens when it is called,
@@ -313,6 +305,13 @@ def iter_denoise_paper(
     ([0, 1, 2], [1, 2, 3], 3)
     """
     started = time.perf_counter()
+    opts = PaperOptions(**options)  # an unknown option is a TypeError naming it
+    classifier, patch_size, n_stacks, seed = (opts.classifier, opts.patch_size, opts.n_stacks,
+                                              opts.seed)
+    device, mode, n_components, memory_budget = (opts.device, opts.mode, opts.n_components,
+                                                 opts.memory_budget)
+    sample_size, backend, workers, svd_method = (opts.sample_size, opts.backend, opts.workers,
+                                                 opts.svd_method)
     backend = _check_options(mode=mode, device=device, backend=backend, workers=workers,
                              sample_size=sample_size, svd_method=svd_method,
                              n_stacks=n_stacks, memory_budget=memory_budget)
