@@ -10,13 +10,24 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 
+from survey.arrays import read_image_file
+from survey.export_http import export_response
 from survey.models import Candidate, Invitation, Respondent, Response, Survey, SurveyImage
+from survey.services.images import (
+    SurveyImageError,
+    add_survey_image,
+    queue_candidates,
+    validate_image,
+)
+from survey.services.respondents import (
+    exclude_respondent,
+    include_respondent,
+    mark_verified_experts,
+)
 
 
 def _export_action(kind: str):
     def action(modeladmin, request, queryset):
-        from survey.export_http import export_response
-
         if queryset.count() != 1:
             modeladmin.message_user(request, "Select exactly one survey to export.",
                                     level=messages.ERROR)
@@ -56,8 +67,6 @@ class SurveyImageAddForm(forms.ModelForm):
                   "pixel_size_row", "pixel_size_col", "decomposition_seed", "is_active"]
 
     def _read(self, upload):
-        from survey.arrays import read_image_file
-
         suffix = Path(upload.name).suffix.lower()
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / f"upload{suffix}"
@@ -71,7 +80,6 @@ class SurveyImageAddForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
-        from survey.services.images import SurveyImageError, validate_image
 
         if data.get("upload"):
             try:
@@ -136,7 +144,6 @@ class SurveyImageAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return super().save_model(request, obj, form, change)
-        from survey.services.images import add_survey_image
 
         data = form.cleaned_data
         pixel_size = None
@@ -165,8 +172,6 @@ class SurveyImageAdmin(admin.ModelAdmin):
 
     @admin.action(description="Make (or remake) candidates in the background")
     def make_candidates(self, request, queryset):
-        from survey.services.images import queue_candidates
-
         queued, skipped = 0, 0
         for image in queryset:
             if image.responses.exists():
@@ -203,16 +208,12 @@ class RespondentAdmin(admin.ModelAdmin):
 
     @admin.action(description="Exclude from the labels (answers kept, not counted)")
     def exclude_from_labels(self, request, queryset):
-        from survey.services.respondents import exclude_respondent
-
         for respondent in queryset.filter(excluded_at__isnull=True):
             exclude_respondent(respondent, reason=f"excluded by {request.user} in the admin")
         self.message_user(request, "Excluded; open 'with / without' to see the labels move.")
 
     @admin.action(description="Count their answers again")
     def include_in_labels(self, request, queryset):
-        from survey.services.respondents import include_respondent
-
         for respondent in queryset.exclude(excluded_at__isnull=True):
             include_respondent(respondent)
         self.message_user(request, "Their answers count again.")
@@ -223,8 +224,6 @@ class RespondentAdmin(admin.ModelAdmin):
 
     @admin.action(description="Mark as verified experts")
     def verify_experts(self, request, queryset):
-        from survey.services.respondents import mark_verified_experts
-
         self.message_user(request, f"{mark_verified_experts(queryset)} respondent(s) verified.")
 
 

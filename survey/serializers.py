@@ -4,7 +4,9 @@ from __future__ import annotations
 from django.urls import reverse
 from rest_framework import serializers
 
+from survey.identity import respondent_token
 from survey.models import Respondent, Response, ShownCandidate, SurveyImage
+from survey.services.answers import previous_choice_token
 
 
 class RespondentCreateSerializer(serializers.Serializer):
@@ -28,8 +30,6 @@ class RespondentSerializer(serializers.ModelSerializer):
         read_only_fields = ["uid", "is_verified_expert", "consented_at", "token"]
 
     def get_token(self, respondent: Respondent) -> str:
-        from survey.identity import respondent_token
-
         return respondent_token(respondent)
 
 
@@ -99,8 +99,6 @@ class ResponseSerializer(serializers.ModelSerializer):
                   "updated_at"]
 
     def get_candidate(self, response: Response) -> str | None:
-        from survey.services.answers import previous_choice_token
-
         return previous_choice_token(response.respondent, response.image)
 
 

@@ -9,6 +9,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy.stats import mannwhitneyu
+
 
 @dataclass(frozen=True)
 class KSummary:
@@ -90,8 +92,6 @@ def agreement(ks_by_group: Mapping[str, Sequence[int]], *, tolerance: int = 2) -
     if experts.size and others.size:
         result["mean_difference"] = float(experts.mean() - others.mean())
     if experts.size >= 2 and others.size >= 2:
-        from scipy.stats import mannwhitneyu
-
         if np.ptp(everyone) > 0:
             result["p_value"] = float(mannwhitneyu(experts, others).pvalue)
         else:

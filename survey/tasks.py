@@ -5,15 +5,15 @@ import logging
 
 from celery import shared_task
 
+from survey.models import SurveyImage
+from survey.services.images import generate_candidates
+
 logger = logging.getLogger(__name__)
 
 
 @shared_task(name="survey.generate_candidates")
 def generate_candidates_task(image_id: int) -> str:
     """Make the blinded candidates of one survey image."""
-    from survey.models import SurveyImage
-    from survey.services.images import generate_candidates
-
     try:
         image = generate_candidates(image_id)
     except SurveyImage.DoesNotExist:

@@ -8,6 +8,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from denoiser.reucid.errors import ModelLoadError
+
 from . import services
 from .measures import MEASURES
 from .models import ActivationEvent, ClassifierModel, LabelledDataset, LabelledImage, TrainingRun
@@ -23,8 +25,6 @@ class ClassifierUploadForm(forms.ModelForm):
         fields = ["name"]
 
     def clean_upload(self):
-        from denoiser.reucid.errors import ModelLoadError
-
         upload = self.cleaned_data["upload"]
         try:
             self.registered = services.register_classifier_file(

@@ -15,11 +15,15 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from denoiser.reucid.errors import ReucidError
 from denoiser.reucid.metrics import psnr, ssim
+from denoiser.reucid.paper.decomposition import decompose
+from denoiser.reucid.selection import MarchenkoPastur, SelectionContext, required_components
 
 from .examples import N_COMPONENTS, SimulatedCase
 
@@ -60,7 +64,6 @@ def components_for(classifier: Any, n_components: int | None = None) -> int:
     """
     if n_components is not None:
         return int(n_components)
-    from denoiser.reucid.selection import required_components
 
     needed = required_components(classifier, N_COMPONENTS)
     return N_COMPONENTS if needed == "all" else int(needed)
@@ -73,10 +76,6 @@ def evaluate_case(classifier: Any, case: SimulatedCase, *, n_components: int | N
     ``n_components`` (default: the classifier's own, else 25) is K of the decomposition
     that all three selections truncate, so it also caps the oracle and MP-PCA ranks.
     """
-    from denoiser.reucid.selection import MarchenkoPastur, SelectionContext
-    from denoiser.reucid.paper.decomposition import decompose
-    from denoiser.reucid.errors import ReucidError
-
     try:
         decomposition = decompose(case.noisy, n_components=components_for(classifier, n_components),
                                   seed=seed)
@@ -127,9 +126,6 @@ def calibrate_threshold(
     :meth:`denoiser.reucid.selection.cnn.CNNClassifier.select`) and the mean PSNR of every pair
     tried (keys ``"<mode>@<threshold>"``).
     """
-    from denoiser.reucid.paper.decomposition import decompose
-    from denoiser.reucid.errors import ReucidError
-
     pairs = [(mode, float(t)) for mode in selections for t in thresholds]
     totals: dict[tuple[str, float], list[float]] = {pair: [] for pair in pairs}
     for case in cases:
@@ -221,8 +217,6 @@ def format_table(table: Sequence[dict[str, Any]], *, dose_unit: str = "e/Å²") 
 
 def shared_sim_cases(directory: Any) -> list[SimulatedCase]:
     """The abTEM images of ``shared/data/sim`` (256 px ones, all four doses per pixel)."""
-    from pathlib import Path
-
     cases = []
     for path in sorted(Path(directory).glob("*_256.npz")):
         with np.load(path, allow_pickle=False) as data:

@@ -15,10 +15,18 @@ from typing import Any
 
 import numpy as np
 
+from denoiser.reucid.errors import PatchSizeError, ReucidError
+from denoiser.reucid.paper.decomposition import decompose
+from denoiser.reucid.paper.patch_size import estimate_patch_size
 from denoiser.reucid.selection.cnn import eigenpatch_features
+from denoiser.reucid.simulation import (
+    TRAINING_MATERIALS,
+    add_dose_noise,
+    expected_counts,
+    simulate_haadf,
+)
 
 from .labels import DEFAULT_LABEL_RULE, PAPER_IEF_CONSTANT, auto_label, labels_from_k
-from denoiser.reucid.simulation import TRAINING_MATERIALS, add_dose_noise, expected_counts, simulate_haadf
 
 #: The doses of the paper's evaluation, in electrons per Å².
 PAPER_DOSES: tuple[float, ...] = (100.0, 500.0, 1000.0, 10000.0)
@@ -168,10 +176,6 @@ def label_case(
     estimated from the ground truth instead. Returns None when even that fails (e.g. a
     featureless image), so one hopeless image never stops a batch.
     """
-    from denoiser.reucid.paper.decomposition import decompose
-    from denoiser.reucid.errors import PatchSizeError, ReucidError
-    from denoiser.reucid.paper.patch_size import estimate_patch_size
-
     try:
         try:
             decomposition = decompose(case.noisy, n_components=n_components, seed=seed)

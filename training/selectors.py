@@ -8,6 +8,11 @@ from pathlib import Path
 import numpy as np
 from django.db.models import QuerySet
 
+from denoiser.reucid.errors import ModelLoadError
+
+# modules, not names: the shipped paths are read when asked (tests point them elsewhere)
+from denoiser.reucid.selection import cnn, group_cnn
+
 from .models import ClassifierModel, LabelledDataset, TrainingRun
 
 
@@ -18,10 +23,8 @@ def active_classifier_record(kind: str = "paper") -> ClassifierModel | None:
 
 def shipped_model_path(kind: str = "paper") -> Path:
     """Where the package's default model of a kind lives (it may not exist)."""
-    from denoiser.reucid.selection.cnn import SHIPPED_MODEL_PATH
-    from denoiser.reucid.selection.group_cnn import GROUP_SHIPPED_MODEL_PATH
-
-    return Path(GROUP_SHIPPED_MODEL_PATH if kind == "group" else SHIPPED_MODEL_PATH)
+    return Path(group_cnn.GROUP_SHIPPED_MODEL_PATH if kind == "group"
+                else cnn.SHIPPED_MODEL_PATH)
 
 
 def active_classifier_path(kind: str = "paper") -> Path:
@@ -32,8 +35,6 @@ def active_classifier_path(kind: str = "paper") -> Path:
     denoiser.reucid.errors.ModelLoadError
         If neither the active record's file nor the shipped model exists.
     """
-    from denoiser.reucid.errors import ModelLoadError
-
     record = active_classifier_record(kind)
     if record is not None and record.file:
         try:
@@ -98,6 +99,7 @@ class EigenpatchLabel:
 
 def iter_eigenpatch_labels(dataset: LabelledDataset) -> Iterator[EigenpatchLabel]:
     """Every labelled eigenpatch of a dataset, in file order."""
+    # training.services reads these selectors; the dataset reader lives there
     from .services import load_dataset_stacks
 
     for stack in load_dataset_stacks(dataset):

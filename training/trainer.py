@@ -249,6 +249,7 @@ def tune_architecture(
     parameters and score. Needs the optional ``optuna`` package.
     """
     try:
+        # optuna is optional: the except branch handles its absence
         import optuna
     except ImportError as exc:  # optional extra
         raise RuntimeError("tuning needs optuna: pip install 'reucid[tune]'") from exc

@@ -19,6 +19,7 @@ import numpy as np
 from django.utils import timezone
 
 from survey.models import Response, Survey
+from survey.selectors import labelled_images, labels_for
 
 FEATURE_SIDE = 25  # the CNN's input side (denoiser.reucid.selection.cnn.FEATURE_SIDE)
 CSV_COLUMNS = [
@@ -101,8 +102,6 @@ def iter_responses_csv(survey: Survey | None = None) -> Iterator[str]:
 
 
 def _iter_labelled_rows(images):
-    from survey.selectors import labels_for
-
     for label in labels_for(images):
         patches, normalised = eigenpatch_arrays(label.eigenpatches, label.eigenvalues)
         yield label, patches, normalised, label.useful
@@ -118,7 +117,6 @@ def iter_eigenpatches_json(survey: Survey | None = None, *,
     """
     yield '{"provenance": ' + json.dumps(export_provenance(survey, min_responses=min_responses))
     yield ', "images": ['
-    from survey.selectors import labelled_images
 
     first = True
     images = labelled_images(survey=survey, min_responses=min_responses)
@@ -165,8 +163,6 @@ def write_eigenpatches_npz(target: IO[bytes], survey: Survey | None = None, *,
     ``provenance``: a JSON string (0-d unicode array) with per-image provenance.
     Returns N.
     """
-    from survey.selectors import labelled_images
-
     images = labelled_images(survey=survey, min_responses=min_responses)
     total = sum(image.n_components for image in images)
     with tempfile.TemporaryDirectory(prefix="survey-npz-") as folder:

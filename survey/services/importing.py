@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from denoiser.reucid.simulation import add_dose_noise, expected_counts, simulate_haadf
+from survey.arrays import read_image_file
 from survey.models import Survey, SurveyImage
 from survey.services.images import add_survey_image
 
@@ -63,8 +65,6 @@ def _npz_sources(path: Path, doses: Sequence[float] | None) -> Iterator[ImageSou
 def find_image_sources(folder: Path, *, doses: Sequence[float] | None = None,
                        recursive: bool = False) -> Iterator[ImageSource]:
     """Every image in `folder` (microscope formats, ``.npy``, ``.npz`` simulations)."""
-    from survey.arrays import read_image_file
-
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder} is not a folder")
@@ -98,8 +98,6 @@ def simulated_sources(*, materials: Sequence[str], doses: Sequence[float],
                       shape: tuple[int, int] = (128, 128), seed: int = 0) -> Iterator[ImageSource]:
     """HAADF images from the training app's simulator, one per (material, dose), with
     ground truth (expected counts) and the Poisson + detector noise of the paper."""
-    from denoiser.reucid.simulation import add_dose_noise, expected_counts, simulate_haadf
-
     for index, material in enumerate(materials):
         simulated = simulate_haadf(material, shape=shape, rng=seed + index)
         for dose in doses:

@@ -6,6 +6,11 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from survey.models import Survey
+from survey.services.exports import (
+    iter_eigenpatches_json,
+    iter_responses_csv,
+    write_eigenpatches_npz,
+)
 
 
 class Command(BaseCommand):
@@ -19,9 +24,6 @@ class Command(BaseCommand):
         parser.add_argument("--min-responses", type=int, default=1)
 
     def handle(self, *args, output, format, survey, min_responses, **options):
-        from survey.services.exports import (
-            iter_eigenpatches_json, iter_responses_csv, write_eigenpatches_npz)
-
         chosen = None
         if survey:
             chosen = Survey.objects.filter(slug=survey).first()

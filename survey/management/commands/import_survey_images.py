@@ -6,6 +6,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from survey.models import Survey
+from survey.services.images import SurveyImageError
+from survey.services.importing import find_image_sources, import_sources, simulated_sources
 
 
 class Command(BaseCommand):
@@ -33,10 +35,6 @@ class Command(BaseCommand):
 
     def handle(self, *args, folder, survey, create, dose, recursive, simulate, size, seed,
                no_candidates, **options):
-        from survey.services.images import SurveyImageError
-        from survey.services.importing import (
-            find_image_sources, import_sources, simulated_sources)
-
         if (folder is None) == (simulate is None):
             raise CommandError("give either a FOLDER or --simulate MATERIAL ...")
         target = Survey.objects.filter(slug=survey).first()

@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from survey.models import Survey, SurveyImage
+from survey.services.importing import import_sources, simulated_sources
 
 DEMO_SLUG = "demo"
 DEMO_MATERIALS = ("SrTiO3_001", "Si_110", "BaTiO3_001")
@@ -19,8 +20,6 @@ class Command(BaseCommand):
         parser.add_argument("--size", type=int, default=128)
 
     def handle(self, *args, size, **options):
-        from survey.services.importing import import_sources, simulated_sources
-
         with transaction.atomic():
             survey, created = Survey.objects.get_or_create(slug=DEMO_SLUG, defaults={
                 "name": "Demo survey (simulated images)",
