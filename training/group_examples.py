@@ -21,6 +21,7 @@ so the same arrays train the network and score it.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,12 +33,17 @@ from denoiser.reucid.errors import PatchSizeError
 from denoiser.reucid.grouped import denoise_grouped
 from denoiser.reucid.grouped import pipeline as grouped_pipeline
 from denoiser.reucid.grouped.pipeline import DEFAULT_N_COMPONENTS, GroupedResult
-from denoiser.reucid.noise import PoissonGaussianNoise, VarianceStabilizer
+from denoiser.reucid.noise import VarianceStabilizer
 from denoiser.reucid.patches.patch_set import PatchSet
 from denoiser.reucid.patches.similarity import group_positions
 from denoiser.reucid.selection.base import SelectionContext
 from denoiser.reucid.selection.rules import FixedRank
+from denoiser.reucid.simulation import HELD_OUT_MATERIALS, TRAINING_MATERIALS
+from denoiser.reucid.simulation.scenes import DOSES, SCENE_MATERIALS, make_scene
+
 from denoiser.reucid.selection.group_cnn import N_SCALARS, group_features
+
+from .examples import PAPER_DOSES, simulated_cases
 
 __all__ = [
     "ORACLE_KS",
@@ -272,8 +278,6 @@ class GroupExamples:
 
     def save(self, path: Any) -> None:
         """Write as ``.npz`` (provenance as JSON text)."""
-        import json
-
         np.savez_compressed(path, x=self.x, scalars=self.scalars, labels=self.labels,
                             groups=self.groups,
                             provenance=np.array(json.dumps(self.provenance)))
@@ -281,8 +285,6 @@ class GroupExamples:
     @classmethod
     def load(cls, path: Any) -> GroupExamples:
         """Read what :meth:`save` wrote (no pickles)."""
-        import json
-
         with np.load(path, allow_pickle=False) as data:
             return cls(data["x"], data["scalars"], data["labels"].astype(bool),
                        data["groups"].astype(np.int64), json.loads(str(data["provenance"])))
@@ -424,8 +426,6 @@ HELD_OUT_SCENES: tuple[tuple[str, str], ...] = (
 def crystal_cases(*, materials: Sequence[str], n_scenes: int, seed: int,
                   size: int = 128, doses: Sequence[float] | None = None) -> list[GroupCase]:
     """Simulated crystals (:func:`training.examples.simulated_cases`), every paper dose."""
-    from .examples import PAPER_DOSES, simulated_cases
-
     return [GroupCase(key=case.key, kind="crystal", material=case.material, dose=case.dose,
                       noisy=np.asarray(case.noisy, np.float64),
                       clean=np.asarray(case.clean, np.float64))
@@ -437,8 +437,6 @@ def crystal_cases(*, materials: Sequence[str], n_scenes: int, seed: int,
 def scene_cases(pairs: Sequence[tuple[str, str]], *, seed: int, size: int = 128,
                 doses: Sequence[float] | None = None) -> list[GroupCase]:
     """Fidelity scenes (``(scene name, material)`` pairs), every scene dose (e/px)."""
-    from denoiser.reucid.simulation.scenes import DOSES, make_scene
-
     cases = []
     for index, (name, material) in enumerate(pairs):
         for dose in tuple(doses or DOSES):
@@ -452,9 +450,6 @@ def scene_cases(pairs: Sequence[tuple[str, str]], *, seed: int, size: int = 128,
 
 def training_scene_pairs(n: int, *, seed: int) -> list[tuple[str, str]]:
     """``n`` (scene, material) pairs drawn from the scenes' non-held-out materials."""
-    from denoiser.reucid.simulation import HELD_OUT_MATERIALS
-    from denoiser.reucid.simulation.scenes import SCENE_MATERIALS
-
     options = [(name, material) for name, materials in sorted(SCENE_MATERIALS.items())
                for material in materials if material not in HELD_OUT_MATERIALS]
     rng = np.random.default_rng(seed)
@@ -466,8 +461,6 @@ def training_group_cases(*, n_crystals: int = 12, n_scenes: int = 8, seed: int =
                          size: int = 128) -> list[GroupCase]:
     """Training images: crystals of the training materials and fidelity scenes of
     non-held-out materials, at every dose (never a held-out material)."""
-    from denoiser.reucid.simulation import TRAINING_MATERIALS
-
     cases = crystal_cases(materials=TRAINING_MATERIALS, n_scenes=n_crystals, seed=seed,
                           size=size) if n_crystals else []
     if n_scenes:
@@ -479,8 +472,6 @@ def training_group_cases(*, n_crystals: int = 12, n_scenes: int = 8, seed: int =
 def held_out_group_cases(*, n_crystals: int = 3, size: int = 128, seed: int = 424242,
                          scenes: bool = True) -> list[GroupCase]:
     """The fixed held-out set: held-out materials only, fixed seeds (crystals and scenes)."""
-    from denoiser.reucid.simulation import HELD_OUT_MATERIALS
-
     return (crystal_cases(materials=HELD_OUT_MATERIALS, n_scenes=n_crystals, seed=seed,
                           size=size)
             + (scene_cases(HELD_OUT_SCENES, seed=seed, size=size) if scenes else []))
