@@ -10,6 +10,7 @@ from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from survey.arrays import load_group_decomposition
 from survey.labels import RESPONDENT_MEANS, GroupSurveyLabel, SurveyLabel
 from survey.models import Presentation, Respondent, Response, Survey, SurveyImage
 from survey.statistics import (
@@ -368,8 +369,6 @@ def iter_group_survey_labels(min_responses: int = 1, *, respondents: str = "all"
     ``respondents``: "all", "experts" or "non-experts": whose choices make the label
     (experts and non-experts never mix when one of them is chosen).
     """
-    from survey.arrays import load_group_decomposition
-
     if respondents not in RESPONDENT_MEANS:
         raise ValueError(f"respondents must be one of {sorted(RESPONDENT_MEANS)}")
     images = labelled_images(survey=survey, min_responses=min_responses,
@@ -401,7 +400,8 @@ def image_utilities(image: SurveyImage) -> list[dict] | None:
     component; ``model``: the share of the image's groups in which the active group
     classifier keeps it, and its mean probability there.
     """
-    from survey.arrays import load_group_decomposition
+    # torch and the training app (a cycle: training reads survey labels): only this
+    # staff table needs them
     from training.group_labels import utility_table
 
     if image.candidate_method != SurveyImage.CandidateMethod.BEST or \
@@ -409,6 +409,7 @@ def image_utilities(image: SurveyImage) -> list[dict] | None:
         return None
     chosen = [k for _, _, k in image_answers(image)]
     try:
+        # torch, and the training app (a cycle): only this staff table needs them
         from denoiser.reucid.selection.group_cnn import load_group_classifier
         from training.selectors import active_classifier_path
 
