@@ -663,7 +663,8 @@ def execute_training_run(run_id: int) -> TrainingRun:
 #: override them with REUCID_GROUP_TRAINING_RUN_DEFAULTS, a run's own options win.
 GROUP_RUN_OPTIONS: dict[str, Any] = {
     "n_crystals": 12, "n_scenes": 8, "size": 128, "epochs": 8, "seed": 0,
-    "learning_rate": 1e-2, "defect_weight": 4.0, "respondents": "all", "min_responses": 1,
+    "learning_rate": 1e-2, "batch_size": 256, "defect_weight": 4.0, "respondents": "all",
+    "min_responses": 1,
     # the gate's held-out set (the shipped model's: 3 crystals of each held-out material
     # and 4 fidelity scenes, 128 px, every dose); smaller only in tests
     "held_out_crystals": 3, "held_out_size": 128, "held_out_scenes": True,
@@ -768,7 +769,8 @@ def _execute_group_run(run: TrainingRun) -> TrainingRun:
 
         examples = group_examples_for_run(run.source, options, progress=labelled)
         config = GroupTrainingConfig(epochs=int(options["epochs"]), seed=int(options["seed"]),
-                                     learning_rate=float(options["learning_rate"]))
+                                     learning_rate=float(options["learning_rate"]),
+                                     batch_size=int(options["batch_size"]))
         _update_run(run_id, stage="training", n_epochs=config.epochs)
         history: list[dict[str, Any]] = []
 

@@ -2,20 +2,23 @@
 group classifier, and the loop from votes to what the next default upload returns."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
-import torch
 
 from denoiser.reucid import denoise
 from denoiser.reucid.grouped.group_pca import run_group_pass
 from denoiser.reucid.patches.patch_set import PatchSet
 from denoiser.reucid.patches.similarity import group_positions
+from denoiser.reucid.selection import resolve_classifier
 from denoiser.reucid.selection.group_cnn import GroupClassifier
 from survey.arrays import load_group_decomposition
 from survey.models import Response, SurveyImage
 from survey.selectors import iter_group_survey_labels, iter_survey_labels
+from training import services
 from training.group_labels import survey_group_examples
-from training.group_trainer import GroupTrainingConfig, train_group_network
+from training.models import TrainingRun
 
 from .factories import lattice_image, make_ready_image, make_respondent, make_survey
 
@@ -77,12 +80,6 @@ def test_staff_image_page_shows_vote_utilities_beside_the_model(survey, admin_cl
     assert "<td>1</td><td>1.00</td>" in html and "<td>4</td><td>0.25</td>" in html
 
 
-def _train(image_votes, seed=0):
-    examples = survey_group_examples(iter_group_survey_labels())
-    return GroupClassifier(train_group_network(examples, config=GroupTrainingConfig(
-        epochs=40, seed=seed, learning_rate=1e-2, batch_size=64, test_fraction=0.5)).model)
-
-
 class _Recorder:
     def __init__(self, inner):
         self.inner, self.masks = inner, []
@@ -94,19 +91,27 @@ class _Recorder:
 
 
 def test_different_survey_labels_give_a_different_model_a_different_output_still_data_only(
-        survey):
+        survey, settings):
     """Issue 15, done when: retraining from survey answers changes the next default upload."""
+    settings.REUCID_GROUP_TRAINING_RUN_DEFAULTS = {
+        "epochs": 40, "batch_size": 64, "held_out_crystals": 1, "held_out_size": 64,
+        "held_out_scenes": False}
     images = [make_ready_image(survey, candidate_method="best", size=48, seed=s)
               for s in (0, 1)]
     upload, _ = lattice_image(size=48, seed=7)
 
     def retrain(k: int) -> GroupClassifier:
+        """Votes for k everywhere, then the site's own retraining run from the survey."""
         Response.objects.all().delete()
         for image in images:
             for _ in range(3):
                 _vote(image, k)
-        torch.manual_seed(0)
-        return _train(k)
+        run = services.execute_training_run(services.create_training_run(
+            source="survey", options={"kind": "group"}).pk)
+        assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+        assert run.result.kind == "group" and run.result.training_summary["sources"] == [
+            "survey"]
+        return resolve_classifier(Path(run.result.file.path))
 
     few, many = retrain(1), retrain(6)
     out_few = denoise(upload, classifier=few)
