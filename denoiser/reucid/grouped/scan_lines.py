@@ -27,6 +27,9 @@ __all__ = ["LINE_OFFSET_RATIO", "ScanLineOffsets", "estimate_line_offsets"]
 
 #: Line medians whose variance exceeds white noise's by this factor are line offsets.
 LINE_OFFSET_RATIO = 4.0
+# The stabilised residual's variance range within which the noise model describes the
+# data (1 after a good transform); outside it line offsets are not looked for.
+_NOISE_DESCRIBED = (0.25, 4.0)
 # Rounds of estimate-and-remove (each sees what the previous pilot absorbed).
 _ROUNDS = 2
 # A lattice row frequency: a peak of the row means this many times its neighbourhood's
@@ -114,6 +117,8 @@ def estimate_line_offsets(image: NDArray[np.float64], model: PoissonGaussianNois
     >>> estimate_line_offsets(rng.poisson(aligned).astype(float),
     ...                       PoissonGaussianNoise(gain=1.0)).detected
     False
+    >>> estimate_line_offsets(1e-12 * (x + y), PoissonGaussianNoise(gain=1e-21)).detected
+    False
     """
     data = np.asarray(image, dtype=np.float64)
     rows, cols = data.shape
@@ -126,14 +131,20 @@ def estimate_line_offsets(image: NDArray[np.float64], model: PoissonGaussianNois
         pilot = coarse_pilot(work, seed=seed)
         if pilot is None:
             break
-        medians = _without_lattice_lines(np.median(work - pilot.image, axis=1), work)
+        residual = work - pilot.image
+        medians = _without_lattice_lines(np.median(residual, axis=1), work)
         if round_index == 0:
-            # the median of n unit-variance values varies as pi / (2 n)
+            # the median of n unit-variance values varies as pi / (2 n); the test only
+            # means something where the transform did make the noise unit-variance
+            spread = 1.4826 * float(np.median(np.abs(residual - np.median(residual))))
             ratio = float(np.var(medians) / (np.pi / (2.0 * cols)))
-            if ratio <= LINE_OFFSET_RATIO:
+            described = _NOISE_DESCRIBED[0] <= spread**2 <= _NOISE_DESCRIBED[1]
+            if not (described and np.isfinite(ratio) and ratio > LINE_OFFSET_RATIO):
                 return ScanLineOffsets(np.zeros(rows), ratio, False)
         # back to detector units through the local slope of the transform
         scale = np.median(np.sqrt(np.maximum(model.variance(corrected), 1e-300)), axis=1)
         step = (medians - medians.mean()) * scale
         total += step
-    return ScanLineOffsets(total - total.mean(), ratio, ratio > LINE_OFFSET_RATIO)
+    if not np.all(np.isfinite(total)):
+        return ScanLineOffsets(np.zeros(rows), ratio, False)
+    return ScanLineOffsets(total - total.mean(), ratio, True)
