@@ -11,6 +11,7 @@ from django.urls import reverse
 import survey.services.images as images_service
 from survey.models import Invitation, Respondent, SurveyImage
 from tests.survey.factories import lattice_image, make_respondent, toy_decompose
+from tests.survey.test_answers import answer
 
 pytestmark = pytest.mark.django_db
 
@@ -57,8 +58,6 @@ def test_verify_experts_action(staff_client, db):
 
 def test_make_candidates_action_skips_answered_images(staff_client, images, monkeypatch,
                                                        django_capture_on_commit_callbacks):
-    from tests.survey.test_answers import answer
-
     monkeypatch.setattr(images_service, "_core_decompose", toy_decompose)
     answer(make_respondent(), images[0], 2)
     before = set(images[1].candidates.values_list("token", flat=True))
@@ -82,8 +81,6 @@ def test_invitation_admin_shows_the_link(staff_client, db):
 @pytest.mark.parametrize("name", ["survey", "surveyimage", "respondent", "invitation",
                                   "response"])
 def test_admin_lists_render(staff_client, images, name):
-    from tests.survey.test_answers import answer
-
     answer(make_respondent(), images[0], 2)
     assert staff_client.get(reverse(f"admin:survey_{name}_changelist")).status_code == 200
     assert Respondent.objects.exists()

@@ -9,15 +9,21 @@ import tracemalloc
 import numpy as np
 import pytest
 from django.contrib.admin.sites import site
+from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
+from survey.arrays import load_decomposition
 from survey.models import Respondent, Response, Survey
 from survey.services.exports import (
-    CSV_COLUMNS, eigenpatch_arrays, iter_eigenpatches_json, iter_responses_csv,
-    write_eigenpatches_npz)
+    CSV_COLUMNS,
+    eigenpatch_arrays,
+    iter_eigenpatches_json,
+    iter_responses_csv,
+    write_eigenpatches_npz,
+)
 from tests.survey.factories import make_respondent
 from tests.survey.test_answers import answer
 
@@ -80,7 +86,6 @@ def test_npz_holds_the_same_labels(answered):
         provenance = json.loads(str(data["provenance"]))
         assert [p["image_id"] for p in provenance["images"]] == [answered[0].id,
                                                                  answered[1].id]
-        from survey.arrays import load_decomposition
 
         stored = load_decomposition(answered[0].decomposition_file.name)
         expected, normalised = eigenpatch_arrays(stored.eigenpatches, stored.eigenvalues)
@@ -158,8 +163,6 @@ def test_staff_downloads_are_streamed(staff_client, answered):
 
 def test_admin_action_command_and_endpoint_give_the_same_csv(staff_client, answered,
                                                              tmp_path):
-    from django.contrib.auth import get_user_model
-
     survey = Survey.objects.get(slug="test")
     api_csv = b"".join(staff_client.get(reverse("survey:api-export", args=["responses.csv"]),
                                         {"survey": "test"}).streaming_content).decode()

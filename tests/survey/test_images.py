@@ -7,13 +7,16 @@ from pathlib import PurePosixPath
 import numpy as np
 import pytest
 from django.core.files.storage import default_storage
+from django.db.models import RestrictedError
 from PIL import Image
 
+import survey.services.images as images_service
 from survey.arrays import load_decomposition
 from survey.models import Candidate, SurveyImage
+from survey.services.answers import present_image, presented_candidates, submit_answer
 from survey.services.images import SurveyImageError, add_survey_image, generate_candidates
-from tests.survey.factories import (
-    lattice_image, make_ready_image, make_respondent, toy_decompose)
+from survey.tasks import generate_candidates_task
+from tests.survey.factories import lattice_image, make_ready_image, make_respondent, toy_decompose
 
 pytestmark = pytest.mark.django_db
 
@@ -82,10 +85,6 @@ def test_bad_images_get_clear_errors_and_nothing_is_stored(survey, array, messag
 
 
 def test_deleting_an_image_takes_its_answers_but_a_chosen_candidate_stays(survey):
-    from django.db.models import RestrictedError
-
-    from survey.services.answers import present_image, presented_candidates, submit_answer
-
     image = make_ready_image(survey)
     respondent = make_respondent()
     shown = presented_candidates(present_image(respondent, image))[0]
@@ -113,8 +112,6 @@ def test_inputs_are_not_modified(survey):
 
 def test_candidates_are_queued_after_commit_and_made_by_the_task(
         survey, monkeypatch, django_capture_on_commit_callbacks):
-    import survey.services.images as images_service
-
     monkeypatch.setattr(images_service, "_core_decompose", toy_decompose)
     noisy, _ = lattice_image()
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -141,9 +138,6 @@ def test_a_failing_decomposition_marks_the_image_failed(survey):
 
 
 def test_task_records_failure_without_raising(survey, monkeypatch):
-    import survey.services.images as images_service
-    from survey.tasks import generate_candidates_task
-
     def broken(*args, **kwargs):
         raise RuntimeError("out of memory")
 
@@ -158,8 +152,6 @@ def test_task_records_failure_without_raising(survey, monkeypatch):
 
 
 def test_candidates_with_answers_are_never_remade(survey):
-    from survey.services.answers import present_image, presented_candidates, submit_answer
-
     image = make_ready_image(survey)
     respondent = make_respondent()
     shown = presented_candidates(present_image(respondent, image))[0]
@@ -171,8 +163,6 @@ def test_candidates_with_answers_are_never_remade(survey):
 
 
 def test_remaking_candidates_replaces_them(survey):
-    from survey.services.answers import present_image, presented_candidates
-
     image = make_ready_image(survey)
     respondent = make_respondent()
     present_image(respondent, image)  # shown, not answered

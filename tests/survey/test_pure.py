@@ -1,6 +1,9 @@
 """The pure helpers: which ks to show, statistics, rendering, charts."""
 from __future__ import annotations
 
+import re
+from datetime import datetime, timedelta
+
 import numpy as np
 import pytest
 
@@ -96,17 +99,12 @@ def test_charts_are_self_contained_svg_and_escape_labels():
 
 
 def test_equal_answers_are_drawn_side_by_side():
-    import re
-
     svg = violin_svg({"all": [4, 4, 4]}, k_max=10)
     xs = re.findall(r'class="answer-point" cx="([0-9.]+)"', svg)
     assert len(set(xs)) == 3
 
 
 def test_one_day_of_answers_spreads_over_its_hours():
-    import re
-    from datetime import datetime, timedelta
-
     morning = datetime(2026, 3, 2, 9, 0)
     times = [morning + timedelta(minutes=m) for m in (0, 5, 60, 240, 480)]
     svg = timeline_svg(times)

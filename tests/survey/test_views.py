@@ -8,6 +8,9 @@ from django.urls import reverse
 
 from survey.identity import COOKIE_NAME
 from survey.models import Invitation, Respondent, Response
+from survey.services.answers import present_image, presented_candidates
+from tests.survey.factories import make_respondent
+from tests.survey.test_answers import answer
 
 pytestmark = pytest.mark.django_db
 
@@ -56,8 +59,6 @@ def test_question_page_does_not_leak_k(respondent_client, images):
 
 def test_candidate_images_are_served_by_the_respondents_own_token(respondent_client,
                                                                    respondent, images):
-    from survey.services.answers import present_image, presented_candidates
-
     shown = presented_candidates(present_image(respondent, images[0]))[1]
     png = respondent_client.get(reverse("survey:candidate-png", args=[shown.token]))
     assert png.status_code == 200 and png["Content-Type"] == "image/png"
@@ -164,9 +165,6 @@ def test_staff_pages_refuse_anonymous_respondents_and_plain_users(client, plain_
 
 
 def test_staff_overview_and_image_pages(staff_client, images):
-    from tests.survey.test_answers import answer
-    from tests.survey.factories import make_respondent
-
     answer(make_respondent("expert"), images[0], 3)
     answer(make_respondent("non_expert"), images[0], 6)
     overview = staff_client.get(reverse("survey:staff-overview")).content.decode()

@@ -1,9 +1,13 @@
 """Automatic and survey datasets side by side, with provenance; the npz round trip."""
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
+from django.core.management import call_command
 
+import survey.selectors
 from survey.labels import SurveyLabel
 from training import selectors, services
 from training.examples import (
@@ -60,8 +64,6 @@ def test_survey_stack_labels_the_first_round_mean_k():
 
 @pytest.mark.django_db
 def test_auto_and_survey_datasets_sit_side_by_side(monkeypatch, simulated_stack):
-    import survey.selectors
-
     _, stack = simulated_stack
     auto = services.store_dataset([stack], name="auto", source="auto", label_rule="psnr-best")
     rng = np.random.default_rng(1)
@@ -83,12 +85,6 @@ def test_auto_and_survey_datasets_sit_side_by_side(monkeypatch, simulated_stack)
 
 @pytest.mark.django_db
 def test_refit_command_reports_a_fit_from_survey_images_with_ground_truth(monkeypatch):
-    import io
-
-    from django.core.management import call_command
-
-    import survey.selectors
-
     cases = list(simulated_cases(materials=["Si_110"], n_scenes=2, doses=[1000],
                                  shape=(64, 64), seed=2))
     labels = [SurveyLabel(i, c.noisy, c.clean, np.zeros((25, 5, 5)), np.ones(25),

@@ -5,6 +5,7 @@ import pytest
 import torch
 from django.contrib.auth import get_user_model
 
+from denoiser.reucid.selection import NoiseEdge
 from denoiser.reucid.selection.group_cnn import (
     GroupClassifier,
     GroupEigenpatchNet,
@@ -74,7 +75,6 @@ def test_the_gate_refuses_a_worse_model_and_accepts_an_equal_one(tmp_path):
     assert kind == "group" and isinstance(keeps_everything, GroupClassifier)
     verdict = services.gate_against_active(keeps_everything, cases=cases)
     assert not verdict["ok"] and verdict["psnr_gain_db"] < 0
-    from denoiser.reucid.selection import NoiseEdge
 
     assert services.gate_against_active(NoiseEdge(), cases=cases)["ok"]
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 import io
 
 import pytest
+from django.core.management import call_command
 from django.db import IntegrityError
 
 from denoiser.reucid.errors import ModelLoadError
+from denoiser.reucid.selection import cnn, group_cnn
 from training import selectors, services
 from training.models import ActivationEvent, ClassifierModel
 
@@ -70,8 +72,6 @@ def test_a_damaged_stored_file_is_never_activated(model_file):
 
 def test_active_path_falls_back_to_the_shipped_model_then_errors(tmp_path, monkeypatch,
                                                                   model_file):
-    from denoiser.reucid.selection import cnn
-
     shipped = model_file(seed=5, name="shipped.pt")
     monkeypatch.setattr(cnn, "SHIPPED_MODEL_PATH", shipped)
     assert selectors.active_classifier_path() == shipped
@@ -82,8 +82,6 @@ def test_active_path_falls_back_to_the_shipped_model_then_errors(tmp_path, monke
 
 def test_register_shipped_model_is_idempotent_and_never_overrides_an_active_model(
         monkeypatch, model_file):
-    from denoiser.reucid.selection import cnn
-
     monkeypatch.setattr(cnn, "SHIPPED_MODEL_PATH", model_file(seed=7, name="shipped.pt"))
     record, created, activated = services.register_shipped_model()
     assert created and activated and record.is_shipped
@@ -102,12 +100,6 @@ def test_register_shipped_model_is_idempotent_and_never_overrides_an_active_mode
 
 
 def test_register_shipped_model_command(monkeypatch, model_file):
-    from django.core.management import call_command
-
-    from denoiser.reucid.selection import cnn
-
-    from denoiser.reucid.selection import group_cnn
-
     monkeypatch.setattr(cnn, "SHIPPED_MODEL_PATH", model_file(seed=9, name="shipped.pt"))
     monkeypatch.setattr(group_cnn, "GROUP_SHIPPED_MODEL_PATH",
                         cnn.SHIPPED_MODEL_PATH.parent / "no-group.pt")

@@ -5,9 +5,12 @@ import io
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.urls import reverse
 
+from denoiser.reucid.selection.cnn import load_classifier
 from training import services
 from training.models import ClassifierModel, LabelledDataset, TrainingRun
 
@@ -92,16 +95,12 @@ def test_bad_run_options_are_refused():
 
 
 def test_train_classifier_command_failure_is_reported():
-    from django.core.management.base import CommandError
-
     with pytest.raises(CommandError, match="survey"):
         call_command("train_classifier", "--from", "survey", stdout=io.StringIO())
 
 
 def test_admin_refuses_a_corrupt_upload_and_activates_from_the_changelist(
         staff_client, model_file):
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
     add_url = reverse("admin:training_classifiermodel_add")
     response = staff_client.post(add_url, {
         "name": "broken", "upload": SimpleUploadedFile("broken.pt", b"not a model")})
@@ -130,10 +129,6 @@ def test_admin_start_button_queues_a_run(staff_client, monkeypatch):
 
 def test_train_classifier_components_option_is_recorded_in_the_model(tmp_path,
                                                                       tiny_run_settings):
-    from django.core.management.base import CommandError
-
-    from denoiser.reucid.selection.cnn import load_classifier
-
     call_command("train_classifier", "--from", "auto", "--scenes", "6", "--epochs", "1",
                  "--sizes", "64", "--evaluation-scenes", "1", "--components", "12",
                  stdout=io.StringIO())

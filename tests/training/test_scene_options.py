@@ -5,6 +5,8 @@ import io
 
 import numpy as np
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from training.examples import PAPER_DOSES, simulated_cases
 
@@ -62,9 +64,6 @@ def test_bad_scene_options_are_refused(options):
 @pytest.mark.parametrize("argument", [["--pixel-doses", "1000,x"], ["--pixel-doses", "-5"],
                                       ["--aligned-share", "2"]])
 def test_the_ship_command_refuses_bad_scene_options_before_simulating(argument, tmp_path):
-    from django.core.management import call_command
-    from django.core.management.base import CommandError
-
     output = tmp_path / "model"  # tmp_path itself also holds the test's media root
     out = io.StringIO()
     with pytest.raises(CommandError):

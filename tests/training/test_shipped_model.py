@@ -6,7 +6,13 @@ import json
 import numpy as np
 import pytest
 
-from denoiser.reucid.selection.cnn import SHIPPED_MODEL_CARD_PATH, SHIPPED_MODEL_PATH, load_classifier
+from denoiser.reucid.paper.decomposition import decompose
+from denoiser.reucid.selection.cnn import (
+    SHIPPED_MODEL_CARD_PATH,
+    SHIPPED_MODEL_PATH,
+    load_classifier,
+)
+from training.examples import simulated_cases
 
 
 @pytest.fixture(scope="module")
@@ -26,9 +32,6 @@ def test_the_model_card_describes_the_shipped_file(shipped):
 
 
 def test_the_shipped_model_keeps_signal_and_drops_noise_on_a_simulated_image(shipped):
-    from denoiser.reucid.paper.decomposition import decompose
-    from training.examples import simulated_cases
-
     case = next(simulated_cases(materials=["SrTiO3_001"], n_scenes=1, doses=[10000],
                                 shape=(96, 96), seed=3))
     decomposition = decompose(case.noisy, n_components=25, seed=0)

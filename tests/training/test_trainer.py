@@ -6,8 +6,17 @@ import time
 import numpy as np
 import pytest
 
+from denoiser.reucid.selection import FixedRank
 from denoiser.reucid.selection.cnn import eigenpatch_features
-from training.trainer import TrainingConfig, classification_metrics, train_network
+from training.evaluation import calibrate_threshold, components_for, evaluate_case
+from training.examples import simulated_cases
+from training.tasks import train_classifier_task
+from training.trainer import (
+    TrainingConfig,
+    classification_metrics,
+    train_network,
+    tune_architecture,
+)
 
 
 def test_tiny_training_run_learns_in_seconds(lattice_vs_noise):
@@ -59,9 +68,6 @@ class _RankedByIndex:
 
 
 def test_threshold_calibration_picks_the_best_mean_psnr():
-    from training.evaluation import calibrate_threshold
-    from training.examples import simulated_cases
-
     cases = list(simulated_cases(materials=["SrTiO3_001"], n_scenes=1, doses=[100, 10000],
                                  shape=(64, 64), seed=2))
     best, mode, means = calibrate_threshold(_RankedByIndex(), cases,
@@ -72,7 +78,6 @@ def test_threshold_calibration_picks_the_best_mean_psnr():
 
 def test_optuna_tuning_returns_a_valid_architecture(lattice_vs_noise):
     pytest.importorskip("optuna")
-    from training.trainer import tune_architecture
 
     patches, values, useful, groups = lattice_vs_noise
     x, lam = eigenpatch_features(patches, values)
@@ -84,17 +89,11 @@ def test_optuna_tuning_returns_a_valid_architecture(lattice_vs_noise):
 
 
 def test_the_retraining_task_is_named_and_routed_to_the_training_queue(settings):
-    from training.tasks import train_classifier_task
-
     assert train_classifier_task.name == "training.train_classifier"
     assert settings.CELERY_TASK_ROUTES["training.*"]["queue"] == "training"
 
 
 def test_evaluation_decomposes_as_many_components_as_the_classifier_ranks():
-    from denoiser.reucid.selection import FixedRank
-    from training.evaluation import components_for, evaluate_case
-    from training.examples import simulated_cases
-
     case = next(simulated_cases(materials=["SrTiO3_001"], n_scenes=1, doses=[10000],
                                 shape=(64, 64), seed=2))
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from denoiser.reucid import read_image
+from denoiser.reucid import denoise, read_image
 from denoiser.reucid.cli import main
 
 from ._images import noisy_lattice
@@ -47,8 +47,6 @@ def _run(tmp_path, capsys, *options):
 
 
 def test_the_default_is_the_default_method_like_the_python_api(tmp_path, capsys):
-    from denoiser.reucid import denoise
-
     meta = _run(tmp_path, capsys)
     assert meta["method"] == "best" and meta["options"]["pilot"] == "coarse"
     assert meta["pilot"]["kind"] == "coarse" and meta["classifier"] == "noise-edge"

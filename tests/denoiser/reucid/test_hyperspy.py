@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from denoiser.reucid import denoise
 from denoiser.reucid.hyperspy import denoise_signal
 from tests.denoiser.conftest import lattice_image
 
@@ -21,8 +22,6 @@ def signal():
 
 
 def test_returns_a_calibrated_signal_with_the_reconstruction(signal):
-    from denoiser.reucid import denoise
-
     out = denoise_signal(signal, "mp", variant="paper", seed=3)
     assert isinstance(out, hs.signals.Signal2D) and out is not signal
     expected = denoise(signal.data, "mp", variant="paper", seed=3)

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import json
 
+import h5py
 import numpy as np
 import pytest
+import scipy.io
 import tifffile
+from PIL import Image
 
 from denoiser.reucid import InvalidImageError, read_image, write_tiff
 
@@ -50,8 +53,6 @@ def test_write_tiff_refuses_unserialisable_metadata(tmp_path, image):
 
 @pytest.mark.parametrize("mode", ["L", "I;16"])
 def test_greyscale_png(tmp_path, image, mode):
-    from PIL import Image
-
     target = tmp_path / "in.png"
     array = image.astype(np.uint8 if mode == "L" else np.uint16)
     Image.fromarray(array).save(target)
@@ -59,8 +60,6 @@ def test_greyscale_png(tmp_path, image, mode):
 
 
 def test_png_rgb_accepted_only_if_grey(tmp_path, image):
-    from PIL import Image
-
     grey = image.astype(np.uint8)
     Image.fromarray(np.stack([grey] * 3, axis=-1)).save(tmp_path / "grey.png")
     np.testing.assert_array_equal(read_image(tmp_path / "grey.png").array, grey)
@@ -71,8 +70,6 @@ def test_png_rgb_accepted_only_if_grey(tmp_path, image):
 
 
 def test_png_grey_with_alpha_and_palette(tmp_path, image):
-    from PIL import Image
-
     grey = image.astype(np.uint8)
     Image.fromarray(grey).convert("LA").save(tmp_path / "la.png")
     np.testing.assert_array_equal(read_image(tmp_path / "la.png").array, grey)
@@ -103,6 +100,7 @@ def test_mrc_with_voxel_size(tmp_path, image):
 def test_hspy_through_rosettasciio(tmp_path, image):
     h5py = pytest.importorskip("h5py")
     pytest.importorskip("rsciio.hspy")
+    # rosettasciio (optional) only for its formats
     from rsciio.hspy import file_writer
 
     signal = {
@@ -241,8 +239,6 @@ def test_hyperspy_axes_units_and_original_metadata_are_kept(tmp_path, image):
 
 
 def test_statstem_mat_without_struct_reads_the_one_image_variable(tmp_path, image):
-    import scipy.io
-
     scipy.io.savemat(tmp_path / "plain.mat", {"frame": image, "note": "HAADF"})
     data = read_image(tmp_path / "plain.mat")
     np.testing.assert_array_equal(data.array, image.astype(np.float32))
@@ -274,8 +270,6 @@ def test_size_equal_to_the_limit_passes_and_the_message_is_true(tmp_path):
 
 
 def test_mat_compression_bomb_is_refused_while_inflating(tmp_path):
-    import scipy.io
-
     scipy.io.savemat(tmp_path / "bomb.mat", {"frame": np.zeros((2048, 2048))},
                      do_compression=True)  # 32 MB of zeros, a few kB on disk
     assert (tmp_path / "bomb.mat").stat().st_size < 200_000
@@ -297,8 +291,6 @@ def test_hdf5_from_atomap_and_statstem_mat_real_files(shared_data):
 @pytest.mark.parametrize("kind", ["hspy", "velox", "emd", "mat73"])
 def test_hdf5_files_are_closed_after_reading(tmp_path, image, kind):
     """No HDF5 handle stays open behind the image (a web process reads thousands)."""
-    import h5py
-
     path = write_image_file(kind, tmp_path, image)
     read_image(path)
     with h5py.File(path, "w"):  # truncating fails while any handle is still open
@@ -306,8 +298,6 @@ def test_hdf5_files_are_closed_after_reading(tmp_path, image, kind):
 
 
 def test_velox_spectrum_streams_do_not_count_and_are_not_read(tmp_path, image):
-    import h5py
-
     path = write_image_file("velox", tmp_path, image)
     with h5py.File(path, "a") as handle:  # a large EDS stream next to the small image
         handle.create_dataset("Data/SpectrumStream/x/Data", shape=(4096, 4096), dtype="u2",

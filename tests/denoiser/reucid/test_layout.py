@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import denoiser.reucid as core
+from denoiser.reucid import denoise_grouped, denoise_paper
 
 CORE = Path(core.__file__).resolve().parent
 
@@ -107,8 +108,6 @@ def test_the_core_has_no_import_circles():
 
 
 def test_the_two_methods_live_in_their_own_packages():
-    from denoiser.reucid import denoise_grouped, denoise_paper
-
     assert denoise_paper.__module__ == "denoiser.reucid.paper.pipeline"
     assert denoise_grouped.__module__ == "denoiser.reucid.grouped.pipeline"
     # the paper's Algorithm 1 never depends on the default method

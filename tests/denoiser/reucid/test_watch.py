@@ -21,7 +21,7 @@ import tifffile
 
 from denoiser.reucid import denoise, read_image, write_tiff
 from denoiser.reucid.cli import main
-from denoiser.reucid.watch import FRAME_EXTENSIONS, MethodChooser, output_path, watch
+from denoiser.reucid.watch import FRAME_EXTENSIONS, MethodChooser, _Folder, output_path, watch
 from tests.denoiser.conftest import lattice_image
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -273,8 +273,6 @@ def test_unreadable_frame_is_reported_and_retried_once_rewritten(tmp_path):
 
 
 def test_a_frame_is_taken_only_once_unchanged_between_two_looks(tmp_path):
-    from denoiser.reucid.watch import _Folder
-
     frames = _Folder(tmp_path, None)
     growing = tmp_path / "frame.dm4"
     growing.write_bytes(b"first block")

@@ -4,11 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from denoiser.reucid.selection import ClassifierOutputError, FixedRank
 from denoiser.reucid.grouped.group_pca import run_group_pass
-from denoiser.reucid.selection import NoiseEdge
-from denoiser.reucid.patches.similarity import group_positions
 from denoiser.reucid.patches.patch_set import PatchSet
+from denoiser.reucid.patches.similarity import group_positions
+from denoiser.reucid.selection import ClassifierOutputError, FixedRank, NoiseEdge
 
 from .._images import gaussian_lattice
 
@@ -136,8 +135,6 @@ def test_a_single_vacancy_survives_grouping_at_low_dose(pilot):
     # one missing column among 81: groups of similar patches and a pilot that averages
     # the lattice must not fill it in (1 = its full contrast kept, 0 = filled in)
     from denoiser.reucid.grouped.pipeline import denoise_grouped
-
-    from .._images import gaussian_lattice
 
     shape, dose = (96, 96), 10.0
     perfect = dose * (0.05 + gaussian_lattice(shape, 10.0, 2.0, offset=(5.0, 5.0)))

@@ -4,12 +4,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from denoiser.reucid.selection import FixedRank, MarchenkoPastur
-from denoiser.reucid.grouped.pilot import coarse_patch_size
-from denoiser.reucid.selection import NoiseEdge
+from denoiser.reucid import denoise
+from denoiser.reucid.grouped import pipeline
+from denoiser.reucid.grouped.pilot import CoarsePilot, coarse_patch_size
+from denoiser.reucid.grouped.pipeline import denoise_grouped
 from denoiser.reucid.noise import PoissonGaussianNoise, VarianceStabilizer
 from denoiser.reucid.paper.terrain import patch_terrain
-from denoiser.reucid.grouped.pipeline import denoise_grouped
+from denoiser.reucid.selection import FixedRank, MarchenkoPastur, NoiseEdge
 
 from .._images import gaussian_lattice
 
@@ -26,8 +27,6 @@ def _mse(estimate, clean):
 
 
 def test_each_step_removes_noise_and_the_result_beats_the_paper_pipeline():
-    from denoiser.reucid import denoise
-
     noisy, clean = _noisy_lattice(20.0)
     outcome = denoise_grouped(noisy, patch_size=7, classifier=NoiseEdge(), pilot=None)
     first, second = (_mse(image, clean) for image in outcome.pass_images)
@@ -109,9 +108,6 @@ def test_pass_weights_lie_in_zero_one_and_bound_the_change_to_the_data(pilot, ag
 
 
 def test_the_pilot_chooses_weights_but_never_enters_as_pixels(monkeypatch):
-    from denoiser.reucid.grouped import pipeline
-    from denoiser.reucid.grouped.pilot import CoarsePilot
-
     noisy, _ = _noisy_lattice(20.0, seed=6, shape=(48, 52))
     rng = np.random.default_rng(0)
     seen = []
@@ -134,8 +130,6 @@ def test_the_pilot_chooses_weights_but_never_enters_as_pixels(monkeypatch):
 
 
 def test_the_default_denoise_runs_this_with_the_coarse_pilot():
-    from denoiser.reucid import denoise
-
     noisy, clean = _noisy_lattice(20.0, seed=7)
     default = denoise(noisy)
     assert default.options["pilot"] == "coarse"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from denoiser.reucid import denoise, iter_denoise
+from denoiser.reucid import InvalidImageError, denoise, denoise_series, iter_denoise
 from denoiser.reucid.paper.eigen import stack_eigen_fast, stack_eigen_reference
 from denoiser.reucid.paper.projection import component_contributions, project_stack
 from denoiser.reucid.paper.reference import patch_matrix, place_back_reference, stack_svd_reference
@@ -148,14 +148,13 @@ def test_truncation_removes_noise_on_a_lattice():
 
 
 def test_iter_denoise_validates_when_called_not_when_iterated():
-    from denoiser.reucid import InvalidImageError
-
     with pytest.raises(InvalidImageError):
         iter_denoise(np.full((20, 20), np.nan), "k=2", patch_size=5)
 
 
 def _cuda_available() -> bool:
     try:
+        # torch (heavy) only when this runs
         import torch
     except ImportError:
         return False
@@ -171,8 +170,6 @@ def test_cuda_device_matches_cpu():
 
 
 def test_denoise_series_treats_each_frame_like_a_single_image():
-    from denoiser.reucid import denoise_series
-
     frames = np.stack([noisy_lattice((32, 36), seed=s)[0] for s in range(3)])
     results = denoise_series(frames, "k=3", patch_size=5, variant="paper")
     assert len(results) == 3

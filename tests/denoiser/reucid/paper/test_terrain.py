@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from denoiser.reucid.paper.stacks import assign_stacks
-from denoiser.reucid.paper.terrain import patch_terrain
+from denoiser.reucid.paper.terrain import full_terrain, patch_terrain
 
 
 def brute_force_terrain(mask: np.ndarray, p: int) -> np.ndarray:
@@ -54,8 +54,6 @@ def test_terrain_property_matches_brute_force(rows, cols, p, seed):
 @settings(max_examples=30, deadline=None)
 @given(m=st.integers(1, 30), n=st.integers(1, 30), p=st.integers(1, 8))
 def test_full_terrain_shortcut_equals_the_rolling_sum(m, n, p):
-    from denoiser.reucid.paper.terrain import full_terrain
-
     if p > min(m, n):
         return
     np.testing.assert_array_equal(full_terrain((m, n), p),

@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 import torch
 
+from denoiser.reucid import denoise
+from denoiser.reucid.errors import ModelLoadError, ReucidError
 from denoiser.reucid.selection.cnn import (
     MODEL_FORMAT,
     CNNArchitecture,
@@ -15,7 +17,6 @@ from denoiser.reucid.selection.cnn import (
     load_classifier,
     save_classifier,
 )
-from denoiser.reucid.errors import ModelLoadError, ReucidError
 
 
 def _stack(k: int = 6, p: int = 11, seed: int = 0):
@@ -187,8 +188,6 @@ def test_the_number_of_components_travels_with_the_model(tmp_path):
 
 
 def test_the_denoiser_computes_the_components_the_model_was_trained_on(tmp_path):
-    from denoiser.reucid import denoise
-
     torch.manual_seed(0)
     path = save_classifier(EigenpatchCNN(), tmp_path / "k.pt", metadata={"n_components": 36})
     rng = np.random.default_rng(0)

@@ -13,6 +13,8 @@ from denoiser.reucid import (
     denoise,
     resolve_classifier,
 )
+from denoiser.reucid.selection import cnn
+from denoiser.reucid.selection.cnn import EigenpatchCNN, load_classifier, save_classifier
 from denoiser.reucid.selection.rules import marchenko_pastur_rank
 
 from .._images import noisy_lattice
@@ -79,8 +81,6 @@ def test_wrong_shape_model_file_is_a_model_load_error(tmp_path):
 
 
 def test_papers_default_classifier_is_the_shipped_model_or_a_clear_error():
-    from denoiser.reucid.selection import cnn
-
     image, _ = noisy_lattice((40, 40))
     if cnn.SHIPPED_MODEL_PATH.is_file():
         result = denoise(image, patch_size=5, variant="paper")
@@ -119,7 +119,6 @@ def test_objective_rules_run_end_to_end_and_denoise():
 
 def test_a_saved_cnn_model_file_drives_the_selection(tmp_path):
     torch = pytest.importorskip("torch")
-    from denoiser.reucid.selection.cnn import EigenpatchCNN, load_classifier, save_classifier
 
     torch.manual_seed(0)
     path = save_classifier(EigenpatchCNN(), tmp_path / "model.pt", metadata={"name": "test"})
@@ -135,7 +134,6 @@ def test_a_saved_cnn_model_file_drives_the_selection(tmp_path):
 
 def test_model_files_are_read_once_and_again_when_replaced(tmp_path):
     torch = pytest.importorskip("torch")
-    from denoiser.reucid.selection.cnn import EigenpatchCNN, save_classifier
 
     torch.manual_seed(0)
     path = save_classifier(EigenpatchCNN(), tmp_path / "model.pt")
