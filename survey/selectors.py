@@ -400,21 +400,12 @@ def image_utilities(image: SurveyImage) -> list[dict] | None:
     component; ``model``: the share of the image's groups in which the active group
     classifier keeps it, and its mean probability there.
     """
-    # torch and the training app (a cycle: training reads survey labels): only this
-    # staff table needs them
-    from training.group_labels import utility_table
+    # the training app reads survey labels (a cycle at module level)
+    from training import selectors as training_selectors
 
     if image.candidate_method != SurveyImage.CandidateMethod.BEST or \
             not image.decomposition_file:
         return None
     chosen = [k for _, _, k in image_answers(image)]
-    try:
-        # torch, and the training app (a cycle): only this staff table needs them
-        from denoiser.reucid.selection.group_cnn import load_group_classifier
-        from training.selectors import active_classifier_path
-
-        classifier = load_group_classifier(active_classifier_path("group"))
-    except Exception:  # noqa: BLE001 - no group model yet: the votes alone are shown
-        classifier = None
-    return utility_table(load_group_decomposition(image.decomposition_file.name), chosen,
-                         classifier)
+    return training_selectors.group_utility_table(
+        load_group_decomposition(image.decomposition_file.name), chosen)

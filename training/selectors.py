@@ -107,3 +107,19 @@ def iter_eigenpatch_labels(dataset: LabelledDataset) -> Iterator[EigenpatchLabel
                 zip(stack.eigenpatches, stack.eigenvalues, stack.labels)):
             yield EigenpatchLabel(dataset.pk, stack.key, stack.source, component,
                                   float(value), bool(useful), patch)
+
+
+def group_utility_table(groups: dict, chosen_ks: list[int]) -> list[dict]:
+    """Per component of a default-method survey image: the share of votes that keep it
+    beside the share of its groups the active group classifier keeps (and its mean
+    probability); the model columns are None when no group classifier is available.
+
+    ``groups``: the image's stored group arrays (``survey.arrays.load_group_decomposition``).
+    """
+    from .group_labels import utility_table  # torch: only the staff page's table needs it
+
+    try:
+        classifier = group_cnn.load_group_classifier(active_classifier_path("group"))
+    except ModelLoadError:
+        classifier = None  # no group model yet: the votes alone are shown
+    return utility_table(groups, chosen_ks, classifier)

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from survey.arrays import decomposition_bytes, group_decomposition_bytes, load_npy, npy_bytes
-from training.group_examples import group_candidates
+from training import services as training_services
 from survey.models import Candidate, Survey, SurveyImage, new_token
 from survey.rendering import display_range, encode_blinded_png
 
@@ -149,7 +149,7 @@ def generate_candidates(
 
     A default-method image (``candidate_method == "best"``) runs the default method once
     and its candidate k keeps the leading k eigenpatches in every group
-    (``training.group_examples.group_candidates``); a paper image truncates the paper's
+    (``training.services.make_group_candidates``); a paper image truncates the paper's
     decomposition at k.
 
     `decompose(image, n_components=, seed=)` must return an object with ``eigenpatches``,
@@ -176,8 +176,9 @@ def generate_candidates(
         noisy = load_npy(image.noisy_file.name)
         if image.candidate_method == SurveyImage.CandidateMethod.BEST:
             # one run of the default method; candidate k keeps k eigenpatches per group
-            made = group_candidates(noisy, max_level=min(image.survey.k_max, MAX_GROUP_LEVEL),
-                                    seed=image.decomposition_seed)
+            made = training_services.make_group_candidates(
+                noisy, max_level=min(image.survey.k_max, MAX_GROUP_LEVEL),
+                seed=image.decomposition_seed)
             n_components, reconstruct, patch_size = made.n_levels, made.reconstruct, \
                 made.patch_size
             stored_decomposition = group_decomposition_bytes(made.group_arrays(), patch_size)
