@@ -1,9 +1,9 @@
 """Training loop of the default method's group classifier (pure torch/numpy; no Django).
 
 Examples are :class:`training.group_examples.GroupExamples`: per group component, the
-resized eigenpatch, four numbers (noise-edge ratio, group size, index, gap) and the
-oracle's (or the survey's) keep/drop label. The split keeps every scene's images on one
-side; the network with the lowest validation loss is kept. The network is tiny (a few
+resized eigenpatch, six numbers (noise-edge ratio, group size, index, gap, centred, the
+group's leading ratio) and the oracle's (or the survey's) keep/drop label. The split
+keeps every scene's images on one side; the network with the lowest validation loss is kept. The network is tiny (a few
 hundred weights), so an epoch over tens of thousands of components takes seconds on a CPU.
 """
 from __future__ import annotations
@@ -108,7 +108,7 @@ def train_group_network(examples: GroupExamples, *, config: GroupTrainingConfig 
     --------
     >>> rng = np.random.default_rng(0)
     >>> from training.group_examples import GroupExamples
-    >>> s = rng.normal(size=(400, 5)).astype(np.float32)
+    >>> s = rng.normal(size=(400, 6)).astype(np.float32)
     >>> ex = GroupExamples(np.zeros((400, 1, 25, 25), np.float16), s, s[:, 0] > 0,
     ...                    np.arange(400) % 8, [{"key": str(i)} for i in range(8)])
     >>> out = train_group_network(ex, config=GroupTrainingConfig(epochs=30, batch_size=64))

@@ -11,8 +11,10 @@ noise for that group size. So this network sees, per component:
 * ``log(eigenvalue / n / edge)`` with ``edge = sigma² (1 + sqrt(p² / n))²`` (the
   :class:`~denoiser.reucid.selection.rules.NoiseEdge` threshold: positive = above it);
 * ``log(n)`` (the group size), the component's index, the log gap to the next
-  eigenvalue and whether the group was centred (uncentred, the leading component is
-  the group's mean direction).
+  eigenvalue, whether the group was centred (uncentred, the leading component is
+  the group's mean direction) and the group's leading log noise-edge ratio (how strong
+  the group's signal is: the same component means more in a bright group than in a
+  faint one).
 
 A linear term on those numbers sits beside the convolutional path, so the rule it
 replaces (one threshold on the first number) is one weight away; the rest learns where
@@ -59,7 +61,7 @@ GROUP_KIND = "group"
 GROUP_MODEL_FORMAT = "reucid-group-eigenpatch-net"
 GROUP_MODEL_FORMAT_VERSION = 1
 #: Scalar inputs per component (see :func:`group_features`).
-N_SCALARS = 5
+N_SCALARS = 6
 #: Components are indexed relative to this many (the default method shows 25).
 INDEX_SCALE = 25.0
 GROUP_SHIPPED_MODEL_PATH = Path(__file__).resolve().parent / "models" / "reucid_group_default.pt"
@@ -160,16 +162,16 @@ def group_features(eigenpatches: np.ndarray, eigenvalues: np.ndarray,
     Returns
     -------
     x, scalars
-        ``(K, 1, 25, 25)`` float32 and ``(K, 5)`` float32: log noise-edge ratio,
+        ``(K, 1, 25, 25)`` float32 and ``(K, 6)`` float32: log noise-edge ratio,
         ``log(n) / 10``, index / 25, log gap to the next eigenvalue (0 for the last),
-        1 for a centred group (else 0).
+        1 for a centred group (else 0), the first component's log noise-edge ratio.
 
     Examples
     --------
     >>> context = SelectionContext(patch_size=5, n_patches=100, noise_variance=1.0)
     >>> x, s = group_features(np.ones((2, 5, 5)), np.array([900.0, 100.0]), context)
     >>> x.shape, s.shape, round(float(s[0, 0]), 3), round(float(s[1, 2]), 2)
-    ((2, 1, 25, 25), (2, 5), 1.386, 0.04)
+    ((2, 1, 25, 25), (2, 6), 1.386, 0.04)
     """
     x, _ = eigenpatch_features(eigenpatches, eigenvalues)
     values = np.clip(np.asarray(eigenvalues, dtype=np.float64), 0.0, None)
@@ -186,6 +188,7 @@ def group_features(eigenpatches: np.ndarray, eigenvalues: np.ndarray,
         np.arange(len(values)) / INDEX_SCALE,
         np.clip(gap, 0.0, 10.0),
         np.full(len(values), 1.0 if context.centred else 0.0),
+        np.full(len(values), math.log(max(float(ratio[0]) if len(ratio) else 0.0, tiny))),
     ], axis=1).astype(np.float32) if len(values) else np.zeros((0, N_SCALARS), np.float32)
     return x, scalars
 
