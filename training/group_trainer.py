@@ -3,8 +3,9 @@
 Examples are :class:`training.group_examples.GroupExamples`: per group component, the
 resized eigenpatch, six numbers (noise-edge ratio, group size, index, gap, centred, the
 group's leading ratio) and the oracle's (or the survey's) keep/drop label. The split
-keeps every scene's images on one side; the network with the lowest validation loss is kept. The network is tiny (a few
-hundred weights), so an epoch over tens of thousands of components takes seconds on a CPU.
+keeps every scene's images on one side; the network with the lowest validation loss is
+kept. The network is tiny (a few hundred weights), so an epoch over tens of thousands of
+components takes seconds on a CPU.
 """
 from __future__ import annotations
 
