@@ -47,10 +47,14 @@ print(json.dumps(ids))
 CHECK_VOTES = """
 import json
 from django.db.models import Count
-from survey.models import Response
+from survey.models import Response, ShownCandidate
+# tokens are per respondent: the answer's candidate as that respondent saw it
+shown = {(s.presentation.respondent_id, s.candidate_id): s.token
+         for s in ShownCandidate.objects.select_related("presentation")}
 rows = [
-    {"respondent": str(r.respondent.uid), "image": r.image_id, "token": r.candidate.token,
-      "revisions": r.revisions}
+    {"respondent": str(r.respondent.uid), "image": r.image_id,
+     "token": shown.get((r.respondent_id, r.candidate_id), r.candidate.token),
+     "revisions": r.revisions}
     for r in Response.objects.select_related("respondent", "candidate")
 ]
 per_image = dict(Response.objects.values_list("image").annotate(n=Count("id")))

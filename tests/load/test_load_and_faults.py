@@ -47,7 +47,9 @@ def test_uploads_during_retraining_all_finish():
 
 
 def test_killed_workers_leave_no_job_stuck_and_keep_the_active_model():
-    report = faults.run(side=768, timeout=240, settle_s=5,
+    # large enough that the job is still running after the state read that precedes the
+    # kill (each read starts a Django process: about a second on a loaded machine)
+    report = faults.run(side=1536, timeout=240, settle_s=5,
                         database="reucid_load_faults_test")
     child = report["kill_pool_process_mid_job"]
     assert child["killed_pool_processes"] >= 1
