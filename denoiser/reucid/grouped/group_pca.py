@@ -37,8 +37,10 @@ from ..patches.similarity import group_positions
 from ..patches.patch_set import PatchSet
 from ..threads import single_threaded_blas, worker_count
 
-# Groups decomposed ahead of the one being classified (bounds the memory held).
+# Groups decomposed ahead of the one being classified, at most, and the memory their
+# arrays (patches, centred patches, estimates: three float64 copies) may take together.
 _DECOMPOSE_AHEAD = 8
+_AHEAD_BYTES = 512 * 1024**2
 # A residual more than this many standard deviations of chi²(k) above k is not noise.
 _OUTLIER_SIGMAS = 2.0
 
@@ -163,7 +165,8 @@ def iter_group_pass(
     # LAPACK, one BLAS thread each); the classifier and the canvas run here, in order,
     # so the result does not depend on the number of threads
     with single_threaded_blas(), ThreadPoolExecutor(max_workers=worker_count()) as pool:
-        ahead = min(len(groups), _DECOMPOSE_AHEAD)
+        largest = max((len(g) for g in groups), default=1) * dim * 8 * 3
+        ahead = max(1, min(len(groups), _DECOMPOSE_AHEAD, _AHEAD_BYTES // largest))
         pending = [pool.submit(decompose, positions) for positions in groups[:ahead]]
         for index in range(len(groups)):
             part = pending[index].result()
