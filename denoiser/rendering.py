@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from html import escape
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 #: A diverging map (blue - white - red), the anchors of ColorBrewer's RdBu reversed.
 _DIVERGING_ANCHORS = np.array(
@@ -171,8 +171,6 @@ def with_scale_bar(grey: np.ndarray, pixel_size_col: float) -> np.ndarray:
     >>> int(marked.max()), marked.shape
     (255, (200, 300))
     """
-    from PIL import ImageDraw, ImageFont
-
     height, width = grey.shape
     length = scale_bar_length(width * pixel_size_col)
     bar_px = max(2, round(length / pixel_size_col))

@@ -17,6 +17,11 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import numpy as np
 from django.conf import settings
 
+from denoiser.reucid import read_image
+from denoiser.reucid.errors import InvalidImageError
+from denoiser.reucid.io import ImageTooLargeError, check_declared_size, detect_format, inspect_image
+from denoiser.reucid.lattice_check import check_lattice
+
 from . import job_files
 
 logger = logging.getLogger(__name__)
@@ -118,9 +123,6 @@ def _check_declared_shape(path: Path, max_side: int, frame: int | None) -> str:
     side limit, or than ``max_side**2`` pixels or values, is refused with 413 before any
     pixel is decompressed (PNG/TIFF/HDF5/MAT bombs cost a header read, not memory).
     """
-    from denoiser.reucid.errors import InvalidImageError
-    from denoiser.reucid.io import ImageTooLargeError, check_declared_size, inspect_image
-
     try:
         header = inspect_image(path, frame=frame)
     except ImageTooLargeError as error:
@@ -147,8 +149,6 @@ def _check_declared_shape(path: Path, max_side: int, frame: int | None) -> str:
 
 
 def _read(path: Path, max_side: int, frame: int | None):
-    from denoiser.reucid import read_image
-
     return read_image(path, frame=frame, max_pixels=max_side * max_side)
 
 
@@ -238,14 +238,11 @@ def validate_upload(
     if size == 0:
         raise UploadRejected(f"'{original}' is empty (0 bytes).")
 
-    from denoiser.reucid.io import ImageTooLargeError
-
     max_side = max_image_side()
     scratch = job_files.tmp_dir() / f"{uuid.uuid4().hex}{extension}"
     try:
         with open(scratch, "wb") as handle:
             handle.writelines(uploaded.chunks())
-        from denoiser.reucid.io import detect_format
 
         if detect_format(scratch) is None:
             accepted = ", ".join(dict.fromkeys(ACCEPTED_FORMATS.values()))
@@ -282,7 +279,6 @@ def validate_upload(
             pixel_size = (float(pixel_size[0]), float(pixel_size[1]))
             if not all(np.isfinite(pixel_size)) or min(pixel_size) <= 0:
                 pixel_size = None
-        from denoiser.reucid.lattice_check import check_lattice
 
         return ValidatedImage(
             lattice=check_lattice(array).to_dict(),

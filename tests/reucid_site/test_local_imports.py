@@ -18,15 +18,13 @@ CHECKED = ("denoiser", "survey", "training", "reucid_site", "benchmarks", "scrip
 #: ``import matplotlib``, a blank line, ``matplotlib.use("Agg")``, ``import matplotlib.pyplot``.
 WHY_WITHIN_LINES = 4
 #: Files still holding unexplained local imports, with their count, which may only
-#: shrink: issue 15 (group labels) and issue 18 (upload workflow) are editing them.
+#: shrink: issue 15 (group labels) is editing them.
 PENDING = {
     "training/services.py": 35,
     "training/management/commands/train_classifier.py": 8,
     "survey/selectors.py": 1,
     "survey/services/images.py": 5,
     "survey/arrays.py": 1,
-    "denoiser/uploads.py": 6,
-    "denoiser/rendering.py": 1,
 }
 
 
