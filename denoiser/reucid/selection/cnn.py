@@ -257,12 +257,18 @@ class CNNClassifier:
         return mask
 
 
-def _plain(value: Any) -> Any:
-    """Convert metadata to builtins only, so ``weights_only=True`` can read it back."""
+def builtin_metadata(value: Any) -> Any:
+    """Convert metadata to builtins only, so ``weights_only=True`` can read it back.
+
+    Examples
+    --------
+    >>> builtin_metadata({"k": np.int64(3), "a": np.arange(2)})
+    {'k': 3, 'a': [0, 1]}
+    """
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): builtin_metadata(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [builtin_metadata(v) for v in value]
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
@@ -312,7 +318,7 @@ def save_classifier(
         "format_version": MODEL_FORMAT_VERSION,
         "architecture": network.architecture.to_dict(),
         "state_dict": {k: v.detach().cpu().clone() for k, v in network.state_dict().items()},
-        "metadata": _plain(dict(metadata or {})),
+        "metadata": builtin_metadata(dict(metadata or {})),
     }
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -40,7 +40,7 @@ from torch import nn
 
 from ..errors import ModelLoadError
 from .base import SelectionContext
-from .cnn import MODEL_FORMAT, eigenpatch_features
+from .cnn import MODEL_FORMAT, builtin_metadata, eigenpatch_features
 
 __all__ = [
     "GROUP_KIND",
@@ -264,20 +264,6 @@ class GroupClassifier:
         return np.where(probability <= self.threshold - self.margin, False, keep)
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
-
-
 def save_group_classifier(model: GroupEigenpatchNet | GroupClassifier,
                           path: str | os.PathLike[str], *,
                           metadata: Mapping[str, Any] | None = None) -> Path:
@@ -301,7 +287,7 @@ def save_group_classifier(model: GroupEigenpatchNet | GroupClassifier,
         "kind": GROUP_KIND,
         "architecture": network.architecture.to_dict(),
         "state_dict": {k: v.detach().cpu().clone() for k, v in network.state_dict().items()},
-        "metadata": _plain({**dict(metadata or {}), "kind": GROUP_KIND}),
+        "metadata": builtin_metadata({**dict(metadata or {}), "kind": GROUP_KIND}),
     }
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
