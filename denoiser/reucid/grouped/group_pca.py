@@ -105,7 +105,7 @@ def iter_group_pass(
     patches: PatchSet, labels: ArrayLike, *, selector: Any, noise_variance: float = 1.0,
     pilot: PatchSet | None = None, aggregation: str = "weighted",
     outlier_basis: NDArray[np.float64] | None = None, n_classified: int | None = None,
-    centre_groups: bool = True,
+    centre_groups: bool = True, pass_index: int = 0, n_passes: int = 1,
 ) -> Iterator[tuple[GroupDiagnostics, PatchCanvas]]:
     """Like :func:`run_group_pass`, yielding ``(group, canvas so far)`` after each group.
 
@@ -178,7 +178,8 @@ def iter_group_pass(
             context = SelectionContext(patch_size=p, n_patches=len(part.positions),
                                        stack_index=index, n_stacks=len(groups),
                                        spectrum=part.values, noise_variance=noise_variance,
-                                       centred=centre_groups)
+                                       centred=centre_groups, pass_index=pass_index,
+                                       n_passes=n_passes)
             # the classifier gets copies: nothing it does reaches the reconstruction
             # the classifier judges the leading eigenpatches (all of them by default)
             shown = dim if n_classified is None else int(min(max(n_classified, 0), dim))

@@ -562,7 +562,8 @@ def _run(settings: _Settings, started: float) -> Iterator[GroupedProgress]:
                 state.patches, labels, selector=settings.selector,
                 noise_variance=state.noise_variance, pilot=pilot_patches,
                 aggregation=settings.aggregation, outlier_basis=outlier_basis,
-                n_classified=settings.n_classified, centre_groups=settings.centre),
+                n_classified=settings.n_classified, centre_groups=settings.centre,
+                pass_index=pass_index, n_passes=settings.passes),
                 groups_in_pass, _INTERIM_UPDATES):
             done.append(group)
             if show:

@@ -45,8 +45,10 @@ class SelectionContext:
         stabilised domain: about 1); None when the rule must infer it (the paper's
         stacks).
     centred : bool, optional
-        Whether the eigenpatches are of mean-centred patches (a group of the default
-        method) or of the raw patches (a paper stack).
+        Whether the eigenpatches are of mean-centred patches or of the raw patches.
+    pass_index, n_passes : int, optional
+        Which pass over the groups of the default method (0-based) of how many (a paper
+        stack: 0 of 1), so a rule can decide differently in the last pass.
     spectrum : array_like or callable, optional
         All ``min(n_patches, p**2)`` eigenvalues of the sample, descending, in the
         same scale as the eigenvalues handed to ``select``; or a callable computing
@@ -70,6 +72,8 @@ class SelectionContext:
         spectrum: Any = None,
         noise_variance: float | None = None,
         centred: bool = False,
+        pass_index: int = 0,
+        n_passes: int = 1,
     ) -> None:
         self.patch_size = int(patch_size)
         self.n_patches = int(n_patches)
@@ -79,6 +83,8 @@ class SelectionContext:
         self._spectrum_source = spectrum
         self.noise_variance = None if noise_variance is None else float(noise_variance)
         self.centred = bool(centred)
+        self.pass_index = int(pass_index)
+        self.n_passes = int(n_passes)
         self._spectrum: NDArray[np.float64] | None = None
 
     @property

@@ -307,3 +307,16 @@ def test_a_series_shares_one_noise_model():
         denoise_series(frames[0])
     with pytest.raises(ValueError, match="option 'mode'"):
         denoise_series(frames, mode="fast")
+
+
+def test_a_group_rule_is_told_which_pass_it_decides_in():
+    seen = set()
+
+    class PassRecorder:
+        def select(self, eigenpatches, eigenvalues, context=None):
+            seen.add((context.pass_index, context.n_passes, context.centred))
+            return np.arange(len(eigenvalues)) < 2
+
+    noisy, _ = _noisy_lattice(shape=(48, 48), seed=6)
+    denoise(noisy, PassRecorder(), patch_size=5, n_groups=4)
+    assert seen == {(0, 2, False), (1, 2, False)}
