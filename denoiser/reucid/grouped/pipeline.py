@@ -519,7 +519,10 @@ def _run(settings: _Settings, started: float) -> Iterator[GroupedProgress]:
     first_estimate = None
     pilot_used = None
     if settings.pilot == "coarse":
-        coarse = coarse_pilot(state.work, seed=seed)
+        # the scan-line check already made it when it left the image as it was
+        unchanged = state.lines is not None and not state.lines.detected and settings.stabilize
+        coarse = state.lines.pilot if unchanged and state.lines.pilot is not None \
+            else coarse_pilot(state.work, seed=seed)
         if coarse is not None:
             first_estimate = coarse.image
             pilot_used = {"kind": "coarse", "patch_size": coarse.patch_size,

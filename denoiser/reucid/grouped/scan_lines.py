@@ -14,14 +14,14 @@ image, and the offsets are recorded.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
 from ..noise import PoissonGaussianNoise, VarianceStabilizer
-from .pilot import coarse_pilot
+from .pilot import CoarsePilot, coarse_pilot
 
 __all__ = ["LINE_OFFSET_RATIO", "ScanLineOffsets", "estimate_line_offsets"]
 
@@ -52,11 +52,15 @@ class ScanLineOffsets:
         without line noise).
     detected : bool
         ``ratio`` above :data:`LINE_OFFSET_RATIO`: the offsets are removed.
+    pilot : CoarsePilot or None
+        The coarse pilot of the stabilised image as given, when nothing was removed: the
+        default method's own first estimate, so it need not be computed again.
     """
 
     offsets: NDArray[np.float64]
     ratio: float
     detected: bool
+    pilot: CoarsePilot | None = field(default=None, repr=False, compare=False)
 
     def to_metadata(self) -> dict[str, float | bool]:
         """JSON-able summary."""
@@ -140,11 +144,12 @@ def estimate_line_offsets(image: NDArray[np.float64], model: PoissonGaussianNois
             ratio = float(np.var(medians) / (np.pi / (2.0 * cols)))
             described = _NOISE_DESCRIBED[0] <= spread**2 <= _NOISE_DESCRIBED[1]
             if not (described and np.isfinite(ratio) and ratio > LINE_OFFSET_RATIO):
-                return ScanLineOffsets(np.zeros(rows), ratio, False)
+                return ScanLineOffsets(np.zeros(rows), ratio, False, pilot)
         # back to detector units through the local slope of the transform
         scale = np.median(np.sqrt(np.maximum(model.variance(corrected), 1e-300)), axis=1)
         step = (medians - medians.mean()) * scale
         total += step
-    if not np.all(np.isfinite(total)):
+    if not np.any(total) or not np.all(np.isfinite(total)):
+        # too small for a pilot, or nothing finite to remove
         return ScanLineOffsets(np.zeros(rows), ratio, False)
     return ScanLineOffsets(total - total.mean(), ratio, True)
