@@ -648,13 +648,18 @@ def execute_training_run(run_id: int) -> TrainingRun:
         _update_run(run_id, status=TrainingRun.Status.SUCCEEDED, result=record,
                     activated=activated, finished_at=timezone.now(), stage="done")
     except Exception as exc:
-        logger.exception("training run %s failed", run_id)
-        message = str(exc) if isinstance(exc, TrainingError) else (
-            f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=5)}")
-        _update_run(run_id, status=TrainingRun.Status.FAILED, error=message,
-                    finished_at=timezone.now(), stage="failed")
+        _record_failure(run_id, exc, what="training run")
     run.refresh_from_db()
     return run
+
+
+def _record_failure(run_id: int, exc: Exception, *, what: str) -> None:
+    """Mark a run failed with a message a user can read (a traceback for the unexpected)."""
+    logger.exception("%s %s failed", what, run_id)
+    message = str(exc) if isinstance(exc, TrainingError) else (
+        f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=5)}")
+    _update_run(run_id, status=TrainingRun.Status.FAILED, error=message,
+                finished_at=timezone.now(), stage="failed")
 
 
 # --------------------------------------------------------------------------- group runs
@@ -824,11 +829,7 @@ def _execute_group_run(run: TrainingRun) -> TrainingRun:
         _update_run(run_id, status=TrainingRun.Status.SUCCEEDED, result=record,
                     activated=activated, finished_at=timezone.now(), stage="done")
     except Exception as exc:
-        logger.exception("group training run %s failed", run_id)
-        message = str(exc) if isinstance(exc, TrainingError) else (
-            f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=5)}")
-        _update_run(run_id, status=TrainingRun.Status.FAILED, error=message,
-                    finished_at=timezone.now(), stage="failed")
+        _record_failure(run_id, exc, what="group training run")
     run.refresh_from_db()
     return run
 
