@@ -50,9 +50,14 @@ def run_finished(run) -> bool:
     return status in (TrainingRun.Status.SUCCEEDED, TrainingRun.Status.FAILED)
 
 
+#: Celery logs "succeeded" after the task has returned, i.e. after the task wrote its status to the
+#: database, so a test that saw the status waits a little for the log line.
+LOG_LINE_TIMEOUT_S = 30
+
+
 def worker_handled(workers, queue: str, task_name: str, task_id: str) -> bool:
     """The worker of ``queue`` took this task from the broker and finished it."""
-    log = workers.by_queue[queue].log_tail(1000)
+    log = workers.by_queue[queue].log_path.read_text(errors="replace")
     return (f"{task_name}[{task_id}] received" in log
             and f"{task_name}[{task_id}] succeeded" in log)
 
@@ -70,7 +75,10 @@ def test_denoise_job_runs_in_the_worker_through_the_broker(through_broker):
     assert result.shape == (job.height, job.width)
     assert np.isfinite(result).all()
     # ... and it was the denoise queue's worker that took it from the broker.
-    assert worker_handled(through_broker, "denoise", "denoiser.run_denoise_job", job.task_id)
+    wait_for(lambda: worker_handled(through_broker, "denoise", "denoiser.run_denoise_job",
+                                    job.task_id),
+             timeout_s=LOG_LINE_TIMEOUT_S, workers=through_broker,
+             what="the denoise worker's log to show it received and finished the job")
 
 
 def test_small_retraining_runs_in_the_worker_through_the_broker(through_broker):
@@ -84,7 +92,10 @@ def test_small_retraining_runs_in_the_worker_through_the_broker(through_broker):
     # The worker registered the new model, its file in the shared media storage.
     model = ClassifierModel.objects.get(pk=run.result_id)
     assert model.file.storage.exists(model.file.name)
-    assert worker_handled(through_broker, "training", "training.train_classifier", run.task_id)
+    wait_for(lambda: worker_handled(through_broker, "training", "training.train_classifier",
+                                    run.task_id),
+             timeout_s=LOG_LINE_TIMEOUT_S, workers=through_broker,
+             what="the training worker's log to show it received and finished the run")
 
 
 def test_upload_is_not_held_up_by_a_running_retraining(through_broker):
