@@ -9,7 +9,6 @@ components takes seconds on a CPU.
 """
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -22,6 +21,7 @@ from torch import nn
 from denoiser.reucid.selection.group_cnn import GroupArchitecture, GroupEigenpatchNet
 
 from .group_examples import GroupExamples
+from .early_stopping import EarlyStopping
 from .splitting import group_split
 
 __all__ = ["GroupTrainingConfig", "GroupTrainingOutcome", "train_group_network"]
@@ -137,7 +137,7 @@ def train_group_network(examples: GroupExamples, *, config: GroupTrainingConfig 
                                  weight_decay=config.weight_decay)
     train_index = np.flatnonzero(train)
     test_index = np.flatnonzero(test) if test.any() else train_index
-    best_state, best_loss, since_best = copy.deepcopy(model.state_dict()), float("inf"), 0
+    stopper = EarlyStopping(model, patience=config.patience)
     history: list[dict[str, float]] = []
     for epoch in range(1, config.epochs + 1):
         tick = time.perf_counter()
@@ -162,13 +162,9 @@ def train_group_network(examples: GroupExamples, *, config: GroupTrainingConfig 
         history.append(record)
         if progress is not None:
             progress(record, config.epochs)
-        if val_loss < best_loss - 1e-6:
-            best_state, best_loss, since_best = copy.deepcopy(model.state_dict()), val_loss, 0
-        else:
-            since_best += 1
-            if since_best >= config.patience:
-                break
-    model.load_state_dict(best_state)
+        if stopper.update(model, val_loss):
+            break
+    stopper.restore(model)
     rows = torch.from_numpy(test_index)
     val_loss, accuracy, balanced = _evaluate(model, x[rows], s[rows], y[rows], w[rows])
     model.eval()

@@ -7,7 +7,6 @@ the lowest validation loss is kept.
 """
 from __future__ import annotations
 
-import copy
 import math
 import time
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from torch import nn
 from denoiser.reucid.selection.cnn import CNNArchitecture, EigenpatchCNN
 
 from .augmentation import augment_dihedral
+from .early_stopping import EarlyStopping
 from .splitting import group_split
 
 
@@ -193,7 +193,7 @@ def train_network(
     xv, lv, yv = (torch.from_numpy(np.ascontiguousarray(a))
                   for a in (features[val_mask], values[val_mask], truth[val_mask]))
     history: list[EpochRecord] = []
-    best_state, best_loss, stale = copy.deepcopy(model.state_dict()), math.inf, 0
+    stopper = EarlyStopping(model, patience=settings.patience, min_delta=1e-5)
     for epoch in range(1, settings.epochs + 1):
         started = time.perf_counter()
         model.train()
@@ -216,16 +216,12 @@ def train_network(
         history.append(record)
         if progress is not None:
             progress(record, settings.epochs)
-        if val_loss < best_loss - 1e-5:
-            best_state, best_loss, stale = copy.deepcopy(model.state_dict()), val_loss, 0
-        else:
-            stale += 1
-            if stale >= settings.patience:
-                break
-    model.load_state_dict(best_state)
+        if stopper.update(model, val_loss):
+            break
+    stopper.restore(model)
     model.eval()
     final = classification_metrics(torch.sigmoid(_predict(model, xv, lv)).numpy(), yv.numpy())
-    final["val_loss"] = best_loss
+    final["val_loss"] = stopper.best_loss
     final["train_examples"] = len(xt)
     final["val_examples"] = len(xv)
     return TrainingOutcome(model, history, final, settings,
