@@ -109,12 +109,6 @@ def recorded_group_passes(
         grouped_pipeline.iter_group_pass = original  # type: ignore[assignment]
 
 
-def _snapshot(canvas: Any) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    # the canvas's running sums: what one group adds is the difference of two snapshots
-    # (private fields of PatchCanvas; see docs/training.md for the hook this stands in for)
-    return canvas._sum.copy(), canvas._weight.copy()
-
-
 @dataclass
 class _Contribution:
     """What one group adds to the canvas for one candidate: pixels, weighted sum, weight."""
@@ -138,7 +132,7 @@ def group_contributions(record: PassRecord, ks: Sequence[int]
                 record.patches, record.labels, selector=FixedRank(int(k)),
                 noise_variance=record.noise_variance, pilot=record.pilot,
                 n_classified=record.n_classified, **record.options)):
-            now = _snapshot(canvas)
+            now = canvas.totals()
             before = previous if previous is not None else (np.zeros_like(now[0]),
                                                             np.zeros_like(now[1]))
             changed = np.flatnonzero(now[1] != before[1])

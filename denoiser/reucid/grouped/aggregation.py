@@ -80,6 +80,21 @@ class PatchCanvas:
         self._weight += np.bincount(pixels, weights=np.repeat(weight, len(self._offsets)),
                                     minlength=size)
 
+    def totals(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Copies of the running weighted sum and summed weight, per flat pixel.
+
+        What one group adds is the difference of two snapshots taken around its ``add``
+        (the training labels redo a pass and assemble groups' contributions this way).
+
+        Examples
+        --------
+        >>> canvas = PatchCanvas((2, 2), 1)
+        >>> canvas.add(np.array([3]), np.array([[5.0]]), np.array([2.0]))
+        >>> [part.tolist() for part in canvas.totals()]
+        [[0.0, 0.0, 0.0, 10.0], [0.0, 0.0, 0.0, 2.0]]
+        """
+        return self._sum.copy(), self._weight.copy()
+
     def image(self, *, fill: ArrayLike | None = None) -> NDArray[np.float64]:
         """Weighted average; pixels no patch covers yet take ``fill`` (default: NaN)."""
         covered = self._weight > 0
