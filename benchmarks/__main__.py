@@ -4,7 +4,9 @@ The quality, speed, real-image and fidelity benchmarks (:data:`BENCHMARKS`) run 
 after the other, each rewriting its section of the report (a failing benchmark does
 not stop the others; the exit status says whether all succeeded). Name some to run
 only those: ``python -m benchmarks fidelity``. The issue-9 ablation
-(:data:`ON_REQUEST`: ``python -m benchmarks beyond``) runs only when named. Every
+(:data:`ON_REQUEST`: ``python -m benchmarks beyond``) and the survey loop (``python -m
+benchmarks loop``: a simulated crowd's votes retrain the default method, issue 19) run
+only when named. Every
 command takes its rows from the one registry (:mod:`benchmarks.methods`).
 """
 from __future__ import annotations
@@ -29,6 +31,7 @@ BENCHMARKS: dict[str, str] = {
 #: Benchmarks run only when named (they print tables rather than a report section).
 ON_REQUEST: dict[str, str] = {
     "beyond": "benchmarks.beyond",
+    "loop": "benchmarks.loop",
 }
 
 

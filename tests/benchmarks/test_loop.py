@@ -1,0 +1,77 @@
+"""The loop benchmark's pure parts: adversary counts, label shifts, label errors, verdicts."""
+from __future__ import annotations
+
+import doctest
+
+import pytest
+
+from benchmarks import loop
+
+
+def test_docstring_examples():
+    result = doctest.testmod(loop, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_adversary_counts_make_the_asked_share_of_the_crowd():
+    for n, fraction in zip(loop.adversary_counts(30, loop.ADVERSARY_FRACTIONS),
+                           loop.ADVERSARY_FRACTIONS):
+        assert abs(n / (30 + n) - fraction) < 0.02
+    with pytest.raises(ValueError):
+        loop.adversary_counts(30, [1.0])
+
+
+def honest_and_stuffed(n_honest: int, n_stuffed: int, images=(1, 2, 3)):
+    answers = [(f"h{i}", image, 4 + (i + image) % 3) for i in range(n_honest)
+               for image in images]
+    answers += [(f"a{i}", image, 12) for i in range(n_stuffed) for image in images]
+    return answers, [f"h{i}" for i in range(n_honest)], [f"a{i}" for i in range(n_stuffed)]
+
+
+def test_robust_aggregation_holds_against_a_minority_the_plain_mean_does_not():
+    answers, honest, adversaries = honest_and_stuffed(30, 8)
+    plain = loop.label_shifts(answers, honest, adversaries, 8, robust=False)
+    robust = loop.label_shifts(answers, honest, adversaries, 8, robust=True)
+    assert set(plain) == set(robust) == {1, 2, 3}
+    # the plain mean moves by 8 * (12 - 5) / 38 ≈ 1.5; the robust one by less than half
+    # that (the stuffed answers sit ~5 spreads out, where their weight tapers)
+    assert min(plain.values()) > 1.2
+    assert max(robust.values()) < 0.5 * min(plain.values())
+    # no adversary: nothing moves
+    assert max(loop.label_shifts(answers, honest, adversaries, 0, robust=True).values()) == 0
+
+
+def test_a_majority_of_stuffed_votes_is_the_consensus_even_robustly():
+    answers, honest, adversaries = honest_and_stuffed(5, 8)
+    robust = loop.label_shifts(answers, honest, adversaries, 8, robust=True)
+    assert min(robust.values()) > 3
+
+
+def test_label_errors_per_group():
+    answers = [("e1", 1, 4), ("e2", 1, 6), ("n1", 1, 2), ("a1", 1, 12),
+               ("e1", 2, 5), ("e2", 2, 5), ("n1", 2, 3), ("a1", 2, 12)]
+    roles = {"e1": "expert", "e2": "expert", "n1": "non-expert", "a1": "adversarial"}
+    errors = loop.label_errors(answers, roles, {1: 5, 2: 5})
+    assert errors["expert"] == {"vote": 0.5, "label": 0.0, "votes": 4}
+    assert errors["non-expert"]["label"] == 2.5
+    assert errors["adversarial"]["vote"] == 7.0
+
+
+def rows(psnr_au: float, psnr_gaas: float, contrast: float = 0.9) -> list[dict]:
+    return [{"kind": "scene:x", "material": "Au_110", "dose": 100.0, "psnr": psnr_au,
+             "defect_contrast": contrast, "n_kept": 3.0},
+            {"kind": "crystal", "material": "Au_110", "dose": 100.0, "psnr": 25.0,
+             "n_kept": 3.0},
+            {"kind": "scene:y", "material": "GaAs_110", "dose": 100.0, "psnr": psnr_gaas,
+             "defect_contrast": 0.9, "n_kept": 3.0}]
+
+
+def test_verdicts_read_the_targets_from_held_out_rows():
+    better = loop.verdicts(rows(30.0, 31.0), rows(30.5, 31.0), material="Au_110")
+    assert better["at_least_as_good"] and better["better_on_family"]
+    assert better["family_psnr_gain_db"] == pytest.approx(0.5)
+    # a gain in PSNR bought with the defects is not better
+    worse = loop.verdicts(rows(30.0, 31.0), rows(30.5, 31.0, contrast=0.5), material="Au_110")
+    assert not worse["at_least_as_good"] and not worse["better_on_family"]
+    same = loop.verdicts(rows(30.0, 31.0), rows(30.0, 31.0), material="Au_110")
+    assert same["at_least_as_good"] and not same["better_on_family"]
