@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from denoiser.reucid.simulation.scenes import make_scene
 from survey.statistics import respondent_weights, weighted_label
 
 __all__ = ["adversary_counts", "label_shifts", "label_errors", "main", "verdicts"]
@@ -247,16 +248,15 @@ def _load_classifier(record: Any) -> Any:
 
 def run_loop(profile: Mapping[str, Any], *, seed: int, start: float) -> dict[str, Any]:
     """Steps 1-5 of the module docstring on a configured site; every number measured."""
-    # the site's modules: only after _configure_django
-    from survey.models import Respondent, Survey
-    from survey.selectors import counted_responses
-    from survey.services.crowd import plan_crowd, run_crowd, scene_detail
-    from survey.services.images import add_survey_image
-    from training.group_evaluation import evaluate_selector, summarise_rows
-    from training.group_examples import held_out_group_cases
-    from training.models import TrainingRun
-    from training.services import activate_classifier, start_training_run
-    from denoiser.reucid.simulation.scenes import make_scene
+    # the site's modules need Django set up first (_configure_django)
+    from survey.models import Respondent, Survey  # Django set up first
+    from survey.selectors import counted_responses  # Django set up first
+    from survey.services.crowd import plan_crowd, run_crowd, scene_detail  # Django set up first
+    from survey.services.images import add_survey_image  # Django set up first
+    from training.group_evaluation import evaluate_selector, summarise_rows  # Django set up first
+    from training.group_examples import held_out_group_cases  # Django set up first
+    from training.models import TrainingRun  # Django set up first
+    from training.services import activate_classifier, start_training_run  # Django set up first
 
     run_options = {"kind": "group", "n_crystals": profile["n_crystals"],
                    "n_scenes": profile["n_scenes"], "size": SIZE, "epochs": profile["epochs"],

@@ -201,3 +201,18 @@ def test_choices_follow_the_behaviours():
 def test_docstring_examples():
     result = doctest.testmod(crowd, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_over_real_http_against_a_live_server(live_server, settings):
+    settings.REUCID_RESPONDENT_BURST_RATE = "off"  # every respondent comes from 127.0.0.1
+    survey = make_survey(k_max=K_MAX)
+    image = scene_image(survey, seed=1)
+    report = run_crowd(plan_crowd(3, experts=0.5, adversarial=0.34, seed=10), seed=10,
+                       base_url=live_server.url, repeat_fraction=1.0)
+    assert report.joined == 3 and report.refused == 0
+    assert report.accepted == report.repeated == 3 == Response.objects.count()
+    assert {v.image_id for v in report.votes} == {image.pk}
+    adversary = next(v for v in report.votes if v.role == "adversarial")
+    assert Response.objects.get(respondent_id=report.respondent_ids[adversary.respondent]
+                                ).chosen_k == K_MAX
