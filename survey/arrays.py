@@ -9,6 +9,8 @@ import numpy as np
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
+from denoiser.reucid import read_image
+
 
 @dataclass(frozen=True)
 class StoredDecomposition:
@@ -73,7 +75,6 @@ def read_image_file(path: Path) -> tuple[np.ndarray, tuple[float, float] | None]
     Uses the denoiser core's reader (TIFF, PNG, NPY, DM, EMD, SER, MRC, HDF5...), so survey
     images pass the same checks as uploads.
     """
-    from denoiser.reucid import read_image
 
     data = read_image(Path(path))
     return np.asarray(data.array, dtype=np.float32), data.pixel_size

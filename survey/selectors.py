@@ -10,7 +10,7 @@ from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from survey.arrays import load_group_decomposition
+from survey.arrays import load_decomposition, load_group_decomposition, load_npy
 from survey.labels import RESPONDENT_MEANS, GroupSurveyLabel, SurveyLabel
 from survey.models import Presentation, Respondent, Response, Survey, SurveyImage
 from survey.statistics import (
@@ -339,7 +339,6 @@ def iter_survey_labels(min_responses: int = 1, *,
 
 def labels_for(images: list[SurveyImage]) -> Iterator[SurveyLabel]:
     """The label of each image, reading its answers and arrays only when it is reached."""
-    from survey.arrays import load_decomposition, load_npy
 
     weights_by_survey: dict[int, dict[int, float]] = {}
     for image in images:

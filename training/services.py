@@ -13,6 +13,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from importlib.metadata import version
 from pathlib import Path
 from typing import IO, Any
 
@@ -23,6 +24,50 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from denoiser.reucid.paper.decomposition import decompose
+from denoiser.reucid.selection.cnn import CNNClassifier, load_classifier, save_classifier
+from denoiser.reucid.selection.group_cnn import (
+    GROUP_KIND,
+    GroupClassifier,
+    load_group_classifier,
+    model_kind,
+    save_group_classifier,
+)
+from denoiser.reucid.simulation import HELD_OUT_MATERIALS, TRAINING_MATERIALS
+from survey.selectors import iter_group_survey_labels, iter_survey_labels
+
+from .evaluation import (
+    calibrate_threshold,
+    evaluate_cases,
+    meets_acceptance,
+    rows_as_dicts,
+    summarise_by_dose,
+)
+from .examples import (
+    PAPER_DOSES,
+    build_auto_stacks,
+    load_stacks,
+    save_stacks,
+    simulated_cases,
+    stacks_to_arrays,
+    survey_stack,
+)
+from .group_evaluation import compare_rows, evaluate_selector, summarise_rows
+from .group_examples import (
+    GroupExamples,
+    build_group_examples,
+    held_out_group_cases,
+    training_group_cases,
+)
+from .group_labels import survey_group_examples
+from .group_trainer import GroupTrainingConfig, train_group_network
+from .labels import (
+    DEFAULT_LABEL_RULE,
+    LABEL_RULES,
+    PAPER_IEF_CONSTANT,
+    fit_ief_constant,
+    ief_curve,
+)
 from .models import (
     ActivationEvent,
     ClassifierModel,
@@ -31,6 +76,8 @@ from .models import (
     LabelSource,
     TrainingRun,
 )
+from .selectors import shipped_model_path
+from .trainer import TrainingConfig, train_network, tune_architecture
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +114,6 @@ def code_version() -> str:
     except (OSError, subprocess.SubprocessError):
         pass
     try:
-        from importlib.metadata import version
 
         return f"reucid {version('reucid')}"
     except Exception:  # noqa: BLE001 - not installed as a package
@@ -95,7 +141,6 @@ def store_dataset(stacks: Sequence[Any], *, name: str, source: str, label_rule: 
                   rule_parameters: dict[str, Any] | None = None,
                   seed: int | None = None) -> LabelledDataset:
     """Save labelled stacks as an ``.npz`` dataset with one provenance row per image."""
-    from .examples import save_stacks
 
     if not stacks:
         raise TrainingError(f"no labelled images for the {source} dataset")
@@ -145,9 +190,6 @@ def create_auto_dataset(*, n_scenes: int = 48, doses: Sequence[float] | None = N
     (electrons per pixel) add images per scene and ``aligned_share`` is the chance that
     a scene is an aligned perfect crystal (see ``training.examples.build_auto_stacks``).
     """
-    from .examples import PAPER_DOSES, build_auto_stacks
-    from .labels import DEFAULT_LABEL_RULE, LABEL_RULES, PAPER_IEF_CONSTANT
-    from denoiser.reucid.simulation import TRAINING_MATERIALS
 
     rule = rule or DEFAULT_LABEL_RULE
     if rule not in LABEL_RULES:
@@ -172,9 +214,7 @@ def create_auto_dataset(*, n_scenes: int = 48, doses: Sequence[float] | None = N
 
 def create_survey_dataset(*, min_responses: int = 1) -> LabelledDataset | None:
     """Turn the survey's mean choices into a dataset; None when there are none yet."""
-    from survey.selectors import iter_survey_labels
 
-    from .examples import survey_stack
 
     stacks = [survey_stack(label) for label in iter_survey_labels(min_responses=min_responses)]
     if not stacks:
@@ -185,7 +225,6 @@ def create_survey_dataset(*, min_responses: int = 1) -> LabelledDataset | None:
 
 
 def load_dataset_stacks(dataset: LabelledDataset) -> list[Any]:
-    from .examples import load_stacks
 
     with dataset.file.open("rb") as handle:
         return load_stacks(handle)
@@ -204,8 +243,6 @@ class TrainedClassifier:
 
 def held_out_cases(*, n_scenes: int = 9, shape: tuple[int, int] = (128, 128)) -> list[Any]:
     """Fixed evaluation images of the held-out materials at the paper's doses."""
-    from .examples import simulated_cases
-    from denoiser.reucid.simulation import HELD_OUT_MATERIALS
 
     return list(simulated_cases(materials=HELD_OUT_MATERIALS, n_scenes=n_scenes,
                                 shape=shape, seed=EVALUATION_SEED))
@@ -220,8 +257,6 @@ def calibration_cases(*, n_scenes: int = 6, shape: tuple[int, int] = (128, 128),
     :func:`training.examples.simulated_cases`: pass the training data's, so the threshold
     is calibrated on the same kinds of images the network learnt from.
     """
-    from .examples import simulated_cases
-    from denoiser.reucid.simulation import TRAINING_MATERIALS
 
     return list(simulated_cases(materials=TRAINING_MATERIALS, n_scenes=n_scenes,
                                 shape=shape, pixel_doses=pixel_doses,
@@ -243,17 +278,7 @@ def train_and_evaluate(stacks: Sequence[Any], *, config: Any, tune_trials: int =
     eigenpatches the model ranks; it travels in the metadata too, and the denoiser
     computes that many per stack when it uses the model.
     """
-    from denoiser.reucid.selection.cnn import CNNClassifier
 
-    from .evaluation import (
-        calibrate_threshold,
-        evaluate_cases,
-        meets_acceptance,
-        rows_as_dicts,
-        summarise_by_dose,
-    )
-    from .examples import stacks_to_arrays
-    from .trainer import train_network, tune_architecture
 
     x, lam, y, groups = stacks_to_arrays(stacks)
     trials: list[dict[str, Any]] = []
@@ -379,8 +404,6 @@ def load_model_file(path: Path) -> tuple[str, Any]:
     denoiser.reucid.errors.ModelLoadError
         For a missing, corrupt or foreign file.
     """
-    from denoiser.reucid.selection.cnn import load_classifier
-    from denoiser.reucid.selection.group_cnn import GROUP_KIND, load_group_classifier, model_kind
 
     if model_kind(path) == GROUP_KIND:
         return GROUP_KIND, load_group_classifier(path)
@@ -436,7 +459,6 @@ def register_shipped_model(kind: str = "paper") -> tuple[ClassifierModel | None,
     Idempotent. Returns ``(record, created, activated)``; ``record`` is None when the
     package has no shipped model file of that kind.
     """
-    from .selectors import shipped_model_path
 
     path = shipped_model_path(kind)
     if not path.is_file():
@@ -484,7 +506,7 @@ def start_training_run(*, source: str = TrainingRun.Source.BOTH, tune_trials: in
                               auto_activate=auto_activate, user=user, options=options)
 
     def enqueue() -> None:
-        from .tasks import train_classifier_task
+        from .tasks import train_classifier_task  # a real cycle: training.tasks imports this module
 
         result = train_classifier_task.delay(run.pk)
         TrainingRun.objects.filter(pk=run.pk).update(task_id=str(result.id or ""))
@@ -545,9 +567,7 @@ def fail_stale_training_runs(*, now: Any = None) -> list[int]:
 def _active_is_better(active: ClassifierModel | None, candidate_rows: list[dict[str, Any]],
                       cases: Sequence[Any]) -> tuple[bool, dict[str, Any]]:
     """Compare on the same held-out images: True when the candidate's PSNR is higher."""
-    from denoiser.reucid.selection.cnn import load_classifier
 
-    from .evaluation import evaluate_cases
 
     candidate = float(np.mean([r["psnr_cnn"] for r in candidate_rows])) if candidate_rows \
         else float("-inf")
@@ -568,7 +588,6 @@ def execute_training_run(run_id: int) -> TrainingRun:
     Every failure is recorded on the run (status ``failed`` with the reason) and leaves
     the active model untouched.
     """
-    from .trainer import TrainingConfig
 
     if not _claim_run(run_id):
         return TrainingRun.objects.get(pk=run_id)
@@ -625,7 +644,6 @@ def execute_training_run(run_id: int) -> TrainingRun:
             progress=on_epoch, stage=lambda text: _update_run(run_id, stage=text),
         )
         _update_run(run_id, stage="saving the model")
-        from denoiser.reucid.selection.cnn import save_classifier
 
         name = f"run #{run_id} ({run.source})"
         with tempfile.TemporaryDirectory() as folder:
@@ -701,7 +719,6 @@ def run_options_from_form(data: Any) -> dict[str, Any] | None:
 def group_examples_for_run(source: str, options: dict[str, Any],
                            progress: Callable[[int, int], None] | None = None) -> Any:
     """Labelled group components of a run: simulations and/or the survey's choices."""
-    from .group_examples import GroupExamples, build_group_examples, training_group_cases
 
     parts = []
     if source in (TrainingRun.Source.AUTO, TrainingRun.Source.BOTH):
@@ -712,9 +729,7 @@ def group_examples_for_run(source: str, options: dict[str, Any],
                                           defect_weight=float(options["defect_weight"]),
                                           progress=progress))
     if source in (TrainingRun.Source.SURVEY, TrainingRun.Source.BOTH):
-        from survey.selectors import iter_group_survey_labels
 
-        from .group_labels import survey_group_examples
 
         survey = survey_group_examples(iter_group_survey_labels(
             min_responses=int(options["min_responses"]),
@@ -740,8 +755,6 @@ def gate_against_active(candidate: Any, *, cases: Sequence[Any] | None = None
     The reference is the active group model, else the noise-edge rule (what an upload
     runs when no group model is active).
     """
-    from .group_evaluation import compare_rows, evaluate_selector, summarise_rows
-    from .group_examples import held_out_group_cases
 
     cases = list(cases) if cases is not None else held_out_group_cases()
     active = ClassifierModel.objects.filter(is_active=True, kind="group").first()
@@ -767,9 +780,7 @@ def gate_against_active(candidate: Any, *, cases: Sequence[Any] | None = None
 def _execute_group_run(run: TrainingRun) -> TrainingRun:
     """A group-classifier run: label, train, gate on the held-out set, register, maybe
     activate (only when the gate holds)."""
-    from denoiser.reucid.selection.group_cnn import GroupClassifier, save_group_classifier
 
-    from .group_trainer import GroupTrainingConfig, train_group_network
 
     run_id = run.pk
     options = {**GROUP_RUN_OPTIONS,
@@ -796,7 +807,6 @@ def _execute_group_run(run: TrainingRun) -> TrainingRun:
         outcome = train_group_network(examples, config=config, progress=on_epoch)
         _update_run(run_id, stage="comparing with the active model on held-out images")
         name = f"run #{run_id} ({run.source}, group)"
-        from .group_examples import held_out_group_cases
 
         cases = held_out_group_cases(n_crystals=int(options["held_out_crystals"]),
                                      size=int(options["held_out_size"]),
@@ -842,10 +852,7 @@ def refit_ief_constant(*, min_responses: int = 1) -> Any:
     Returns a :class:`training.labels.ConstantFit`; raises :class:`TrainingError` when no
     survey image has ground truth yet.
     """
-    from denoiser.reucid.paper.decomposition import decompose
-    from survey.selectors import iter_survey_labels
 
-    from .labels import fit_ief_constant, ief_curve
 
     curves, targets = [], []
     for label in iter_survey_labels(min_responses=min_responses):

@@ -5,6 +5,7 @@ import logging
 import os
 import secrets
 from collections.abc import Callable
+from io import BytesIO
 
 import numpy as np
 from django.conf import settings
@@ -12,11 +13,18 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
+from PIL import Image
 
+from denoiser.reucid import decompose
 from survey.arrays import decomposition_bytes, group_decomposition_bytes, load_npy, npy_bytes
-from training import services as training_services
 from survey.models import Candidate, Survey, SurveyImage, new_token
-from survey.rendering import display_range, encode_blinded_png
+from survey.rendering import (
+    display_range,
+    encode_blinded_png,
+    fixed_length_png,
+    fixed_png_length,
+)
+from training import services as training_services
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +138,7 @@ def _same_modification_time(names: list[str]) -> None:
 
 def queue_candidates(image: SurveyImage) -> None:
     """Queue candidate generation for after the current transaction commits."""
+    # a real cycle: survey.tasks imports this module
     from survey.tasks import generate_candidates_task
 
     image_id = image.pk
@@ -137,8 +146,6 @@ def queue_candidates(image: SurveyImage) -> None:
 
 
 def _core_decompose(image: np.ndarray, *, n_components: int, seed: int):
-    from denoiser.reucid import decompose
-
     return decompose(image, n_components=n_components, seed=seed)
 
 
@@ -266,11 +273,8 @@ def reblind_image(image: SurveyImage) -> int:
     one modification time; the reference is rendered apart. Answers keep pointing at the
     same candidates. Returns how many candidate files were rewritten (0: already blinded).
     """
-    from io import BytesIO
 
-    from PIL import Image
 
-    from survey.rendering import fixed_length_png, fixed_png_length
 
     length = fixed_png_length(image.height, image.width)
     rewritten = 0

@@ -17,15 +17,6 @@ CHECKED = ("denoiser", "survey", "training", "reucid_site", "benchmarks", "scrip
 #: A comment this many lines above the import (or on its line) explains it; this covers
 #: ``import matplotlib``, a blank line, ``matplotlib.use("Agg")``, ``import matplotlib.pyplot``.
 WHY_WITHIN_LINES = 4
-#: Files still holding unexplained local imports, with their count, which may only
-#: shrink: issue 15 (group labels) is editing them.
-PENDING = {
-    "training/services.py": 35,
-    "training/management/commands/train_classifier.py": 8,
-    "survey/selectors.py": 1,
-    "survey/services/images.py": 5,
-    "survey/arrays.py": 1,
-}
 
 
 def unexplained_local_imports(path: Path) -> list[int]:
@@ -59,7 +50,7 @@ def test_every_function_local_import_says_why():
     unexplained = []
     for relative, path in _checked_files():
         lines = unexplained_local_imports(path)
-        if len(lines) > PENDING.get(relative, 0):
+        if lines:
             unexplained.append(f"{relative}: lines {lines}")
     assert not unexplained, ("move these imports to the top of the module, or say in a "
                              "comment why they must stay local:\n" + "\n".join(unexplained))

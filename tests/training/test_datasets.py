@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 
-import survey.selectors
 from survey.labels import SurveyLabel
 from training import selectors, services
 from training.examples import (
@@ -70,7 +69,7 @@ def test_auto_and_survey_datasets_sit_side_by_side(monkeypatch, simulated_stack)
     labels = [SurveyLabel(i, rng.random((32, 32)), None, rng.random((25, 9, 9)),
                               np.linspace(5, 1, 25), mean_k=5, n_responses=2)
               for i in range(3)]
-    monkeypatch.setattr(survey.selectors, "iter_survey_labels",
+    monkeypatch.setattr(services, "iter_survey_labels",
                         lambda min_responses=1: iter(labels))
     surveyed = services.create_survey_dataset()
     assert {d.source for d in LabelledDataset.objects.all()} == {"auto", "survey"}
@@ -89,7 +88,7 @@ def test_refit_command_reports_a_fit_from_survey_images_with_ground_truth(monkey
                                  shape=(64, 64), seed=2))
     labels = [SurveyLabel(i, c.noisy, c.clean, np.zeros((25, 5, 5)), np.ones(25),
                               mean_k=4, n_responses=3) for i, c in enumerate(cases)]
-    monkeypatch.setattr(survey.selectors, "iter_survey_labels",
+    monkeypatch.setattr(services, "iter_survey_labels",
                         lambda min_responses=1: iter(labels))
     out = io.StringIO()
     call_command("refit_ief_constant", stdout=out)

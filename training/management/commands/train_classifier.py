@@ -13,7 +13,29 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from training.labels import LABEL_RULES
+from denoiser.reucid.selection.group_cnn import (
+    GROUP_SHIPPED_MODEL_CARD_PATH,
+    GROUP_SHIPPED_MODEL_PATH,
+    GroupClassifier,
+    save_group_classifier,
+)
+from training.group_evaluation import compare_rows, evaluate_selector, summarise_rows
+from training.group_examples import (
+    DEFAULT_DEFECT_WEIGHT,
+    build_group_examples,
+    held_out_group_cases,
+    training_group_cases,
+)
+from training.group_trainer import GroupTrainingConfig, train_group_network
+from training.labels import DEFAULT_LABEL_RULE, LABEL_RULES, PAPER_IEF_CONSTANT
+from training.services import (
+    calibration_cases,
+    code_version,
+    held_out_cases,
+    model_metadata,
+    train_and_evaluate,
+)
+from training.trainer import TrainingConfig
 
 
 class Command(BaseCommand):
@@ -124,14 +146,6 @@ class Command(BaseCommand):
         from denoiser.reucid.selection.cnn import SHIPPED_MODEL_CARD_PATH, SHIPPED_MODEL_PATH, save_classifier
         from training.evaluation import format_table, shared_sim_cases
         from training.examples import PAPER_DOSES, build_auto_stacks
-        from training.labels import DEFAULT_LABEL_RULE, PAPER_IEF_CONSTANT
-        from training.services import (
-            calibration_cases,
-            held_out_cases,
-            model_metadata,
-            train_and_evaluate,
-        )
-        from training.trainer import TrainingConfig
 
         rule = options["rule"] or DEFAULT_LABEL_RULE
         c = PAPER_IEF_CONSTANT if options["c"] is None else options["c"]
@@ -249,21 +263,6 @@ class Command(BaseCommand):
             + ("" if gate.get("ok") else f" (not: {', '.join(gate.get('failures', []))})")))
 
     def _ship_group(self, options) -> None:
-        from denoiser.reucid.selection.group_cnn import (
-            GROUP_SHIPPED_MODEL_CARD_PATH,
-            GROUP_SHIPPED_MODEL_PATH,
-            GroupClassifier,
-            save_group_classifier,
-        )
-        from training.group_evaluation import compare_rows, evaluate_selector, summarise_rows
-        from training.group_examples import (
-            DEFAULT_DEFECT_WEIGHT,
-            build_group_examples,
-            held_out_group_cases,
-            training_group_cases,
-        )
-        from training.group_trainer import GroupTrainingConfig, train_group_network
-        from training.services import code_version
 
         seed, epochs = options["seed"], self._group_epochs(options)
         cases = training_group_cases(n_crystals=options["crystals"],
