@@ -44,7 +44,7 @@ import numpy as np
 from denoiser.reucid.simulation.scenes import make_scene
 from survey.statistics import respondent_weights, weighted_label
 
-__all__ = ["adversary_counts", "label_shifts", "label_errors", "main", "verdicts"]
+__all__ = ["adversary_counts", "adversary_weight", "label_shifts", "label_errors", "main", "verdicts"]
 
 #: Fractions of adversarial respondents in the crowd the robustness table reports.
 ADVERSARY_FRACTIONS: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3)
@@ -127,6 +127,30 @@ def label_shifts(answers: Sequence[tuple[Any, Any, int]], honest: Iterable[Any],
     before = _means([a for a in answers if a[0] in honest], robust=robust)
     after = _means([a for a in answers if a[0] in chosen], robust=robust)
     return {image: abs(after[image] - before[image]) for image in before}
+
+
+def adversary_weight(answers: Sequence[tuple[Any, Any, int]], honest: Iterable[Any],
+                     adversaries: Sequence[Any], n_adversaries: int) -> float | None:
+    """The mean robust weight the site gives the first ``n_adversaries`` adversaries.
+
+    Weights as :func:`label_shifts` computes them for the honest respondents plus those
+    adversaries (1 = an ordinary answer, 0.05 = the floor); None without adversaries.
+
+    Examples
+    --------
+    >>> honest = [(f"h{i}", 1, 4 + i % 2) for i in range(8)]
+    >>> stuffed = [(f"a{i}", 1, 12) for i in range(2)]
+    >>> round(adversary_weight(honest + stuffed, [f"h{i}" for i in range(8)],
+    ...                        ["a0", "a1"], 2), 2)
+    0.29
+    """
+    chosen_adversaries = set(list(adversaries)[:n_adversaries])
+    if not chosen_adversaries:
+        return None
+    chosen = set(honest) | chosen_adversaries
+    weights = respondent_weights([a for a in answers if a[0] in chosen])
+    present = [weights[r] for r in chosen_adversaries if r in weights]
+    return float(np.mean(present)) if present else None
 
 
 def label_errors(answers: Sequence[tuple[Any, Any, int]], roles: Mapping[Any, str],
@@ -335,6 +359,7 @@ def run_loop(profile: Mapping[str, Any], *, seed: int, start: float) -> dict[str
             for robust in (True, False):
                 shifts = label_shifts(kept, honest_ids, ids, count, robust=robust)
                 row["robust" if robust else "plain"] = max(shifts.values())
+            row["adversary_weight"] = adversary_weight(kept, honest_ids, ids, count)
             robustness.append(row)
         for r in report.respondent_ids.values():
             roles.setdefault(r, f"adversarial ({kind})")
@@ -419,11 +444,12 @@ def tables(result: Mapping[str, Any]) -> str:
         lines.append(f"| {role} | {row['votes']} | {row['vote']:.2f} | {row['label']:.2f} | "
                      f"{row.get('loss_db', float('nan')):.3f} |")
     lines += ["", "| adversaries | share of crowd | adversaries (counted) | max change of an "
-              "image's mean k, robust | plain mean |", "|---|---|---|---|---|"]
+              "image's mean k, robust | plain mean | adversaries' mean robust weight |",
+              "|---|---|---|---|---|---|"]
     for row in result["robustness"]:
         lines.append(f"| {row['adversary']} | {row['fraction']:.0%} | {row['adversaries']} "
                      f"({row['adversaries_counted']}) | {row['robust']:.2f} | "
-                     f"{row['plain']:.2f} |")
+                     f"{row['plain']:.2f} | {_fmt(row.get('adversary_weight'), 2)} |")
     return "\n".join(lines)
 
 

@@ -37,6 +37,9 @@ def test_robust_aggregation_holds_against_a_minority_the_plain_mean_does_not():
     # that (the stuffed answers sit ~5 spreads out, where their weight tapers)
     assert min(plain.values()) > 1.2
     assert max(robust.values()) < 0.5 * min(plain.values())
+    # the stuffed answers keep part of their weight (they sit where the taper is)
+    assert 0.05 < loop.adversary_weight(answers, honest, adversaries, 8) < 0.5
+    assert loop.adversary_weight(answers, honest, adversaries, 0) is None
     # no adversary: nothing moves
     assert max(loop.label_shifts(answers, honest, adversaries, 0, robust=True).values()) == 0
 
@@ -45,6 +48,7 @@ def test_a_majority_of_stuffed_votes_is_the_consensus_even_robustly():
     answers, honest, adversaries = honest_and_stuffed(5, 8)
     robust = loop.label_shifts(answers, honest, adversaries, 8, robust=True)
     assert min(robust.values()) > 3
+    assert loop.adversary_weight(answers, honest, adversaries, 8) == 1.0
 
 
 def test_label_errors_per_group():
