@@ -463,6 +463,8 @@ class CrowdReport:
         Crowd index -> database id of the respondent.
     truths : dict
         Image id -> :class:`ImageTruth`.
+    roles : dict
+        Crowd index -> role, for every respondent who tried to join.
     """
 
     votes: list[Vote] = field(default_factory=list)
@@ -525,17 +527,15 @@ class CrowdReport:
         return out
 
 
-class _Lookup:
-    """Token -> shown k, read from the database (the oracle's eyes)."""
-
-    @staticmethod
-    def shown_ks(tokens: Sequence[str]) -> list[int | None]:
-        rows = dict(ShownCandidate.objects.filter(token__in=list(tokens))
-                    .values_list("token", "candidate__k"))
-        missing = [t for t in tokens if t not in rows]
-        if missing:
-            raise CrowdError(f"{len(missing)} shown candidate token(s) are unknown")
-        return [rows[t] for t in tokens]
+def _shown_ks(tokens: Sequence[str]) -> list[int | None]:
+    """The k each of a respondent's tokens shows (None: the raw noisy image), read from
+    the database: the oracle's eyes."""
+    rows = dict(ShownCandidate.objects.filter(token__in=list(tokens))
+                .values_list("token", "candidate__k"))
+    missing = [t for t in tokens if t not in rows]
+    if missing:
+        raise CrowdError(f"{len(missing)} shown candidate token(s) are unknown")
+    return [rows[t] for t in tokens]
 
 
 def _answer_once(transport: Transport, headers: dict[str, str], question: dict,
@@ -544,7 +544,7 @@ def _answer_once(transport: Transport, headers: dict[str, str], question: dict,
     image_id = int(question["image"]["id"])
     tokens = [c["token"] for c in question["candidates"]]
     truth = truths[image_id]
-    shown = _Lookup.shown_ks(tokens)
+    shown = _shown_ks(tokens)
     position = choose_candidate(shown, truth, respondent, seed=seed)
     think_ms = int(_rng(seed, respondent.index, image_id, 3).integers(2000, 20000))
     payload = {"image": image_id, "candidate": tokens[position], "time_taken_ms": think_ms}
