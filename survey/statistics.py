@@ -166,8 +166,12 @@ def consensus_distances(answers: Iterable[tuple[object, object, int]],
 
     For every image with at least ``MIN_ANSWERS_FOR_CONSENSUS`` answers the consensus is the
     (weighted) median k and the spread 1.4826 × the (weighted) median absolute deviation,
-    at least 1 (one step of k). A respondent's distance is the median over their answers of
-    ``|k − consensus| / spread``; respondents with no answer on such an image get 0.
+    at least 1 (one step of k). With ``d = (k − consensus) / spread`` per answer, a
+    respondent's distance is the larger of the median of ``|d|`` (answers far off) and
+    ``|mean d| × sqrt(n)`` over their ``n`` answers (answers off *to one side*, every
+    time: about 1 for an honest respondent whatever ``n``, growing with ``n`` for one who
+    always picks the largest or the smallest k, even when each answer alone is within
+    the honest spread). Respondents with no answer on such an image get 0.
 
     Parameters
     ----------
@@ -198,9 +202,17 @@ def consensus_distances(answers: Iterable[tuple[object, object, int]],
         median = _weighted_median(ks, w)
         spread = max(1.4826 * _weighted_median(np.abs(ks - median), w), 1.0)
         for respondent, k in rows:
-            scores[respondent].append(abs(k - median) / spread)
-    return {respondent: float(np.median(values)) if values else 0.0
-            for respondent, values in scores.items()}
+            scores[respondent].append((k - median) / spread)
+    return {respondent: _distance(values) for respondent, values in scores.items()}
+
+
+def _distance(deviations: list[float]) -> float:
+    """Far off (median ``|d|``) or off to one side (``|mean d| sqrt(n)``), the larger."""
+    if not deviations:
+        return 0.0
+    values = np.asarray(deviations, dtype=np.float64)
+    one_sided = abs(float(values.mean())) * np.sqrt(len(values))
+    return max(float(np.median(np.abs(values))), one_sided)
 
 
 def respondent_weights(
