@@ -34,11 +34,11 @@ def test_robust_aggregation_holds_against_a_minority_the_plain_mean_does_not():
     robust = loop.label_shifts(answers, honest, adversaries, 8, robust=True)
     assert set(plain) == set(robust) == {1, 2, 3}
     # the plain mean moves by 8 * (12 - 5) / 38 ≈ 1.5; the robust one by less than half
-    # that (the stuffed answers sit ~5 spreads out, where their weight tapers)
+    # that (the stuffed answers sit ~5 spreads out, always on one side)
     assert min(plain.values()) > 1.2
     assert max(robust.values()) < 0.5 * min(plain.values())
-    # the stuffed answers keep part of their weight (they sit where the taper is)
-    assert 0.05 < loop.adversary_weight(answers, honest, adversaries, 8) < 0.5
+    # the site's robust weights cut the stuffed answers' weight
+    assert 0.05 <= loop.adversary_weight(answers, honest, adversaries, 8) < 0.5
     assert loop.adversary_weight(answers, honest, adversaries, 0) is None
     # no adversary: nothing moves
     assert max(loop.label_shifts(answers, honest, adversaries, 0, robust=True).values()) == 0
