@@ -13,7 +13,17 @@ from denoiser.reucid.errors import ModelLoadError
 # modules, not names: the shipped paths are read when asked (tests point them elsewhere)
 from denoiser.reucid.selection import cnn, group_cnn
 
+from .group_evaluation import TOLERANCES
 from .models import ClassifierModel, LabelledDataset, TrainingRun
+
+
+def gate_tolerances() -> dict[str, tuple[int, float]]:
+    """The retraining gate's measures: name -> (direction, tolerance).
+
+    Direction ``+1``: higher is better, ``-1``: lower is better, ``0``: closer to 1 is
+    better; the tolerance is what a mean may lose and still count as not worse.
+    """
+    return dict(TOLERANCES)
 
 
 def active_classifier_record(kind: str = "paper") -> ClassifierModel | None:

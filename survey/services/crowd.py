@@ -48,6 +48,7 @@ from survey.arrays import load_npy
 from survey.models import Respondent, ShownCandidate, SurveyImage
 from survey.selectors import counted_responses, current_survey, ready_images
 from training import services as training_services
+from training.selectors import gate_tolerances
 
 __all__ = [
     "BEHAVIOURS", "Behaviour", "CrowdError", "CrowdReport", "ImageTruth", "PlannedRespondent",
@@ -82,8 +83,9 @@ class Behaviour:
 
 
 #: The behaviours of the simulated crowd. The noise is in decibels of the fidelity-aware
-#: score: an expert tells apart candidates a tenth of a dB apart, a non-expert about half
-#: a dB, and a non-expert gives up 0.08 dB per eigenpatch for a smoother picture.
+#: score: an expert tells apart candidates a tenth of a decibel apart, a non-expert about
+#: half a decibel, and a non-expert gives up ``smooth_bias_db`` per eigenpatch for a
+#: smoother picture.
 BEHAVIOURS: dict[str, Behaviour] = {
     "expert": Behaviour("expert", noise_db=0.1),
     "non-expert": Behaviour("non-expert", noise_db=0.5, smooth_bias_db=0.08),
@@ -197,14 +199,11 @@ def parse_scene_detail(detail: str) -> dict[str, Any] | None:
 
 def _measure_weights() -> dict[str, tuple[int, float]]:
     # direction and dB per unit: one gate tolerance of a measure counts as much as one
-    # gate tolerance of PSNR. Local: the training app's evaluation module brings torch
-    # (through the group classifier's features), which the survey app otherwise does
-    # without until a crowd runs.
-    from training.group_evaluation import TOLERANCES
-
-    psnr_tolerance = TOLERANCES["psnr"][1]
+    # gate tolerance of PSNR
+    tolerances = gate_tolerances()
+    psnr_tolerance = tolerances["psnr"][1]
     return {name: (direction, psnr_tolerance / tolerance)
-            for name, (direction, tolerance) in TOLERANCES.items() if name != "psnr"}
+            for name, (direction, tolerance) in tolerances.items() if name != "psnr"}
 
 
 def fidelity_score(measures: dict[str, float]) -> float:
