@@ -206,7 +206,11 @@ def _hdf5_kind(source: Path, head: bytes) -> str:
         return "mat"
     import h5py
 
-    with h5py.File(source, "r") as handle:
+    try:
+        handle = h5py.File(source, "r")
+    except OSError:
+        return "hdf5"  # the signature says HDF5; reading it says how it is damaged
+    with handle:
         attributes = dict(handle.attrs)
         file_format = attributes.get("file_format")
         if isinstance(file_format, bytes):

@@ -303,3 +303,13 @@ def test_velox_spectrum_streams_do_not_count_and_are_not_read(tmp_path, image):
         handle.create_dataset("Data/SpectrumStream/x/Data", shape=(4096, 4096), dtype="u2",
                               compression="gzip")
     assert read_image(path, max_pixels=64 * 64).array.shape == image.shape
+
+
+@pytest.mark.parametrize("tail", [b"", bytes(range(256)) * 3])
+def test_a_damaged_file_with_the_hdf5_signature_is_refused_with_a_clear_error(tmp_path, tail):
+    # found by the upload fuzzer: h5py's OSError used to escape the format detection
+    damaged = tmp_path / "frame.emd"
+    damaged.write_bytes(b"\x89HDF\r\n\x1a\n" + tail)
+    assert detect_format(damaged) == "hdf5"
+    with pytest.raises(InvalidImageError, match="could not be read as HDF5"):
+        read_image(damaged)
