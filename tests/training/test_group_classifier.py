@@ -8,7 +8,8 @@ from denoiser.reucid.grouped import denoise_grouped
 from denoiser.reucid.grouped import pipeline as grouped_pipeline
 from denoiser.reucid.selection import NoiseEdge, SelectionContext
 from denoiser.reucid.selection.group_cnn import GroupClassifier
-from training.group_evaluation import compare_rows
+from training import selectors as training_selectors
+from training.group_evaluation import TOLERANCES, compare_rows
 from training.group_examples import (
     GroupComponents,
     GroupExamples,
@@ -112,3 +113,10 @@ def test_the_gate_wants_every_measure_at_every_dose():
 def test_training_without_labels_is_refused(bad):
     with pytest.raises(ValueError):
         train_group_network(bad)
+
+
+def test_gate_tolerances_are_the_gates_and_a_copy():
+    tolerances = training_selectors.gate_tolerances()
+    assert tolerances == TOLERANCES and set(tolerances) >= {"psnr", "defect_contrast"}
+    tolerances["psnr"] = (1, 99.0)
+    assert training_selectors.gate_tolerances()["psnr"] == TOLERANCES["psnr"] != (1, 99.0)
