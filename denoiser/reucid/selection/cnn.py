@@ -320,6 +320,11 @@ def save_classifier(
         "state_dict": {k: v.detach().cpu().clone() for k, v in network.state_dict().items()},
         "metadata": builtin_metadata(dict(metadata or {})),
     }
+    return write_model_file(payload, path)
+
+
+def write_model_file(payload: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Write a model payload atomically: ``path`` is either the old file or the new one."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".part")
@@ -332,6 +337,25 @@ def save_classifier(
         if os.path.exists(temporary):
             os.unlink(temporary)
     return target
+
+
+def read_model_file(path: str | os.PathLike[str], *, map_location: str = "cpu") -> Any:
+    """The payload of a model file, read without running code (``weights_only``).
+
+    Raises
+    ------
+    ModelLoadError
+        If the file is missing or torch cannot read it.
+    """
+    source = Path(path)
+    if not source.is_file():
+        raise ModelLoadError(f"classifier model file not found: {source}")
+    try:
+        return torch.load(source, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt/unsafe files
+        raise ModelLoadError(
+            f"{source.name} is not a readable classifier model file ({type(exc).__name__})"
+        ) from exc
 
 
 def load_classifier(
@@ -359,14 +383,7 @@ def load_classifier(
     denoiser.reucid.errors.ModelLoadError: classifier model file not found: /nonexistent.pt
     """
     source = Path(path)
-    if not source.is_file():
-        raise ModelLoadError(f"classifier model file not found: {source}")
-    try:
-        payload = torch.load(source, map_location=device, weights_only=True)
-    except Exception as exc:  # torch raises many types for corrupt/unsafe files
-        raise ModelLoadError(
-            f"{source.name} is not a readable classifier model file ({type(exc).__name__})"
-        ) from exc
+    payload = read_model_file(source, map_location=device)
     if isinstance(payload, dict) and payload.get("kind") == "group":
         raise ModelLoadError(
             f"{source.name} is a group classifier (kind 'group') for the default method, "

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,7 +39,13 @@ from torch import nn
 
 from ..errors import ModelLoadError
 from .base import SelectionContext
-from .cnn import MODEL_FORMAT, builtin_metadata, eigenpatch_features
+from .cnn import (
+    MODEL_FORMAT,
+    builtin_metadata,
+    eigenpatch_features,
+    read_model_file,
+    write_model_file,
+)
 
 __all__ = [
     "GROUP_KIND",
@@ -289,29 +294,11 @@ def save_group_classifier(model: GroupEigenpatchNet | GroupClassifier,
         "state_dict": {k: v.detach().cpu().clone() for k, v in network.state_dict().items()},
         "metadata": builtin_metadata({**dict(metadata or {}), "kind": GROUP_KIND}),
     }
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".part")
-    os.close(handle)
-    try:
-        torch.save(payload, temporary)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, target)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-    return target
+    return write_model_file(payload, path)
 
 
 def _read_payload(source: Path) -> dict[str, Any]:
-    if not source.is_file():
-        raise ModelLoadError(f"classifier model file not found: {source}")
-    try:
-        payload = torch.load(source, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for corrupt/unsafe files
-        raise ModelLoadError(
-            f"{source.name} is not a readable classifier model file ({type(exc).__name__})"
-        ) from exc
+    payload = read_model_file(source)
     if not isinstance(payload, dict):
         raise ModelLoadError(f"{source.name} is not a REUCID classifier model file")
     return payload
