@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from django.db.models import Count, Q, QuerySet
@@ -337,15 +338,20 @@ def iter_survey_labels(min_responses: int = 1, *,
     return labels_for(labelled_images(survey=survey, min_responses=min_responses))
 
 
-def labels_for(images: list[SurveyImage]) -> Iterator[SurveyLabel]:
-    """The label of each image, reading its answers and arrays only when it is reached."""
-
+def _label_provenances(images: list[SurveyImage]
+                       ) -> Iterator[tuple[SurveyImage, dict[str, Any]]]:
+    """Each image with its label provenance; respondent weights computed once per survey."""
     weights_by_survey: dict[int, dict[int, float]] = {}
     for image in images:
         if image.survey_id not in weights_by_survey:
             weights_by_survey[image.survey_id] = survey_weights(image.survey)
-        provenance = label_provenance(image, image_answers(image),
+        yield image, label_provenance(image, image_answers(image),
                                       weights_by_survey[image.survey_id])
+
+
+def labels_for(images: list[SurveyImage]) -> Iterator[SurveyLabel]:
+    """The label of each image, reading its answers and arrays only when it is reached."""
+    for image, provenance in _label_provenances(images):
         if provenance["mean_k"] is None:  # its answers stopped counting since it was listed
             continue
         decomposition = load_decomposition(image.decomposition_file.name)
@@ -372,12 +378,7 @@ def iter_group_survey_labels(min_responses: int = 1, *, respondents: str = "all"
         raise ValueError(f"respondents must be one of {sorted(RESPONDENT_MEANS)}")
     images = labelled_images(survey=survey, min_responses=min_responses,
                              candidate_method=SurveyImage.CandidateMethod.BEST)
-    weights_by_survey: dict[int, dict[int, float]] = {}
-    for image in images:
-        if image.survey_id not in weights_by_survey:
-            weights_by_survey[image.survey_id] = survey_weights(image.survey)
-        provenance = label_provenance(image, image_answers(image),
-                                      weights_by_survey[image.survey_id])
+    for image, provenance in _label_provenances(images):
         mean = provenance.get(RESPONDENT_MEANS[respondents])
         if mean is None:  # none of the chosen respondents answered it
             continue
