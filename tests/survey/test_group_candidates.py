@@ -20,6 +20,8 @@ from training import services
 from training.group_labels import survey_group_examples
 from training.models import TrainingRun
 
+from tests.recording_classifier import RecordingClassifier
+
 from .factories import lattice_image, make_ready_image, make_respondent, make_survey
 
 pytestmark = pytest.mark.django_db
@@ -80,16 +82,6 @@ def test_staff_image_page_shows_vote_utilities_beside_the_model(survey, admin_cl
     assert "<td>1</td><td>1.00</td>" in html and "<td>4</td><td>0.25</td>" in html
 
 
-class _Recorder:
-    def __init__(self, inner):
-        self.inner, self.masks = inner, []
-
-    def select(self, eigenpatches, eigenvalues, context=None):
-        mask = self.inner.select(eigenpatches, eigenvalues, context)
-        self.masks.append(np.asarray(mask))
-        return mask
-
-
 def test_different_survey_labels_give_a_different_model_a_different_output_still_data_only(
         survey, settings):
     """Issue 15, done when: retraining from survey answers changes the next default upload."""
@@ -131,7 +123,7 @@ def test_different_survey_labels_give_a_different_model_a_different_output_still
     patches = PatchSet(np.asarray(upload, np.float64), 5)
     labels = rng.integers(0, 3, patches.n_patches)
     for model in (few, many):
-        recorder = _Recorder(model)
+        recorder = RecordingClassifier(model)
         out, _ = run_group_pass(patches, labels, selector=recorder, aggregation="flat",
                                 noise_variance=1.0)
         total, count = np.zeros(patches.image.shape), np.zeros(patches.image.shape)

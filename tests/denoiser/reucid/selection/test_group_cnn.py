@@ -22,6 +22,8 @@ from denoiser.reucid.selection.group_cnn import (
     save_group_classifier,
 )
 
+from tests.recording_classifier import RecordingClassifier
+
 from .._images import gaussian_lattice
 
 
@@ -108,25 +110,13 @@ def test_corrupt_or_mismatched_group_files_are_a_model_load_error(tmp_path):
         load_group_classifier(tmp_path / "missing.pt")
 
 
-class _Recorder:
-    """Answers with the wrapped classifier and keeps each answer."""
-
-    def __init__(self, inner):
-        self.inner, self.masks = inner, []
-
-    def select(self, eigenpatches, eigenvalues, context=None):
-        mask = self.inner.select(eigenpatches, eigenvalues, context)
-        self.masks.append(np.asarray(mask))
-        return mask
-
-
 def test_whatever_a_group_model_answers_the_output_is_the_datas_own_decomposition():
     rng = np.random.default_rng(3)
     torch.manual_seed(3)
     image = 5 * gaussian_lattice((30, 30), 6.0, 1.2) + rng.normal(size=(30, 30))
     patches = PatchSet(image, 5)
     labels = rng.integers(0, 4, patches.n_patches)
-    recorder = _Recorder(GroupClassifier(GroupEigenpatchNet(), threshold=0.4))
+    recorder = RecordingClassifier(GroupClassifier(GroupEigenpatchNet(), threshold=0.4))
     out, groups = run_group_pass(patches, labels, selector=recorder, aggregation="flat")
     # by hand: group mean + projection on the group's own selected eigenpatches
     total, count = np.zeros(image.shape), np.zeros(image.shape)
