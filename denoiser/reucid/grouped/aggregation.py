@@ -9,10 +9,12 @@ for the group mean), the way BM3D weighs its groups by their kept coefficients.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["AGGREGATIONS", "PatchCanvas", "noise_weights"]
+__all__ = ["AGGREGATIONS", "PatchCanvas", "PatchContribution", "noise_weights"]
 
 AGGREGATIONS = ("flat", "weighted")
 
@@ -40,6 +42,16 @@ def noise_weights(shrinkage: ArrayLike) -> NDArray[np.float64]:
     return 1.0 / (1.0 + (values**2).sum(axis=1))
 
 
+@dataclass(frozen=True)
+class PatchContribution:
+    """Patch estimates ready for a canvas: their pixels, weighted values and weights."""
+
+    positions: NDArray[np.intp]
+    pixels: NDArray[np.intp]
+    values: NDArray[np.float64]
+    weights: NDArray[np.float64]
+
+
 class PatchCanvas:
     """Accumulates weighted patch estimates and divides by the summed weights.
 
@@ -61,24 +73,57 @@ class PatchCanvas:
     def __init__(self, image_shape: tuple[int, int], patch_size: int) -> None:
         self.shape = (int(image_shape[0]), int(image_shape[1]))
         self.patch_size = int(patch_size)
-        self._grid_cols = self.shape[1] - self.patch_size + 1
+        p = self.patch_size
+        self._grid_shape = (self.shape[0] - p + 1, self.shape[1] - p + 1)
         self._sum = np.zeros(self.shape[0] * self.shape[1])
-        self._weight = np.zeros_like(self._sum)
-        p, n = self.patch_size, self.shape[1]
+        # the summed weight of a pixel is the box sum of its patches' weights: kept per
+        # patch position (one number a patch, not p² per patch) and spread on demand
+        self._position_weight = np.zeros(self._grid_shape[0] * self._grid_shape[1])
+        self._pixel_weight: NDArray[np.float64] | None = None
+        n = self.shape[1]
         self._offsets = (np.arange(p)[:, None] * n + np.arange(p)[None, :]).ravel()
 
     def add(self, positions: ArrayLike, estimates: ArrayLike, weights: ArrayLike) -> None:
         """Add patch estimates ``(k, p*p)`` at flat grid ``positions (k,)`` with ``weights (k,)``."""
+        self.accumulate(self.contribution(positions, estimates, weights))
+
+    def contribution(self, positions: ArrayLike, estimates: ArrayLike,
+                     weights: ArrayLike) -> PatchContribution:
+        """What :meth:`add` would add, prepared without touching the canvas.
+
+        It reads nothing that :meth:`accumulate` changes, so worker threads prepare
+        contributions while the canvas takes earlier ones in order.
+        """
         weight = np.asarray(weights, dtype=np.float64)
         if not np.all(np.isfinite(weight)) or np.any(weight <= 0):
             raise ValueError("aggregation weights must be finite and positive")
-        rows, cols = np.divmod(np.asarray(positions, dtype=np.intp), self._grid_cols)
+        where = np.asarray(positions, dtype=np.intp)
+        rows, cols = np.divmod(where, self._grid_shape[1])
         pixels = ((rows * self.shape[1] + cols)[:, None] + self._offsets[None, :]).ravel()
-        values = (np.asarray(estimates, dtype=np.float64) * weight[:, None]).ravel()
-        size = self._sum.size
-        self._sum += np.bincount(pixels, weights=values, minlength=size)
-        self._weight += np.bincount(pixels, weights=np.repeat(weight, len(self._offsets)),
-                                    minlength=size)
+        values = np.asarray(estimates, dtype=np.float64)
+        if not np.all(weight == 1.0):
+            values = values * weight[:, None]
+        return PatchContribution(positions=where, pixels=pixels, values=values.ravel(),
+                                 weights=weight)
+
+    def accumulate(self, contribution: PatchContribution) -> None:
+        """Add a prepared :meth:`contribution` (of this canvas)."""
+        self._sum += np.bincount(contribution.pixels, weights=contribution.values,
+                                 minlength=self._sum.size)
+        np.add.at(self._position_weight, contribution.positions, contribution.weights)
+        self._pixel_weight = None
+
+    def _weights(self) -> NDArray[np.float64]:
+        """Summed weight per flat pixel: the ``p x p`` box sum of the position weights."""
+        if self._pixel_weight is None:
+            p = self.patch_size
+            grid = self._position_weight.reshape(self._grid_shape)
+            padded = np.zeros(self.shape)
+            padded[:grid.shape[0], :grid.shape[1]] = grid
+            self._pixel_weight = _box_sum(_box_sum(padded, p, axis=0), p, axis=1).ravel()
+            # cumulative sums leave rounding dust where no patch lies
+            self._pixel_weight[self._pixel_weight < 1e-9 * max(1.0, float(grid.max()))] = 0.0
+        return self._pixel_weight
 
     def totals(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Copies of the running weighted sum and summed weight, per flat pixel.
@@ -93,14 +138,27 @@ class PatchCanvas:
         >>> [part.tolist() for part in canvas.totals()]
         [[0.0, 0.0, 0.0, 10.0], [0.0, 0.0, 0.0, 2.0]]
         """
-        return self._sum.copy(), self._weight.copy()
+        return self._sum.copy(), self._weights().copy()
 
     def image(self, *, fill: ArrayLike | None = None) -> NDArray[np.float64]:
         """Weighted average; pixels no patch covers yet take ``fill`` (default: NaN)."""
-        covered = self._weight > 0
+        weight = self._weights()
+        covered = weight > 0
         out = np.full(self._sum.size, np.nan)
-        out[covered] = self._sum[covered] / self._weight[covered]
+        out[covered] = self._sum[covered] / weight[covered]
         out = out.reshape(self.shape)
         if fill is not None:
             out = np.where(covered.reshape(self.shape), out, np.asarray(fill, dtype=np.float64))
         return out
+
+
+def _box_sum(values: NDArray[np.float64], width: int, *, axis: int) -> NDArray[np.float64]:
+    """Sum over the ``width`` trailing entries (current included) along ``axis``."""
+    total = np.cumsum(values, axis=axis)
+    if width < values.shape[axis]:
+        head = [slice(None)] * 2
+        tail = [slice(None)] * 2
+        head[axis] = slice(width, None)
+        tail[axis] = slice(0, values.shape[axis] - width)
+        total[tuple(head)] -= total[tuple(tail)]  # numpy buffers the overlapping operands
+    return total

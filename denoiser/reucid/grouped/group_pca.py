@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,8 @@ from ..threads import single_threaded_blas, worker_count
 # arrays (patches, centred patches, estimates: three float64 copies) may take together.
 _DECOMPOSE_AHEAD = 8
 _AHEAD_BYTES = 512 * 1024**2
+# Groups selected and being rebuilt on the workers, at most, before the canvas waits.
+_REBUILD_BEHIND = 4
 # A residual more than this many standard deviations of chi²(k) above k is not noise.
 _OUTLIER_SIGMAS = 2.0
 
@@ -123,15 +126,23 @@ def iter_group_pass(
     p, dim = patches.patch_size, patches.patch_dim
     canvas = PatchCanvas(patches.image.shape, p)
 
+    # the patches' precision (float32 in the default method) for every product over
+    # patches; the small p² x p² eigenproblems are solved in float64
+    work = patches.dtype
+    outliers = None if outlier_basis is None or not outlier_basis.shape[1] \
+        else np.asarray(outlier_basis, dtype=work)
+
     def decompose(positions: NDArray[np.intp]) -> _Decomposed:
         tick = time.perf_counter()
         rows = patches.gather(positions)
-        mean = rows.mean(axis=0)
+        # a product with ones: BLAS sums the columns many times faster than a reduction
+        # along axis 0 that converts to float64
+        mean = (np.ones(len(rows), dtype=work) @ rows).astype(np.float64) / max(len(rows), 1)
         # uncentred, the leading eigenpatch is the group's mean direction and every
         # patch keeps its own coefficient on it: its own column intensities
-        centre = mean if centre_groups else np.zeros_like(mean)
-        centred = rows - centre
-        values, vectors = np.linalg.eigh(centred.T @ centred)
+        centre = mean.astype(work) if centre_groups else np.zeros(dim, dtype=work)
+        centred = rows - centre if centre_groups else rows
+        values, vectors = np.linalg.eigh((centred.T @ centred).astype(np.float64))
         values, vectors = np.clip(values[::-1], 0.0, None), vectors[:, ::-1]
         return _Decomposed(positions, rows, mean, centre, centred, values, vectors,
                            time.perf_counter() - tick)
@@ -139,35 +150,58 @@ def iter_group_pass(
     def rebuild(part: _Decomposed, kept: NDArray[np.bool_]) -> tuple[Any, ...]:
         tick = time.perf_counter()
         # only the selected eigenpatches contribute: project on those alone
-        selected = part.vectors[:, kept]
+        selected = part.vectors[:, kept].astype(work)
         coefficients = part.centred @ selected
         if pilot is None:
             weights = np.ones_like(coefficients)
         else:
             power = ((pilot.gather(part.positions) - part.centre) @ selected) ** 2
-            weights = power / (power + noise_variance)
-        estimates = part.centre + (coefficients * weights) @ selected.T
+            weights = power / (power + work.type(noise_variance))
+        shrunk = coefficients * weights
+        estimates = shrunk @ selected.T
+        if centre_groups:
+            estimates += part.centre
         extra = np.zeros(len(part.positions))
-        if outlier_basis is not None and outlier_basis.shape[1]:
+        if outliers is not None:
             # a patch its group does not explain (a defect, an edge) gets back the
             # signal part of what the group took away: its residual on the global
-            # eigenpatches that rise above the noise
-            lost = (part.rows - estimates) @ outlier_basis
+            # eigenpatches that rise above the noise, (rows - estimates) @ outliers
+            # written so that no p²-wide difference is formed
+            lost = part.centred @ outliers - shrunk @ (selected.T @ outliers)
             flagged = _outliers(lost, noise_variance)
             if flagged.any():
-                estimates[flagged] += lost[flagged] @ outlier_basis.T
-                extra[flagged] = outlier_basis.shape[1]
+                estimates[flagged] += lost[flagged] @ outliers.T
+                extra[flagged] = outliers.shape[1]
         patch_weights = 1.0 / (1.0 / noise_weights(weights) + extra) \
             if aggregation == "weighted" else np.ones(len(part.positions))
-        return estimates, patch_weights, weights.mean(axis=0), time.perf_counter() - tick
+        return (canvas.contribution(part.positions, estimates, patch_weights),
+                weights.mean(axis=0, dtype=np.float64), time.perf_counter() - tick)
 
-    # the groups' arithmetic runs on all cores (numpy releases the GIL in BLAS and
-    # LAPACK, one BLAS thread each); the classifier and the canvas run here, in order,
-    # so the result does not depend on the number of threads
+    # the groups' arithmetic (decomposition ahead, rebuilding behind) runs on all cores
+    # (numpy releases the GIL in BLAS, LAPACK and large element-wise loops; one BLAS
+    # thread each); the classifier and the canvas run here, in group order, so the
+    # result does not depend on the number of threads
     with single_threaded_blas(), ThreadPoolExecutor(max_workers=worker_count()) as pool:
-        largest = max((len(g) for g in groups), default=1) * dim * 8 * 3
+        largest = max((len(g) for g in groups), default=1) * dim * work.itemsize * 3
         ahead = max(1, min(len(groups), _DECOMPOSE_AHEAD, _AHEAD_BYTES // largest))
         pending = [pool.submit(decompose, positions) for positions in groups[:ahead]]
+        rebuilding: deque[tuple[int, _Decomposed, NDArray[np.bool_], NDArray[np.float64],
+                                float, Future[tuple[Any, ...]]]] = deque()
+
+        def finished() -> tuple[GroupDiagnostics, PatchCanvas]:
+            index, part, kept, eigenpatches, classify_seconds, future = rebuilding.popleft()
+            contribution, mean_weight, project_seconds = future.result()
+            canvas.accumulate(contribution)
+            group = GroupDiagnostics(
+                index=index, n_patches=len(part.positions),
+                mean_patch=part.mean.reshape(p, p).astype(np.float32),
+                eigenvalues=part.values, eigenpatches=eigenpatches.astype(np.float32),
+                kept=kept, mean_weight=_spread(mean_weight, kept),
+                timings={"svd": part.seconds, "classify": classify_seconds,
+                         "project": project_seconds},
+            )
+            return group, canvas
+
         for index in range(len(groups)):
             part = pending[index].result()
             pending[index] = None  # type: ignore[call-overload]
@@ -188,17 +222,14 @@ def iter_group_pass(
             kept = np.zeros(dim, dtype=bool)
             kept[:shown] = validate_selection(answer, shown)
             classify_seconds = time.perf_counter() - tick
-            estimates, patch_weights, mean_weight, project_seconds = rebuild(part, kept)
-            canvas.add(part.positions, estimates, patch_weights)
-            group = GroupDiagnostics(
-                index=index, n_patches=len(part.positions),
-                mean_patch=part.mean.reshape(p, p).astype(np.float32),
-                eigenvalues=part.values, eigenpatches=eigenpatches.astype(np.float32),
-                kept=kept, mean_weight=_spread(mean_weight, kept),
-                timings={"svd": part.seconds, "classify": classify_seconds,
-                         "project": project_seconds},
-            )
-            yield group, canvas
+            rebuilding.append((index, part, kept, eigenpatches, classify_seconds,
+                               pool.submit(rebuild, part, kept)))
+            while len(rebuilding) > _REBUILD_BEHIND or rebuilding[0][-1].done():
+                yield finished()
+                if not rebuilding:
+                    break
+        while rebuilding:
+            yield finished()
 
 
 @dataclass
@@ -206,10 +237,10 @@ class _Decomposed:
     """One group's patches and their SVD, computed ahead on a worker thread."""
 
     positions: NDArray[np.intp]
-    rows: NDArray[np.float64]
+    rows: NDArray[np.floating]
     mean: NDArray[np.float64]
-    centre: NDArray[np.float64]
-    centred: NDArray[np.float64]
+    centre: NDArray[np.floating]
+    centred: NDArray[np.floating]
     values: NDArray[np.float64]
     vectors: NDArray[np.float64]
     seconds: float
@@ -278,7 +309,8 @@ def _outliers(residuals: NDArray[np.float64], noise_variance: float) -> NDArray[
     keeps 45 % instead of 29 % of its contrast, and the image gains up to 1.5 dB).
     """
     dim = residuals.shape[1]
-    energy = (residuals**2).sum(axis=1) / max(noise_variance, np.finfo(float).tiny)
+    energy = np.einsum("ij,ij->i", residuals, residuals).astype(np.float64) / max(
+        noise_variance, np.finfo(float).tiny)
     return energy > dim + _OUTLIER_SIGMAS * np.sqrt(2.0 * dim)
 
 

@@ -91,6 +91,14 @@ _STARVED_COUNTS = 0.05
 _FLOOR_SIGMAS = 6.0
 _FLOOR_REGION_SIGMAS = 3.0
 _FLOOR_WINDOW = 5
+#: Precision of the patches and of every product over them. The output is float32;
+#: float32 patches halve the memory traffic of the passes (their main cost), and the
+#: rounding (about 1e-7 of a value) lies far below the noise of any count image.
+WORKING_DTYPE = np.float32
+# Patches (at most) whose Gram matrix gives the global eigenpatches (the grouping
+# features, the outlier basis): their leading directions are settled long before a
+# million patches, and the full Gram matrix costs as much as a group pass.
+_BASIS_SAMPLE = 1 << 17
 # Progress reports with an image per pass at most.
 _INTERIM_UPDATES = 16
 
@@ -270,8 +278,10 @@ def denoise_grouped(image: ArrayLike, **options: Any) -> GroupedResult:
     >>> bool(np.std(result.image - clean) < 0.5 * np.std(noisy - clean))
     True
     """
+    started = time.perf_counter()
     final: GroupedResult | None = None
-    for progress in iter_denoise_grouped(image, **options):
+    # nobody sees interim images here: the passes skip making them
+    for progress in _run(_settings(image, options), started, interim_updates=0):
         final = progress.final  # type: ignore[assignment]
     assert final is not None  # the generator always ends with the result
     return final
@@ -292,6 +302,11 @@ def iter_denoise_grouped(image: ArrayLike, **options: Any) -> Iterator[GroupedPr
     (True, 1, 2)
     """
     started = time.perf_counter()
+    return _run(_settings(image, options), started, interim_updates=_INTERIM_UPDATES)
+
+
+def _settings(image: ArrayLike, options: dict[str, Any]) -> _Settings:
+    """Validate the image and the options; estimate the patch size and the group count."""
     opts = GroupedOptions(**options)  # an unknown option is a TypeError naming it
     classifier, patch_size, n_groups, seed = (opts.classifier, opts.patch_size, opts.n_groups,
                                               opts.seed)
@@ -337,12 +352,11 @@ def iter_denoise_grouped(image: ArrayLike, **options: Any) -> Iterator[GroupedPr
     # like a paper stack, a group shows the classifier its leading n_components
     # eigenpatches ("k=all": every one of them)
     needed = required_components(selector, int(n_components))
-    settings = _Settings(
+    return _Settings(
         data=data, patch_size=p, patch_size_method=p_method, selector=selector,
         n_groups=groups, seed=seed, passes=passes, pilot=pilot, aggregation=aggregation,
         stabilize=stabilize, noise_model=noise_model, centre=centre, destripe=destripe,
         n_classified=None if needed == "all" else int(needed))
-    return _run(settings, started)
 
 
 @dataclass(frozen=True)
@@ -446,7 +460,7 @@ def stabilise(settings: _Settings) -> _Stabilised:
         work = stabilizer.forward(image)
     else:
         stabilizer, work = None, np.asarray(image, dtype=np.float64)
-    patches = PatchSet(work, p)
+    patches = PatchSet(work, p, dtype=WORKING_DTYPE)
     # measured, not assumed: 1 after a good transform, but below a few counts per pixel
     # no transform reaches unit variance, and the selection must know it; with almost
     # no counts at all (mostly empty pixels) the noise is too sparse for the spectrum's
@@ -496,7 +510,8 @@ def group_patches(patches: PatchSet, *, noise_variance: float, n_groups: int,
     """
     with single_threaded_blas():
         features = leading_features(patches, noise_variance=noise_variance,
-                                    max_features=max_features, seed=seed)
+                                    max_features=max_features, sample_size=_BASIS_SAMPLE,
+                                    seed=seed)
         return kmeans_labels(features, n_groups=n_groups, seed=seed), features.shape[1]
 
 
@@ -508,8 +523,10 @@ def _streamed(steps: Iterator[tuple[GroupDiagnostics, PatchCanvas]], total: int,
         yield group, canvas, updates > 0 and index % every == 0 and index < total
 
 
-def _run(settings: _Settings, started: float) -> Iterator[GroupedProgress]:
-    """Steps 1-6, yielding progress; the last report carries the result."""
+def _run(settings: _Settings, started: float, *,
+         interim_updates: int) -> Iterator[GroupedProgress]:
+    """Steps 1-6, yielding progress (with at most ``interim_updates`` images per pass);
+    the last report carries the result."""
     timings: dict[str, float] = {}
     tick = time.perf_counter()
     state = stabilise(settings)
@@ -532,6 +549,7 @@ def _run(settings: _Settings, started: float) -> Iterator[GroupedProgress]:
     with single_threaded_blas():
         outlier_basis = signal_basis(state.patches, noise_variance=state.noise_variance,
                                      max_components=_MAX_OUTLIER_COMPONENTS,
+                                     sample_size=_BASIS_SAMPLE,
                                      seed=seed) if settings.restore_outliers else None
     n_features = settings.max_features
     if first_estimate is None:
@@ -552,7 +570,7 @@ def _run(settings: _Settings, started: float) -> Iterator[GroupedProgress]:
         else:
             # regrouped on the previous estimate, whose coefficients on the data's
             # eigenpatches also give each patch its Wiener weights
-            pilot_patches = PatchSet(previous, p)
+            pilot_patches = PatchSet(previous, p, dtype=WORKING_DTYPE)
             labels, _ = group_patches(
                 pilot_patches, noise_variance=0.0, n_groups=n_groups, max_features=n_features,
                 seed=None if seed is None
@@ -567,7 +585,7 @@ def _run(settings: _Settings, started: float) -> Iterator[GroupedProgress]:
                 aggregation=settings.aggregation, outlier_basis=outlier_basis,
                 n_classified=settings.n_classified, centre_groups=settings.centre,
                 pass_index=pass_index, n_passes=settings.passes),
-                groups_in_pass, _INTERIM_UPDATES):
+                groups_in_pass, interim_updates):
             done.append(group)
             if show:
                 step = min(pass_index * n_groups + len(done), total_steps - 1)

@@ -136,7 +136,9 @@ def estimate_noise_model(
 def _fit_noise_model(image: ArrayLike, *, patch_size: int, n_groups: int, seed: int | None,
                      labels: ArrayLike | None) -> PoissonGaussianNoise:
     """The body of :func:`estimate_noise_model`."""
-    patches = PatchSet(image, patch_size)
+    # float32 patches: the statistics below average thousands of them, far above
+    # float32 rounding, and gathering them is the estimate's main cost
+    patches = PatchSet(image, patch_size, dtype=np.float32)
     dim = patches.patch_dim
     bulk = bulk_noise_variance(patches, seed=seed)
     if labels is not None:
@@ -186,15 +188,17 @@ def _group_noise_samples(
 
     def sample(positions: NDArray[np.intp]) -> tuple[NDArray[np.float64], ...]:
         rows = patches.gather(positions)
-        centre = rows.mean(axis=0)
-        centred = rows - centre
-        _, vectors = np.linalg.eigh(centred.T @ centred)
+        centre = rows.mean(axis=0, dtype=np.float64)
+        centred = rows - centre.astype(rows.dtype)
+        _, vectors = np.linalg.eigh((centred.T @ centred).astype(np.float64))
         strongest = vectors[:, ::-1][:, :removed]
-        residual = centred - (centred @ strongest) @ strongest.T
+        residual = centred - (centred @ strongest.astype(rows.dtype)) @ strongest.T.astype(
+            rows.dtype)
         # projecting out the strongest directions also removes their share of the
         # noise at each pixel: the leverage sum_j v_j[pixel]²
         leverage = (strongest**2).sum(axis=1)
-        return (centre, (residual**2).mean(axis=0) / np.maximum(1.0 - leverage, 0.2),
+        return (centre, (residual**2).mean(axis=0, dtype=np.float64)
+                / np.maximum(1.0 - leverage, 0.2),
                 np.full(dim, len(positions), dtype=np.float64))
 
     # too few patches make no trustworthy per-pixel variance; the groups are independent,

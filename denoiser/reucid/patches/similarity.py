@@ -9,9 +9,12 @@ never changes a pixel.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ..threads import worker_count
 from .patch_set import PatchSet
 
 __all__ = [
@@ -154,7 +157,11 @@ def kmeans_labels(
     >>> bool(labels[0] != labels[-1])
     True
     """
-    points = np.asarray(features, dtype=np.float64)
+    points = np.asarray(features)
+    # float32 features (of a float32 patch set) stay float32: the distances to a few
+    # hundred centres are the cost of labelling a million patches
+    if points.dtype != np.float32:
+        points = points.astype(np.float64)
     n = len(points)
     k = int(min(max(int(n_groups), 1), n))
     rng = np.random.default_rng(seed)
@@ -172,8 +179,10 @@ def kmeans_labels(
         if iteration and np.array_equal(new_labels, labels):
             break
         labels = new_labels
-    _, labels = np.unique(_nearest(points, centres), return_inverse=True)
-    return labels.astype(np.intp)
+    nearest = _nearest(points, centres)
+    # numbered in order of the centres, skipping any that no point chose
+    used = np.bincount(nearest, minlength=k) > 0
+    return (np.cumsum(used) - 1)[nearest].astype(np.intp)
 
 
 def _kmeans_plus_plus(points: NDArray[np.float64], k: int,
@@ -193,13 +202,23 @@ def _kmeans_plus_plus(points: NDArray[np.float64], k: int,
 
 def _nearest(points: NDArray[np.float64], centres: NDArray[np.float64]) -> NDArray[np.intp]:
     """Index of the nearest centre of each point, in blocks to bound memory."""
+    centres = centres.astype(points.dtype)
     half_norms = 0.5 * (centres**2).sum(axis=1)
     out = np.empty(len(points), dtype=np.intp)
     step = max(1, _DISTANCE_BLOCK // max(len(centres), 1))
-    for start in range(0, len(points), step):
+
+    def label(start: int) -> None:
         block = points[start:start + step]
         # |x - c|² = |x|² - 2 (x.c - |c|²/2); |x|² does not change the argmin
         out[start:start + step] = (block @ centres.T - half_norms).argmax(axis=1)
+
+    starts = range(0, len(points), step)
+    if len(starts) == 1:
+        label(0)
+    else:
+        # independent blocks; numpy releases the GIL in the product and the argmax
+        with ThreadPoolExecutor(max_workers=worker_count()) as pool:
+            list(pool.map(label, starts))
     return out
 
 
@@ -250,6 +269,9 @@ def group_positions(labels: ArrayLike) -> list[NDArray[np.intp]]:
     [[1], [0, 2], [3]]
     """
     values = np.asarray(labels, dtype=np.intp)
-    order = np.argsort(values, kind="stable")
+    # a stable sort of small integers is a radix sort in numpy: narrow them first
+    narrow = np.uint16 if values.size and 0 <= values.min() and values.max() < 1 << 16 \
+        else np.intp
+    order = np.argsort(values.astype(narrow), kind="stable")
     bounds = np.cumsum(np.bincount(values))[:-1]
     return [g for g in np.split(order, bounds) if len(g)]

@@ -42,19 +42,25 @@ def test_stabilising_helps_at_low_dose():
     assert _mse(stabilised.image, clean) < _mse(plain.image, clean)
 
 
+def _float32_rounding(data):
+    """What float32 products over patches may leave of the identity: a few ulp of the data."""
+    return 4e-6 * float(np.abs(data).max())
+
+
 def test_keeping_everything_in_one_pass_is_the_identity_up_to_the_transform():
     noisy, _ = _noisy_lattice(20.0, seed=2, shape=(48, 56))
     model = PoissonGaussianNoise.from_affine_variance(slope=1.0, intercept=4.0)
     plain = denoise_grouped(noisy, patch_size=5, classifier=FixedRank("all"), passes=1,
                             stabilize=False, noise_model=model, pilot=None)
-    np.testing.assert_allclose(plain.image, noisy, atol=1e-9)
+    # the default method works in float32 (WORKING_DTYPE): identity to its rounding
+    np.testing.assert_allclose(plain.image, noisy, rtol=0, atol=_float32_rounding(noisy))
     stabilised = denoise_grouped(noisy, patch_size=5, classifier=FixedRank("all"), passes=1,
                                  noise_model=model, pilot=None)
     # exact in the stabilised domain; the unbiased inverse is meant for denoised values,
     # so the round trip to detector units goes through the algebraic inverse
     stabilizer = VarianceStabilizer(model)
     np.testing.assert_allclose(stabilised.image, stabilizer.inverse(stabilizer.forward(noisy)),
-                               atol=1e-9)
+                               rtol=0, atol=_float32_rounding(noisy))
 
 
 def test_input_untouched_and_results_reproducible():
@@ -94,15 +100,15 @@ def test_pass_weights_lie_in_zero_one_and_bound_the_change_to_the_data(pilot, ag
     for pass_index, (groups, image) in enumerate(zip(outcome.groups, outcome.pass_images)):
         weights = np.concatenate([g.mean_weight for g in groups])
         assert all(g.kept.all() for g in groups)
-        assert weights.min() >= 0.0 and weights.max() <= 1.0 + 1e-12
+        assert weights.min() >= 0.0 and weights.max() <= 1.0 + 1e-6
         weighted = pass_index > 0 or pilot is not None
         # without a pilot the first pass keeps everything with weight one: the input back
         assert weighted == bool(weights.min() < 1.0 - 1e-6)
         if not weighted:
-            np.testing.assert_allclose(image, noisy, atol=1e-9)
+            np.testing.assert_allclose(image, noisy, rtol=0, atol=_float32_rounding(noisy))
         coverage = patch_terrain(np.ones((60, 68), bool), 5) if aggregation == "flat" else 1
         scatter = sum(float(g.eigenvalues.sum()) for g in groups)
-        assert float(np.sum(coverage * (image - noisy) ** 2)) <= scatter * (1 + 1e-9)
+        assert float(np.sum(coverage * (image - noisy) ** 2)) <= scatter * (1 + 1e-5)
         assert image.min() >= noisy.min() - np.sqrt(scatter)
         assert image.max() <= noisy.max() + np.sqrt(scatter)
 
