@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from numpy.typing import ArrayLike, NDArray
 
 __all__ = ["AGGREGATIONS", "PatchCanvas", "PatchContribution", "noise_weights"]
@@ -108,8 +109,10 @@ class PatchCanvas:
 
     def accumulate(self, contribution: PatchContribution) -> None:
         """Add a prepared :meth:`contribution` (of this canvas)."""
-        self._sum += np.bincount(contribution.pixels, weights=contribution.values,
-                                 minlength=self._sum.size)
+        # torch's index_add_ releases the GIL (numpy's bincount holds it for the whole
+        # scatter, stalling the worker threads that decompose the next groups)
+        torch.from_numpy(self._sum).index_add_(0, torch.from_numpy(contribution.pixels),
+                                               torch.from_numpy(contribution.values))
         np.add.at(self._position_weight, contribution.positions, contribution.weights)
         self._pixel_weight = None
 

@@ -151,11 +151,19 @@ def iter_group_pass(
         tick = time.perf_counter()
         # only the selected eigenpatches contribute: project on those alone
         selected = part.vectors[:, kept].astype(work)
-        coefficients = part.centred @ selected
+        n_kept = selected.shape[1]
+        # one pass over the patches gives both their coefficients on the selected
+        # eigenpatches and on the outlier basis
+        both = part.centred @ (selected if outliers is None
+                               else np.concatenate([selected, outliers], axis=1))
+        coefficients = both[:, :n_kept]
         if pilot is None:
             weights = np.ones_like(coefficients)
         else:
-            power = ((pilot.gather(part.positions) - part.centre) @ selected) ** 2
+            pilot_rows = pilot.gather(part.positions)
+            if centre_groups:
+                pilot_rows -= part.centre
+            power = (pilot_rows @ selected) ** 2
             weights = power / (power + work.type(noise_variance))
         shrunk = coefficients * weights
         estimates = shrunk @ selected.T
@@ -167,15 +175,17 @@ def iter_group_pass(
             # signal part of what the group took away: its residual on the global
             # eigenpatches that rise above the noise, (rows - estimates) @ outliers
             # written so that no p²-wide difference is formed
-            lost = part.centred @ outliers - shrunk @ (selected.T @ outliers)
+            lost = both[:, n_kept:] - shrunk @ (selected.T @ outliers)
             flagged = _outliers(lost, noise_variance)
             if flagged.any():
                 estimates[flagged] += lost[flagged] @ outliers.T
                 extra[flagged] = outliers.shape[1]
         patch_weights = 1.0 / (1.0 / noise_weights(weights) + extra) \
             if aggregation == "weighted" else np.ones(len(part.positions))
-        return (canvas.contribution(part.positions, estimates, patch_weights),
-                weights.mean(axis=0, dtype=np.float64), time.perf_counter() - tick)
+        mean_weight = (np.ones(len(weights), dtype=work) @ weights).astype(np.float64) \
+            / max(len(weights), 1)
+        return (canvas.contribution(part.positions, estimates, patch_weights), mean_weight,
+                time.perf_counter() - tick)
 
     # the groups' arithmetic (decomposition ahead, rebuilding behind) runs on all cores
     # (numpy releases the GIL in BLAS, LAPACK and large element-wise loops; one BLAS

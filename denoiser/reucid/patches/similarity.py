@@ -190,27 +190,40 @@ def _kmeans_plus_plus(points: NDArray[np.float64], k: int,
     """k-means++ seeding (D² sampling)."""
     centres = np.empty((k, points.shape[1]))
     centres[0] = points[rng.integers(len(points))]
-    nearest = ((points - centres[0]) ** 2).sum(axis=1)
+    nearest = _squared_distances(points, centres[0])
     for index in range(1, k):
-        total = nearest.sum()
-        pick = rng.choice(len(points), p=nearest / total) if total > 0 \
-            else rng.integers(len(points))
+        # what rng.choice(p=nearest / total) does, without its checks on p
+        cumulative = np.cumsum(nearest)
+        total = cumulative[-1]
+        pick = min(int(np.searchsorted(cumulative, rng.random() * total, side="right")),
+                   len(points) - 1) if total > 0 else rng.integers(len(points))
         centres[index] = points[pick]
-        nearest = np.minimum(nearest, ((points - centres[index]) ** 2).sum(axis=1))
+        nearest = np.minimum(nearest, _squared_distances(points, centres[index]))
     return centres
+
+
+def _squared_distances(points: NDArray[np.floating], centre: NDArray[np.float64]
+                       ) -> NDArray[np.float64]:
+    """``|x - centre|²`` of every point (einsum: a sum over a few features per row)."""
+    difference = points - centre
+    return np.einsum("ij,ij->i", difference, difference)
 
 
 def _nearest(points: NDArray[np.float64], centres: NDArray[np.float64]) -> NDArray[np.intp]:
     """Index of the nearest centre of each point, in blocks to bound memory."""
-    centres = centres.astype(points.dtype)
-    half_norms = 0.5 * (centres**2).sum(axis=1)
+    # |x - c|² = |x|² - 2 (x.c - |c|²/2) and |x|² does not change the argmin: with the
+    # points given a last coordinate -1 and the centres |c|²/2, one product scores all
+    scores = np.concatenate([centres, 0.5 * (centres**2).sum(axis=1, keepdims=True)],
+                            axis=1).astype(points.dtype).T.copy()
     out = np.empty(len(points), dtype=np.intp)
     step = max(1, _DISTANCE_BLOCK // max(len(centres), 1))
 
     def label(start: int) -> None:
         block = points[start:start + step]
-        # |x - c|² = |x|² - 2 (x.c - |c|²/2); |x|² does not change the argmin
-        out[start:start + step] = (block @ centres.T - half_norms).argmax(axis=1)
+        extended = np.empty((len(block), block.shape[1] + 1), dtype=points.dtype)
+        extended[:, :-1] = block
+        extended[:, -1] = -1.0
+        out[start:start + step] = (extended @ scores).argmax(axis=1)
 
     starts = range(0, len(points), step)
     if len(starts) == 1:
