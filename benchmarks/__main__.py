@@ -5,8 +5,9 @@ after the other, each rewriting its section of the report (a failing benchmark d
 not stop the others; the exit status says whether all succeeded). Name some to run
 only those: ``python -m benchmarks fidelity``. The issue-9 ablation
 (:data:`ON_REQUEST`: ``python -m benchmarks beyond``) and the survey loop (``python -m
-benchmarks loop``: a simulated crowd's votes retrain the default method, issue 19) run
-only when named. Every
+benchmarks loop``: a simulated crowd's votes retrain the default method, issue 19) and
+the default's quality against the code before the speed work (``python -m benchmarks
+speed_quality``, issue 17) run only when named. Every
 command takes its rows from the one registry (:mod:`benchmarks.methods`).
 """
 from __future__ import annotations
@@ -32,6 +33,7 @@ BENCHMARKS: dict[str, str] = {
 ON_REQUEST: dict[str, str] = {
     "beyond": "benchmarks.beyond",
     "loop": "benchmarks.loop",
+    "speed_quality": "benchmarks.speed_quality",
 }
 
 
