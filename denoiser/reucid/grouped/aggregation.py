@@ -18,6 +18,8 @@ from numpy.typing import ArrayLike, NDArray
 __all__ = ["AGGREGATIONS", "PatchCanvas", "PatchContribution", "noise_weights"]
 
 AGGREGATIONS = ("flat", "weighted")
+# Values converted to float64 and added at once, at most (bounds the conversion's copy).
+_CHUNK = 1 << 22
 
 
 def noise_weights(shrinkage: ArrayLike) -> NDArray[np.float64]:
@@ -48,8 +50,8 @@ class PatchContribution:
     """Patch estimates ready for a canvas: their pixels, weighted values and weights."""
 
     positions: NDArray[np.intp]
-    pixels: NDArray[np.intp]
-    values: NDArray[np.float64]
+    pixels: NDArray[np.integer]
+    values: NDArray[np.floating]
     weights: NDArray[np.float64]
 
 
@@ -83,6 +85,7 @@ class PatchCanvas:
         self._pixel_weight: NDArray[np.float64] | None = None
         n = self.shape[1]
         self._offsets = (np.arange(p)[:, None] * n + np.arange(p)[None, :]).ravel()
+        self._index_dtype = np.int32 if self._sum.size < 2**31 else np.int64
 
     def add(self, positions: ArrayLike, estimates: ArrayLike, weights: ArrayLike) -> None:
         """Add patch estimates ``(k, p*p)`` at flat grid ``positions (k,)`` with ``weights (k,)``."""
@@ -100,10 +103,15 @@ class PatchCanvas:
             raise ValueError("aggregation weights must be finite and positive")
         where = np.asarray(positions, dtype=np.intp)
         rows, cols = np.divmod(where, self._grid_shape[1])
-        pixels = ((rows * self.shape[1] + cols)[:, None] + self._offsets[None, :]).ravel()
-        values = np.asarray(estimates, dtype=np.float64)
+        # int32 pixel indices and the estimates' own precision: half the memory of a
+        # group in flight; the canvas sums in float64 (see accumulate)
+        pixels = ((rows * self.shape[1] + cols)[:, None]
+                  + self._offsets[None, :]).astype(self._index_dtype).ravel()
+        values = np.asarray(estimates)
+        if values.dtype not in (np.float32, np.float64):
+            values = values.astype(np.float64)
         if not np.all(weight == 1.0):
-            values = values * weight[:, None]
+            values = values * weight[:, None].astype(values.dtype)
         return PatchContribution(positions=where, pixels=pixels, values=values.ravel(),
                                  weights=weight)
 
@@ -111,8 +119,11 @@ class PatchCanvas:
         """Add a prepared :meth:`contribution` (of this canvas)."""
         # torch's index_add_ releases the GIL (numpy's bincount holds it for the whole
         # scatter, stalling the worker threads that decompose the next groups)
-        torch.from_numpy(self._sum).index_add_(0, torch.from_numpy(contribution.pixels),
-                                               torch.from_numpy(contribution.values))
+        total = torch.from_numpy(self._sum)
+        for start in range(0, len(contribution.values), _CHUNK):
+            chunk = slice(start, start + _CHUNK)
+            total.index_add_(0, torch.from_numpy(contribution.pixels[chunk]),
+                             torch.from_numpy(contribution.values[chunk].astype(np.float64)))
         np.add.at(self._position_weight, contribution.positions, contribution.weights)
         self._pixel_weight = None
 

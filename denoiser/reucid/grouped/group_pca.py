@@ -38,12 +38,16 @@ from ..patches.similarity import group_positions
 from ..patches.patch_set import PatchSet
 from ..threads import single_threaded_blas, worker_count
 
-# Groups decomposed ahead of the one being classified, at most, and the memory their
-# arrays (patches, centred patches, estimates: three float64 copies) may take together.
+# Groups decomposed ahead of the one being classified, and groups selected and being
+# rebuilt behind it, at most; and the memory each side's arrays may take together (a
+# decomposed group holds its patches; a rebuilt one its estimates and their pixels)
 _DECOMPOSE_AHEAD = 8
-_AHEAD_BYTES = 512 * 1024**2
-# Groups selected and being rebuilt on the workers, at most, before the canvas waits.
 _REBUILD_BEHIND = 4
+_AHEAD_BYTES = 256 * 1024**2
+_BEHIND_BYTES = 256 * 1024**2
+# Patches of a group handled at once: a larger group (k-means makes a few on large
+# images) is summed and rebuilt in chunks of this many, so its memory stays bounded.
+_CHUNK_PATCHES = 1 << 16
 # A residual more than this many standard deviations of chi²(k) above k is not noise.
 _OUTLIER_SIGMAS = 2.0
 
@@ -134,33 +138,50 @@ def iter_group_pass(
 
     def decompose(positions: NDArray[np.intp]) -> _Decomposed:
         tick = time.perf_counter()
-        rows = patches.gather(positions)
-        # a product with ones: BLAS sums the columns many times faster than a reduction
-        # along axis 0 that converts to float64
-        mean = (np.ones(len(rows), dtype=work) @ rows).astype(np.float64) / max(len(rows), 1)
+        n = len(positions)
+        if n <= _CHUNK_PATCHES:
+            rows: NDArray[np.floating] | None = patches.gather(positions)
+            # a product with ones: BLAS sums the columns many times faster than a
+            # reduction along axis 0 that converts to float64
+            mean = (np.ones(n, dtype=work) @ rows).astype(np.float64) / max(n, 1)
+            centred = rows - mean.astype(work) if centre_groups else rows
+            gram = (centred.T @ centred).astype(np.float64)
+        else:
+            # a large group's Gram matrix is summed over chunks of its patches, which
+            # are not kept: rebuilding gathers them again, chunk by chunk
+            rows, gram, total = None, np.zeros((dim, dim)), np.zeros(dim)
+            for chunk in _chunks(n):
+                block = patches.gather(positions[chunk])
+                total += np.ones(len(block), dtype=work) @ block
+                gram += block.T @ block
+            mean = total / n
+            if centre_groups:
+                gram -= n * np.outer(mean, mean)
         # uncentred, the leading eigenpatch is the group's mean direction and every
         # patch keeps its own coefficient on it: its own column intensities
         centre = mean.astype(work) if centre_groups else np.zeros(dim, dtype=work)
-        centred = rows - centre if centre_groups else rows
-        values, vectors = np.linalg.eigh((centred.T @ centred).astype(np.float64))
+        values, vectors = np.linalg.eigh(gram)
         values, vectors = np.clip(values[::-1], 0.0, None), vectors[:, ::-1]
-        return _Decomposed(positions, rows, mean, centre, centred, values, vectors,
+        return _Decomposed(positions, rows, mean, centre, values, vectors,
                            time.perf_counter() - tick)
 
-    def rebuild(part: _Decomposed, kept: NDArray[np.bool_]) -> tuple[Any, ...]:
+    def rebuild(part: _Decomposed, kept: NDArray[np.bool_], chunk: slice) -> tuple[Any, ...]:
         tick = time.perf_counter()
+        positions = part.positions[chunk]
+        rows = patches.gather(positions) if part.rows is None else part.rows[chunk]
+        centred = rows - part.centre if centre_groups else rows
         # only the selected eigenpatches contribute: project on those alone
         selected = part.vectors[:, kept].astype(work)
         n_kept = selected.shape[1]
         # one pass over the patches gives both their coefficients on the selected
         # eigenpatches and on the outlier basis
-        both = part.centred @ (selected if outliers is None
-                               else np.concatenate([selected, outliers], axis=1))
+        both = centred @ (selected if outliers is None
+                          else np.concatenate([selected, outliers], axis=1))
         coefficients = both[:, :n_kept]
         if pilot is None:
             weights = np.ones_like(coefficients)
         else:
-            pilot_rows = pilot.gather(part.positions)
+            pilot_rows = pilot.gather(positions)
             if centre_groups:
                 pilot_rows -= part.centre
             power = (pilot_rows @ selected) ** 2
@@ -169,7 +190,7 @@ def iter_group_pass(
         estimates = shrunk @ selected.T
         if centre_groups:
             estimates += part.centre
-        extra = np.zeros(len(part.positions))
+        extra = np.zeros(len(positions))
         if outliers is not None:
             # a patch its group does not explain (a defect, an edge) gets back the
             # signal part of what the group took away: its residual on the global
@@ -181,10 +202,9 @@ def iter_group_pass(
                 estimates[flagged] += lost[flagged] @ outliers.T
                 extra[flagged] = outliers.shape[1]
         patch_weights = 1.0 / (1.0 / noise_weights(weights) + extra) \
-            if aggregation == "weighted" else np.ones(len(part.positions))
-        mean_weight = (np.ones(len(weights), dtype=work) @ weights).astype(np.float64) \
-            / max(len(weights), 1)
-        return (canvas.contribution(part.positions, estimates, patch_weights), mean_weight,
+            if aggregation == "weighted" else np.ones(len(positions))
+        weight_sum = (np.ones(len(weights), dtype=work) @ weights).astype(np.float64)
+        return (canvas.contribution(positions, estimates, patch_weights), weight_sum,
                 time.perf_counter() - tick)
 
     # the groups' arithmetic (decomposition ahead, rebuilding behind) runs on all cores
@@ -192,23 +212,36 @@ def iter_group_pass(
     # thread each); the classifier and the canvas run here, in group order, so the
     # result does not depend on the number of threads
     with single_threaded_blas(), ThreadPoolExecutor(max_workers=worker_count()) as pool:
-        largest = max((len(g) for g in groups), default=1) * dim * work.itemsize * 3
-        ahead = max(1, min(len(groups), _DECOMPOSE_AHEAD, _AHEAD_BYTES // largest))
+        largest = min(max((len(g) for g in groups), default=1), _CHUNK_PATCHES) * dim
+        # patches (and their centred copy when centring) ahead; behind, per chunk:
+        # estimates, pilot patches and pixel indices (float32, int32) and the rest
+        ahead = max(1, min(len(groups), _DECOMPOSE_AHEAD, _AHEAD_BYTES // (
+            largest * work.itemsize * (2 if centre_groups else 1))))
+        behind = max(1, min(_REBUILD_BEHIND, _BEHIND_BYTES // (largest * 16)))
         pending = [pool.submit(decompose, positions) for positions in groups[:ahead]]
+        # (group index, decomposition, selection, eigenpatches, classify seconds,
+        #  one chunk's rebuilding, whether it is the group's last chunk)
         rebuilding: deque[tuple[int, _Decomposed, NDArray[np.bool_], NDArray[np.float64],
-                                float, Future[tuple[Any, ...]]]] = deque()
+                                float, Future[tuple[Any, ...]], bool]] = deque()
+        partial: dict[int, tuple[NDArray[np.float64], float]] = {}
 
-        def finished() -> tuple[GroupDiagnostics, PatchCanvas]:
-            index, part, kept, eigenpatches, classify_seconds, future = rebuilding.popleft()
-            contribution, mean_weight, project_seconds = future.result()
+        def finished() -> tuple[GroupDiagnostics, PatchCanvas] | None:
+            index, part, kept, eigenpatches, classify_seconds, future, last = \
+                rebuilding.popleft()
+            contribution, weight_sum, seconds = future.result()
             canvas.accumulate(contribution)
+            total, spent = partial.pop(index, (np.zeros_like(weight_sum), 0.0))
+            total, spent = total + weight_sum, spent + seconds
+            if not last:
+                partial[index] = (total, spent)
+                return None
             group = GroupDiagnostics(
                 index=index, n_patches=len(part.positions),
                 mean_patch=part.mean.reshape(p, p).astype(np.float32),
                 eigenvalues=part.values, eigenpatches=eigenpatches.astype(np.float32),
-                kept=kept, mean_weight=_spread(mean_weight, kept),
+                kept=kept, mean_weight=_spread(total / max(len(part.positions), 1), kept),
                 timings={"svd": part.seconds, "classify": classify_seconds,
-                         "project": project_seconds},
+                         "project": spent},
             )
             return group, canvas
 
@@ -232,14 +265,25 @@ def iter_group_pass(
             kept = np.zeros(dim, dtype=bool)
             kept[:shown] = validate_selection(answer, shown)
             classify_seconds = time.perf_counter() - tick
-            rebuilding.append((index, part, kept, eigenpatches, classify_seconds,
-                               pool.submit(rebuild, part, kept)))
-            while len(rebuilding) > _REBUILD_BEHIND or rebuilding[0][-1].done():
-                yield finished()
-                if not rebuilding:
-                    break
+            chunks = _chunks(len(part.positions))
+            for number, chunk in enumerate(chunks):
+                rebuilding.append((index, part, kept, eigenpatches, classify_seconds,
+                                   pool.submit(rebuild, part, kept, chunk),
+                                   number == len(chunks) - 1))
+                while rebuilding and (len(rebuilding) > behind or rebuilding[0][-2].done()):
+                    step = finished()
+                    if step is not None:
+                        yield step
         while rebuilding:
-            yield finished()
+            step = finished()
+            if step is not None:
+                yield step
+
+
+def _chunks(n: int) -> list[slice]:
+    """Consecutive slices of at most ``_CHUNK_PATCHES`` covering ``range(n)`` (one if n = 0)."""
+    return [slice(start, min(start + _CHUNK_PATCHES, n))
+            for start in range(0, max(n, 1), _CHUNK_PATCHES)]
 
 
 @dataclass
@@ -247,10 +291,9 @@ class _Decomposed:
     """One group's patches and their SVD, computed ahead on a worker thread."""
 
     positions: NDArray[np.intp]
-    rows: NDArray[np.floating]
+    rows: NDArray[np.floating] | None  # None for a group rebuilt chunk by chunk
     mean: NDArray[np.float64]
     centre: NDArray[np.floating]
-    centred: NDArray[np.floating]
     values: NDArray[np.float64]
     vectors: NDArray[np.float64]
     seconds: float

@@ -126,7 +126,7 @@ class GroupedResult(DenoiseResult):
         The scan-line offsets found (removed when ``detected``); None with
         ``destripe=False``.
     pass_images : list of numpy.ndarray
-        The estimate after each pass, in detector units.
+        The estimate after each pass, in detector units (float32, like ``image``).
     """
 
     n_groups: int = 0
@@ -135,7 +135,7 @@ class GroupedResult(DenoiseResult):
     noise_model: PoissonGaussianNoise | None = None
     noise_variance: float = 1.0
     pilot: dict[str, Any] | None = None
-    pass_images: list[NDArray[np.float64]] = field(default_factory=list)
+    pass_images: list[NDArray[np.float32]] = field(default_factory=list)
     scan_lines: ScanLineOffsets | None = None
 
     @property
@@ -559,12 +559,16 @@ def _run(settings: _Settings, started: float, *,
             state.patches, noise_variance=state.noise_variance, n_groups=n_groups,
             max_features=settings.max_features, seed=seed)
     timings["grouping"] = time.perf_counter() - tick
-    estimates: list[NDArray[np.float64]] = []
+    # the last pass's estimate in the working domain (the next pass's pilot), and every
+    # pass's in detector units (float32, as the output)
+    latest: NDArray[np.float64] | None = None
+    pass_images: list[NDArray[np.float32]] = []
     all_groups: list[list[GroupDiagnostics]] = []
     total_steps = settings.passes * n_groups  # k-means may leave a few groups empty
+    seed_shift = int(first_estimate is not None)
     for pass_index in range(settings.passes):
         tick = time.perf_counter()
-        previous = first_estimate if pass_index == 0 else estimates[-1]
+        previous = first_estimate if pass_index == 0 else latest
         if previous is None:
             pilot_patches, labels = None, first_labels
         else:
@@ -573,8 +577,7 @@ def _run(settings: _Settings, started: float, *,
             pilot_patches = PatchSet(previous, p, dtype=WORKING_DTYPE)
             labels, _ = group_patches(
                 pilot_patches, noise_variance=0.0, n_groups=n_groups, max_features=n_features,
-                seed=None if seed is None
-                else seed + pass_index + int(first_estimate is not None))
+                seed=None if seed is None else seed + pass_index + seed_shift)
         fill = state.work if previous is None else previous
         done: list[GroupDiagnostics] = []
         canvas = None
@@ -596,12 +599,16 @@ def _run(settings: _Settings, started: float, *,
                     pass_index=pass_index, n_passes=settings.passes,
                     group_index=len(done) - 1, n_groups=groups_in_pass, group=group)
         assert canvas is not None
-        estimates.append(canvas.image())
+        latest = canvas.image()
+        # what this pass alone needed goes before the next one allocates its own
+        del canvas, pilot_patches, labels, previous, fill
+        first_estimate = None
+        pass_images.append(state.back(latest).astype(np.float32))
         all_groups.append(done)
         timings[f"pass_{pass_index + 1}"] = time.perf_counter() - tick
-    pass_images = [state.back(values) for values in estimates]
+
     timings["total"] = time.perf_counter() - started
-    image = np.asarray(pass_images[-1], dtype=np.float32)
+    image = pass_images[-1].copy()
     result = GroupedResult(
         image=image, method="best", patch_size=p,
         patch_size_method=settings.patch_size_method,

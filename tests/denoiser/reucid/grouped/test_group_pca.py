@@ -144,3 +144,27 @@ def test_a_single_vacancy_survives_grouping_at_low_dose(pilot):
     out = denoise_grouped(noisy, patch_size=7, classifier=NoiseEdge(), n_groups=16, pilot=pilot)
     retained = float(np.sum((out.image - perfect) * vacancy) / np.sum(vacancy**2))
     assert retained > 0.8
+
+
+@pytest.mark.parametrize("centre_groups", [False, True])
+@pytest.mark.parametrize("with_pilot", [False, True])
+def test_large_groups_summed_and_rebuilt_in_chunks_give_the_same_pass(monkeypatch, centre_groups,
+                                                                      with_pilot):
+    # a group above the chunk size is never held whole: its Gram matrix is summed and
+    # its patches rebuilt chunk by chunk; the pass must not change (up to float32 sums)
+    from denoiser.reucid.grouped import group_pca
+
+    image, _, labels = _image_and_labels(seed=3)
+    patches = PatchSet(image, 4, dtype=np.float32)
+    pilot = PatchSet(image + 0.3, 4, dtype=np.float32) if with_pilot else None
+    options = dict(selector=NoiseEdge(), pilot=pilot, centre_groups=centre_groups,
+                   aggregation="weighted", outlier_basis=np.eye(16)[:, :3])
+    whole, whole_groups = run_group_pass(patches, labels, **options)
+    monkeypatch.setattr(group_pca, "_CHUNK_PATCHES", 7)
+    assert max(len(g) for g in group_positions(labels)) > 7 * 10
+    chunked, chunked_groups = run_group_pass(patches, labels, **options)
+    np.testing.assert_allclose(chunked, whole, rtol=0, atol=1e-4 * np.abs(image).max())
+    for a, b in zip(whole_groups, chunked_groups):
+        np.testing.assert_array_equal(a.kept, b.kept)
+        np.testing.assert_allclose(a.mean_weight, b.mean_weight, atol=1e-5)
+        assert a.n_patches == b.n_patches
