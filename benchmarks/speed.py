@@ -518,7 +518,7 @@ def render_speed(results: Sequence[SpeedResult], *, sizes: Sequence[int], classi
         "",
         markdown_table(headers, memory_rows),
         "",
-        "### Targets (denoiser-core issue: the paper path; issue 9: the default)",
+        "### Targets (denoiser-core issue: the paper path; issues 9 and 17: the default)",
         "",
         markdown_table(["Target", "Required", "Measured", "Met"], target_rows),
         "",
