@@ -148,7 +148,10 @@ def denoise_series(frames: ArrayLike, classifier: Any = None, *, variant: str = 
     """Denoise each frame of a ``(N, m, n)`` series of one field of view.
 
     With the default method the noise model is estimated once, on the first frame, and
-    reused for the others (same detector, same settings), unless ``noise_model`` is given.
+    reused for the others (same detector, same settings), unless ``noise_model`` is given;
+    so are the patch size and each pass's grouping (its features and k-means centres:
+    later frames label their patches by the nearest centre, by content, so drift does not
+    mix groups), unless ``grouping`` is given.
 
     Examples
     --------
@@ -156,6 +159,8 @@ def denoise_series(frames: ArrayLike, classifier: Any = None, *, variant: str = 
     >>> results = denoise_series(rng.poisson(20.0, (2, 32, 32)), "k=2", patch_size=5)
     >>> len(results), results[0].image.shape, results[0].noise_model == results[1].noise_model
     (2, (32, 32), True)
+    >>> results[1].grouping == results[0].grouping, results[1].options["reused_grouping"]
+    (True, True)
     """
     array = np.asarray(frames)
     if array.ndim != 3:
@@ -164,7 +169,11 @@ def denoise_series(frames: ArrayLike, classifier: Any = None, *, variant: str = 
     results: list[DenoiseResult] = []
     for frame in array:
         result = VARIANTS[key][0](frame, classifier=classifier, **options)
-        if isinstance(result, GroupedResult) and options.get("noise_model") is None:
-            options = {**options, "noise_model": result.noise_model}
+        if isinstance(result, GroupedResult):
+            if options.get("noise_model") is None:
+                options = {**options, "noise_model": result.noise_model}
+            if options.get("grouping") is None:
+                options = {**options, "grouping": result.grouping,
+                           "patch_size": result.patch_size}
         results.append(result)
     return results

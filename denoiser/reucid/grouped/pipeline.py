@@ -46,8 +46,8 @@ from ..patches.patch_set import PatchSet
 from ..patches.similarity import (
     DEFAULT_MAX_FEATURES,
     DEFAULT_N_GROUPS,
-    kmeans_labels,
-    leading_features,
+    GroupingModel,
+    fit_grouping,
     signal_basis,
 )
 from ..results import DenoiseResult, Progress
@@ -127,6 +127,9 @@ class GroupedResult(DenoiseResult):
         ``destripe=False``.
     pass_images : list of numpy.ndarray
         The estimate after each pass, in detector units (float32, like ``image``).
+    grouping : tuple of GroupingModel
+        Each pass's grouping: what the ``grouping`` option of a later frame of the same
+        field reuses.
     """
 
     n_groups: int = 0
@@ -137,6 +140,7 @@ class GroupedResult(DenoiseResult):
     pilot: dict[str, Any] | None = None
     pass_images: list[NDArray[np.float32]] = field(default_factory=list)
     scan_lines: ScanLineOffsets | None = None
+    grouping: tuple[GroupingModel, ...] = ()
 
     @property
     def last_pass(self) -> list[GroupDiagnostics]:
@@ -209,6 +213,7 @@ class GroupedOptions:
     centre: bool = False
     destripe: bool = True
     device: str = "cpu"
+    grouping: tuple[GroupingModel, ...] | None = None
 
 
 def denoise_grouped(image: ArrayLike, **options: Any) -> GroupedResult:
@@ -257,6 +262,12 @@ def denoise_grouped(image: ArrayLike, **options: Any) -> GroupedResult:
         :mod:`.scan_lines`).
     device : {"cpu"}, optional
         The default method runs on the CPU; another device is refused.
+    grouping : tuple of GroupingModel, optional
+        The groupings of an earlier frame of the same field
+        (``GroupedResult.grouping``, one per pass, same patch size): each pass labels
+        its patches by the nearest of that grouping's centres instead of fitting a new
+        k-means (:func:`~denoiser.reucid.denoise_series` passes them on). Labelling is
+        by content, so a drifting field still groups alike patches together.
 
     Returns
     -------
@@ -314,6 +325,7 @@ def _settings(image: ArrayLike, options: dict[str, Any]) -> _Settings:
                                              opts.stabilize)
     noise_model, n_components, centre, destripe, device = (
         opts.noise_model, opts.n_components, opts.centre, opts.destripe, opts.device)
+    grouping = opts.grouping
     if isinstance(passes, bool) or passes not in (1, 2):
         raise ValueError(f"passes must be 1 or 2, got {passes!r}")
     if pilot not in PILOTS:
@@ -349,6 +361,16 @@ def _settings(image: ArrayLike, options: dict[str, Any]) -> _Settings:
         p, p_method = check_patch_fits(data.shape, patch_size), "given"
     groups = effective_groups(data.shape, p, DEFAULT_N_GROUPS if n_groups is None
                               else int(n_groups))
+    if grouping is not None:
+        grouping = tuple(grouping) if isinstance(grouping, (tuple, list)) else grouping
+        if not isinstance(grouping, tuple) or len(grouping) != passes or not all(
+                isinstance(g, GroupingModel) for g in grouping):
+            raise ValueError(f"grouping must be the {passes} GroupingModel(s) of an earlier "
+                             "result's .grouping (one per pass)")
+        if any(g.patch_dim != p * p for g in grouping):
+            raise ValueError(f"grouping is of {int(round(grouping[0].patch_dim ** 0.5))}-px "
+                             f"patches, this run uses {p}-px patches: give patch_size="
+                             f"{int(round(grouping[0].patch_dim ** 0.5))}")
     # like a paper stack, a group shows the classifier its leading n_components
     # eigenpatches ("k=all": every one of them)
     needed = required_components(selector, int(n_components))
@@ -356,7 +378,7 @@ def _settings(image: ArrayLike, options: dict[str, Any]) -> _Settings:
         data=data, patch_size=p, patch_size_method=p_method, selector=selector,
         n_groups=groups, seed=seed, passes=passes, pilot=pilot, aggregation=aggregation,
         stabilize=stabilize, noise_model=noise_model, centre=centre, destripe=destripe,
-        n_classified=None if needed == "all" else int(needed))
+        n_classified=None if needed == "all" else int(needed), grouping=grouping)
 
 
 @dataclass(frozen=True)
@@ -379,6 +401,7 @@ class _Settings:
     destripe: bool = True
     restore_outliers: bool = True
     max_features: int = DEFAULT_MAX_FEATURES
+    grouping: tuple[GroupingModel, ...] | None = None
 
 
 def resolve_group_selector(classifier: Any) -> Any:
@@ -503,16 +526,19 @@ def data_floor(image: NDArray[np.float64], model: PoissonGaussianNoise) -> float
 
 
 def group_patches(patches: PatchSet, *, noise_variance: float, n_groups: int,
-                  max_features: int, seed: int | None) -> tuple[NDArray[np.intp], int]:
+                  max_features: int, seed: int | None,
+                  reuse: GroupingModel | None = None) -> tuple[NDArray[np.intp], GroupingModel]:
     """Step 3: k-means labels of the patches, grouped on what rises above their noise.
 
-    Returns the labels and the number of features used (a later regrouping uses as many).
+    Returns the labels and the grouping (its features' basis and centres: a later
+    regrouping uses as many features; a later frame of the same field may ``reuse`` it,
+    which labels the patches by the nearest of its centres and fits nothing).
     """
     with single_threaded_blas():
-        features = leading_features(patches, noise_variance=noise_variance,
-                                    max_features=max_features, sample_size=_BASIS_SAMPLE,
-                                    seed=seed)
-        return kmeans_labels(features, n_groups=n_groups, seed=seed), features.shape[1]
+        if reuse is not None:
+            return reuse.labels(patches), reuse
+        return fit_grouping(patches, noise_variance=noise_variance, n_groups=n_groups,
+                            max_features=max_features, sample_size=_BASIS_SAMPLE, seed=seed)
 
 
 def _streamed(steps: Iterator[tuple[GroupDiagnostics, PatchCanvas]], total: int,
@@ -552,12 +578,16 @@ def _run(settings: _Settings, started: float, *,
                                      sample_size=_BASIS_SAMPLE,
                                      seed=seed) if settings.restore_outliers else None
     n_features = settings.max_features
+    reused = settings.grouping or (None,) * settings.passes
+    groupings: list[GroupingModel] = []
     if first_estimate is None:
         # grouped where the noise is white and of known level, so that only structure
         # that rises above the noise decides which patches are alike
-        first_labels, n_features = group_patches(
+        first_labels, first_grouping = group_patches(
             state.patches, noise_variance=state.noise_variance, n_groups=n_groups,
-            max_features=settings.max_features, seed=seed)
+            max_features=settings.max_features, seed=seed, reuse=reused[0])
+        n_features = first_grouping.basis.shape[1]
+        groupings.append(first_grouping)
     timings["grouping"] = time.perf_counter() - tick
     # the last pass's estimate in the working domain (the next pass's pilot), and every
     # pass's in detector units (float32, as the output)
@@ -575,9 +605,11 @@ def _run(settings: _Settings, started: float, *,
             # regrouped on the previous estimate, whose coefficients on the data's
             # eigenpatches also give each patch its Wiener weights
             pilot_patches = PatchSet(previous, p, dtype=WORKING_DTYPE)
-            labels, _ = group_patches(
+            labels, grouping = group_patches(
                 pilot_patches, noise_variance=0.0, n_groups=n_groups, max_features=n_features,
-                seed=None if seed is None else seed + pass_index + seed_shift)
+                seed=None if seed is None else seed + pass_index + seed_shift,
+                reuse=reused[pass_index])
+            groupings.append(grouping)
         fill = state.work if previous is None else previous
         done: list[GroupDiagnostics] = []
         canvas = None
@@ -615,7 +647,8 @@ def _run(settings: _Settings, started: float, *,
         classifier=classifier_name(settings.selector), seed=seed, timings=timings,
         options=_options_record(settings), n_groups=n_groups, passes=settings.passes,
         groups=all_groups, noise_model=state.model, noise_variance=state.noise_variance,
-        pilot=pilot_used, pass_images=pass_images, scan_lines=state.lines)
+        pilot=pilot_used, pass_images=pass_images, scan_lines=state.lines,
+        grouping=tuple(groupings))
     last = all_groups[-1]
     yield GroupedProgress(
         image=image, step=total_steps, n_steps=total_steps,
@@ -634,5 +667,6 @@ def _options_record(settings: _Settings) -> dict[str, Any]:
             "aggregation": settings.aggregation, "stabilize": settings.stabilize,
             "centre": settings.centre, "destripe": settings.destripe,
             "n_groups": settings.n_groups, "device": "cpu",
+            "reused_grouping": settings.grouping is not None,
             "n_components": "all" if settings.n_classified is None
             else settings.n_classified}

@@ -37,6 +37,8 @@ _SIGNAL_COMPONENTS = 3
 _MIN_GROUP_FACTOR = 2
 # How far the fitted line's mean variance may stray from the spectrum's noise bulk.
 _BULK_TOLERANCE = 1.5
+# Patches (at most) whose Gram matrix gives the grouping's global eigenpatches.
+_BASIS_SAMPLE = 1 << 17
 
 
 def fit_affine_variance(
@@ -150,7 +152,7 @@ def _fit_noise_model(image: ArrayLike, *, patch_size: int, n_groups: int, seed: 
         groups = int(min(n_groups,
                          max(1, patches.n_patches // (2 * _MIN_GROUP_FACTOR * dim))))
         labels = group_similar_patches(patches, noise_variance=bulk, n_groups=groups,
-                                       seed=seed)
+                                       sample_size=_BASIS_SAMPLE, seed=seed)
         means, variances, counts = _group_noise_samples(patches, labels)
     if not means:
         # no group is large enough (a tiny image): fall back to white noise

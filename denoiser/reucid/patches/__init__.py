@@ -8,6 +8,13 @@
 from __future__ import annotations
 
 from .patch_set import PatchSet
-from .similarity import group_positions, group_similar_patches, kmeans_labels
+from .similarity import (
+    GroupingModel,
+    fit_grouping,
+    group_positions,
+    group_similar_patches,
+    kmeans_labels,
+)
 
-__all__ = ["PatchSet", "group_positions", "group_similar_patches", "kmeans_labels"]
+__all__ = ["GroupingModel", "PatchSet", "fit_grouping", "group_positions",
+           "group_similar_patches", "kmeans_labels"]

@@ -10,6 +10,7 @@ never changes a pixel.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -20,6 +21,10 @@ from .patch_set import PatchSet
 __all__ = [
     "DEFAULT_MAX_FEATURES",
     "DEFAULT_N_GROUPS",
+    "GroupingModel",
+    "fit_grouping",
+    "kmeans_fit",
+    "leading_basis",
     "group_positions",
     "group_similar_patches",
     "kmeans_labels",
@@ -35,6 +40,88 @@ DEFAULT_MAX_FEATURES = 8
 _KMEANS_ITERATIONS = 15
 _KMEANS_SAMPLE = 10000  # points the centres are fitted on (at least)
 _DISTANCE_BLOCK = 4_000_000  # point-centre distances held at once
+
+
+@dataclass(frozen=True, eq=False)  # equal when the same object: arrays have no one truth
+class GroupingModel:
+    """A grouping of similar patches that another image of the same field can reuse.
+
+    Attributes
+    ----------
+    basis : numpy.ndarray
+        ``(p*p, f)`` the global eigenpatches whose coordinates are a patch's features.
+    centres : numpy.ndarray
+        ``(G, f)`` one k-means centre per group, in label order.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> image = np.zeros((40, 40)); image[:, 20:] = 50.0
+    >>> patches = PatchSet(image + rng.normal(size=image.shape), 3)
+    >>> labels, model = fit_grouping(patches, noise_variance=1.0, n_groups=2)
+    >>> bool(np.array_equal(model.labels(patches), labels)), model.centres.shape
+    (True, (2, 3))
+    """
+
+    basis: NDArray[np.float64]
+    centres: NDArray[np.float64]
+
+    def __repr__(self) -> str:
+        return (f"GroupingModel({self.basis.shape[1]} features of {self.patch_dim}-pixel "
+                f"patches, {len(self.centres)} groups)")
+
+    @property
+    def patch_dim(self) -> int:
+        """``p*p`` of the patches it groups."""
+        return int(self.basis.shape[0])
+
+    def labels(self, patches: PatchSet) -> NDArray[np.intp]:
+        """Every patch's group: the nearest centre of its features, nothing fitted.
+
+        Groups that no patch joins are left out of the numbering, as in
+        :func:`kmeans_labels`.
+        """
+        if patches.patch_dim != self.patch_dim:
+            raise ValueError(f"this grouping is of patches of {self.patch_dim} pixels, "
+                             f"not {patches.patch_dim}")
+        features = patches.project(self.basis)
+        return _numbered(_nearest(features, self.centres), len(self.centres))[0]
+
+
+def fit_grouping(
+    patches: PatchSet, *, noise_variance: float, n_groups: int = DEFAULT_N_GROUPS,
+    max_features: int = DEFAULT_MAX_FEATURES, sample_size: int | None = None,
+    seed: int | None = 0,
+) -> tuple[NDArray[np.intp], GroupingModel]:
+    """:func:`group_similar_patches`, also returning what labels another image alike.
+
+    Returns
+    -------
+    labels : numpy.ndarray
+        ``(N,)`` group labels ``0..G-1``.
+    model : GroupingModel
+        The features' basis and the ``G`` centres used.
+    """
+    basis = leading_basis(patches, noise_variance=noise_variance, max_features=max_features,
+                          sample_size=sample_size, seed=seed)
+    labels, centres = kmeans_fit(patches.project(basis), n_groups=n_groups, seed=seed)
+    return labels, GroupingModel(basis=basis, centres=centres)
+
+
+def leading_basis(
+    patches: PatchSet, *, noise_variance: float, max_features: int = DEFAULT_MAX_FEATURES,
+    sample_size: int | None = None, seed: int | None = 0,
+) -> NDArray[np.float64]:
+    """The global eigenpatches whose coordinates :func:`leading_features` returns.
+
+    At least one (the strongest) even when none rises above the noise.
+    """
+    basis = signal_basis(patches, noise_variance=noise_variance, max_components=max_features,
+                         sample_size=sample_size, seed=seed)
+    if basis.shape[1] == 0:
+        basis = signal_basis(patches, noise_variance=0.0, max_components=1,
+                             sample_size=sample_size, seed=seed)
+    return basis
 
 
 def leading_features(
@@ -75,12 +162,9 @@ def leading_features(
     ...                  noise_variance=1.0).shape
     (1444, 3)
     """
-    basis = signal_basis(patches, noise_variance=noise_variance, max_components=max_features,
-                         sample_size=sample_size, seed=seed)
-    if basis.shape[1] == 0:
-        basis = signal_basis(patches, noise_variance=0.0, max_components=1,
-                             sample_size=sample_size, seed=seed)
-    return patches.project(basis)
+    return patches.project(leading_basis(patches, noise_variance=noise_variance,
+                                         max_features=max_features, sample_size=sample_size,
+                                         seed=seed))
 
 
 def signal_basis(
@@ -126,6 +210,24 @@ def kmeans_labels(
     features: ArrayLike, *, n_groups: int, seed: int | None = 0,
     n_iterations: int = _KMEANS_ITERATIONS,
 ) -> NDArray[np.intp]:
+    """Seeded k-means labels (:func:`kmeans_fit` without the centres).
+
+    Examples
+    --------
+    >>> points = np.r_[np.zeros((50, 2)), np.ones((50, 2)) * 10]
+    >>> labels = kmeans_labels(points, n_groups=2, seed=0)
+    >>> len(set(labels[:50].tolist())), len(set(labels[50:].tolist()))
+    (1, 1)
+    >>> bool(labels[0] != labels[-1])
+    True
+    """
+    return kmeans_fit(features, n_groups=n_groups, seed=seed, n_iterations=n_iterations)[0]
+
+
+def kmeans_fit(
+    features: ArrayLike, *, n_groups: int, seed: int | None = 0,
+    n_iterations: int = _KMEANS_ITERATIONS,
+) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
     """Seeded k-means: centres fitted on a sample, then every point labelled once.
 
     k-means++ starts the centres; Lloyd iterations refine them on a random sample of
@@ -145,17 +247,17 @@ def kmeans_labels(
 
     Returns
     -------
-    numpy.ndarray
+    labels : numpy.ndarray
         ``(N,)`` labels ``0..G-1`` (``G <= n_groups``), relabelled so none is unused.
+    centres : numpy.ndarray
+        ``(G, f)`` the centre of each label.
 
     Examples
     --------
     >>> points = np.r_[np.zeros((50, 2)), np.ones((50, 2)) * 10]
-    >>> labels = kmeans_labels(points, n_groups=2, seed=0)
-    >>> len(set(labels[:50].tolist())), len(set(labels[50:].tolist()))
-    (1, 1)
-    >>> bool(labels[0] != labels[-1])
-    True
+    >>> labels, centres = kmeans_fit(points, n_groups=2, seed=0)
+    >>> sorted(centres[:, 0].tolist())
+    [0.0, 10.0]
     """
     points = np.asarray(features)
     # float32 features (of a float32 patch set) stay float32: the distances to a few
@@ -179,10 +281,15 @@ def kmeans_labels(
         if iteration and np.array_equal(new_labels, labels):
             break
         labels = new_labels
-    nearest = _nearest(points, centres)
-    # numbered in order of the centres, skipping any that no point chose
+    labels, used = _numbered(_nearest(points, centres), k)
+    return labels, centres[used]
+
+
+def _numbered(nearest: NDArray[np.intp], k: int) -> tuple[NDArray[np.intp], NDArray[np.bool_]]:
+    """Labels numbered in order of the centres, skipping any that no point chose; and
+    which centres were chosen."""
     used = np.bincount(nearest, minlength=k) > 0
-    return (np.cumsum(used) - 1)[nearest].astype(np.intp)
+    return (np.cumsum(used) - 1)[nearest].astype(np.intp), used
 
 
 def _kmeans_plus_plus(points: NDArray[np.float64], k: int,
@@ -237,7 +344,8 @@ def _nearest(points: NDArray[np.float64], centres: NDArray[np.float64]) -> NDArr
 
 def group_similar_patches(
     patches: PatchSet, *, noise_variance: float, n_groups: int = DEFAULT_N_GROUPS,
-    max_features: int = DEFAULT_MAX_FEATURES, seed: int | None = 0,
+    max_features: int = DEFAULT_MAX_FEATURES, sample_size: int | None = None,
+    seed: int | None = 0,
 ) -> NDArray[np.intp]:
     """Label each patch position with its group of similar patches.
 
@@ -251,8 +359,10 @@ def group_similar_patches(
         Number of groups (default 128); fewer if there are fewer patches.
     max_features : int, optional
         Coordinates used for the comparison (default 8).
+    sample_size : int, optional
+        Patches whose Gram matrix gives the global eigenpatches (default: all).
     seed : int, optional
-        Seed of the k-means start.
+        Seed of the k-means start (and of that sample).
 
     Returns
     -------
@@ -269,7 +379,8 @@ def group_similar_patches(
     (True, (1444,))
     """
     features = leading_features(patches, noise_variance=noise_variance,
-                                max_features=max_features, seed=seed)
+                                max_features=max_features, sample_size=sample_size,
+                                seed=seed)
     return kmeans_labels(features, n_groups=n_groups, seed=seed)
 
 

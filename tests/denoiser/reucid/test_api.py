@@ -320,3 +320,30 @@ def test_a_group_rule_is_told_which_pass_it_decides_in():
     noisy, _ = _noisy_lattice(shape=(48, 48), seed=6)
     denoise(noisy, PassRecorder(), patch_size=5, n_groups=4)
     assert seen == {(0, 2, False), (1, 2, False)}
+
+
+def test_a_series_reuses_the_grouping_of_its_first_frame(monkeypatch):
+    fits = []
+    real_fit = grouped_pipeline.fit_grouping
+
+    def counting_fit(*args, **kwargs):
+        fits.append(1)
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(grouped_pipeline, "fit_grouping", counting_fit)
+    first, clean = _noisy_lattice(dose=30.0, seed=11)
+    second, _ = _noisy_lattice(dose=30.0, seed=12)
+    # the same field drifted by two pixels: labelling by content still finds the sites
+    drifted = np.roll(second, 2, axis=1)
+    results = denoise_series(np.stack([first, second, drifted]))
+    assert len(fits) == 2  # the first frame's two passes; nothing fitted afterwards
+    assert results[2].grouping == results[1].grouping == results[0].grouping
+    assert [r.options["reused_grouping"] for r in results] == [False, True, True]
+    assert len({r.patch_size for r in results}) == 1
+    mse = lambda image, truth: float(np.mean((image - truth) ** 2))  # noqa: E731
+    # each later frame, denoised with frame 1's grouping, is as good as on its own
+    for result, frame, truth in ((results[1], second, clean),
+                                 (results[2], drifted, np.roll(clean, 2, axis=1))):
+        alone = denoise(frame, seed=0)
+        assert mse(result.image, truth) < 1.1 * mse(alone.image, truth)
+        assert mse(result.image, truth) < 0.5 * mse(frame, truth)

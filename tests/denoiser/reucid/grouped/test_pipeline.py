@@ -146,3 +146,33 @@ def test_the_default_denoise_runs_this_with_the_coarse_pilot():
     # on a perfect lattice: the default keeps each column's own intensity, so it beats the
     # paper's pipeline by less than a lattice average would
     assert _mse(default.image, clean) < 0.75 * _mse(paper.image, clean)
+
+
+def test_reusing_the_grouping_of_the_same_image_changes_nothing():
+    noisy, _ = _noisy_lattice(20.0, seed=9, shape=(64, 64))
+    first = denoise_grouped(noisy, patch_size=5, n_groups=6)
+    again = denoise_grouped(noisy, patch_size=5, n_groups=6, grouping=first.grouping)
+    assert len(first.grouping) == 2 and again.grouping[1] is first.grouping[1]
+    np.testing.assert_array_equal(again.image, first.image)
+    # without a pilot the first pass groups on the data: reused the same way
+    plain = denoise_grouped(noisy, patch_size=5, n_groups=6, pilot=None)
+    replain = denoise_grouped(noisy, patch_size=5, n_groups=6, pilot=None,
+                              grouping=plain.grouping)
+    np.testing.assert_array_equal(replain.image, plain.image)
+
+
+@pytest.mark.parametrize("bad", ["one pass only", "not a grouping", "other patch size"])
+def test_a_grouping_that_does_not_fit_is_refused_before_any_work(bad, monkeypatch):
+    noisy, _ = _noisy_lattice(20.0, seed=10, shape=(48, 48))
+    earlier = denoise_grouped(noisy, patch_size=5, n_groups=4).grouping
+    grouping, patch_size = {"one pass only": (earlier[:1], 5),
+                            "not a grouping": (("x", "y"), 5),
+                            "other patch size": (earlier, 7)}[bad]
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("work started before the grouping was checked")
+
+    monkeypatch.setattr(pipeline, "coarse_pilot", no_work)
+    monkeypatch.setattr(pipeline, "estimate_noise_model", no_work)
+    with pytest.raises(ValueError, match="grouping"):
+        denoise_grouped(noisy, patch_size=patch_size, n_groups=4, grouping=grouping)
