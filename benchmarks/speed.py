@@ -420,20 +420,8 @@ def render_speed(results: Sequence[SpeedResult], *, sizes: Sequence[int], classi
     ratio_rows = _ratio_rows(results, REUCID_PAPER, methods, sizes)
     best_ratio_rows = _ratio_rows(results, REUCID_BEST, methods, sizes)
 
-    target_rows = []
-    for size, limit in TARGET_SECONDS.items():
-        cell = _cell(results, REUCID_PAPER, size)
-        measured = cell.median_s if cell else None
-        target_rows.append([f"{size}x{size} CPU time, paper path", f"≤ {limit} s",
-                            format_seconds(measured) + " s" if measured else "not measured",
-                            _verdict(measured is not None and measured <= limit, measured)])
-    for size, limit in TARGET_PEAK_BYTES.items():
-        cell = _cell(results, REUCID_PAPER, size)
-        measured = cell.peak_increment_bytes if cell and cell.median_s else None
-        target_rows.append([f"{size}x{size} peak memory (above input), paper path",
-                            f"< {_bytes(limit)}",
-                            _bytes(measured) if measured is not None else "not measured",
-                            _verdict(measured is not None and measured < limit, measured)])
+    target_rows = [*_time_and_memory_targets(results, REUCID_PAPER, "paper path",
+                                             TARGET_SECONDS, TARGET_PEAK_BYTES, strict=True)]
     # issue 9: the default at a fraction of BM3D's time
     best_cell, bm3d_cell = _cell(results, REUCID_BEST, 256), _cell(results, "BM3D + GAT", 256)
     fraction = (best_cell.median_s / bm3d_cell.median_s
@@ -448,20 +436,9 @@ def render_speed(results: Sequence[SpeedResult], *, sizes: Sequence[int], classi
                         f"{fraction:.2f}" if fraction is not None else "not measured",
                         _verdict(fraction is not None
                                  and fraction <= TARGET_BEST_BM3D_FRACTION, fraction)])
-    for size, limit in TARGET_BEST_SECONDS.items():
-        cell = _cell(results, REUCID_BEST, size)
-        measured = cell.median_s if cell else None
-        target_rows.append([f"{size}x{size} CPU time, default", f"≤ {limit:g} s",
-                            format_seconds(measured) + " s" if measured else
-                            (_short(cell.status) if cell else "not measured"),
-                            _verdict(measured is not None and measured <= limit, measured)])
-    for size, limit in TARGET_BEST_PEAK_BYTES.items():
-        cell = _cell(results, REUCID_BEST, size)
-        measured = cell.peak_increment_bytes if cell and cell.median_s else None
-        target_rows.append([f"{size}x{size} peak memory (above input), default",
-                            f"≤ {_bytes(limit)}",
-                            _bytes(measured) if measured is not None else "not measured",
-                            _verdict(measured is not None and measured <= limit, measured)])
+    target_rows += _time_and_memory_targets(results, REUCID_BEST, "default",
+                                            TARGET_BEST_SECONDS, TARGET_BEST_PEAK_BYTES,
+                                            strict=False)
     target_rows.append(["1024x1024 default on a GPU", "≤ 0.1 s",
                         "not built: the default runs on the CPU (device='cuda' is refused)",
                         _verdict(False, None)])
@@ -550,6 +527,32 @@ def _ratio_rows(results: Sequence[SpeedResult], base: str, methods: Sequence[str
             else:
                 row.append("—")
         rows.append(row)
+    return rows
+
+
+def _time_and_memory_targets(results: Sequence[SpeedResult], method: str, label: str,
+                             seconds: dict[int, float], peak_bytes: dict[int, int], *,
+                             strict: bool) -> list[list[str]]:
+    """Target rows of one method: time per call by size, then peak memory by size.
+
+    ``strict``: the memory limit is exclusive (``<``), else inclusive (``≤``).
+    """
+    rows = []
+    for size, limit in seconds.items():
+        cell = _cell(results, method, size)
+        measured = cell.median_s if cell else None
+        rows.append([f"{size}x{size} CPU time, {label}", f"≤ {limit:g} s",
+                     format_seconds(measured) + " s" if measured else
+                     (_short(cell.status) if cell else "not measured"),
+                     _verdict(measured is not None and measured <= limit, measured)])
+    for size, limit in peak_bytes.items():
+        cell = _cell(results, method, size)
+        measured = cell.peak_increment_bytes if cell and cell.median_s else None
+        met = measured is not None and (measured < limit if strict else measured <= limit)
+        rows.append([f"{size}x{size} peak memory (above input), {label}",
+                     f"{'<' if strict else '≤'} {_bytes(limit)}",
+                     _bytes(measured) if measured is not None else "not measured",
+                     _verdict(met, measured)])
     return rows
 
 

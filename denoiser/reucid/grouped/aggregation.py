@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike, NDArray
 
+from ..paper.terrain import box_sum
+
 __all__ = ["AGGREGATIONS", "PatchCanvas", "PatchContribution", "noise_weights"]
 
 AGGREGATIONS = ("flat", "weighted")
@@ -134,7 +136,7 @@ class PatchCanvas:
             grid = self._position_weight.reshape(self._grid_shape)
             padded = np.zeros(self.shape)
             padded[:grid.shape[0], :grid.shape[1]] = grid
-            self._pixel_weight = _box_sum(_box_sum(padded, p, axis=0), p, axis=1).ravel()
+            self._pixel_weight = box_sum(box_sum(padded, p, axis=0), p, axis=1).ravel()
             # cumulative sums leave rounding dust where no patch lies
             self._pixel_weight[self._pixel_weight < 1e-9 * max(1.0, float(grid.max()))] = 0.0
         return self._pixel_weight
@@ -165,14 +167,3 @@ class PatchCanvas:
             out = np.where(covered.reshape(self.shape), out, np.asarray(fill, dtype=np.float64))
         return out
 
-
-def _box_sum(values: NDArray[np.float64], width: int, *, axis: int) -> NDArray[np.float64]:
-    """Sum over the ``width`` trailing entries (current included) along ``axis``."""
-    total = np.cumsum(values, axis=axis)
-    if width < values.shape[axis]:
-        head = [slice(None)] * 2
-        tail = [slice(None)] * 2
-        head[axis] = slice(width, None)
-        tail[axis] = slice(0, values.shape[axis] - width)
-        total[tuple(head)] -= total[tuple(tail)]  # numpy buffers the overlapping operands
-    return total

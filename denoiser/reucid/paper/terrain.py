@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["full_terrain", "patch_terrain"]
+__all__ = ["box_sum", "full_terrain", "patch_terrain"]
 
 
 def patch_terrain(position_mask: ArrayLike, patch_size: int) -> NDArray[np.int64]:
@@ -42,15 +42,23 @@ def patch_terrain(position_mask: ArrayLike, patch_size: int) -> NDArray[np.int64
     # int32 is ample: a count never exceeds p^2 and a running sum never exceeds p * side.
     padded = np.zeros((rows + p - 1, cols + p - 1), dtype=np.int32)
     padded[:rows, :cols] = mask
-    return _box_sum(_box_sum(padded, p, axis=0), p, axis=1).astype(np.int64)
+    return box_sum(box_sum(padded, p, axis=0), p, axis=1).astype(np.int64)
 
 
-def _box_sum(values: NDArray[np.int32], width: int, *, axis: int) -> NDArray[np.int32]:
-    """Sum over the ``width`` trailing entries (current included) along ``axis``."""
-    total = np.cumsum(values, axis=axis, dtype=np.int32)
+def box_sum(values: NDArray[np.number], width: int, *, axis: int) -> NDArray[np.number]:
+    """Sum over the ``width`` trailing entries (current included) along ``axis`` of a 2D array.
+
+    Cumulative sums in the array's own dtype (exact in integers).
+
+    Examples
+    --------
+    >>> box_sum(np.arange(5), 2, axis=0).tolist()
+    [0, 1, 3, 5, 7]
+    """
+    total = np.cumsum(values, axis=axis, dtype=values.dtype)
     if width < values.shape[axis]:
-        head = [slice(None)] * 2
-        tail = [slice(None)] * 2
+        head = [slice(None)] * values.ndim
+        tail = [slice(None)] * values.ndim
         head[axis] = slice(width, None)
         tail[axis] = slice(0, values.shape[axis] - width)
         total[tuple(head)] -= total[tuple(tail)]  # numpy buffers the overlapping operands
