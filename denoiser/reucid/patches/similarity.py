@@ -39,6 +39,7 @@ DEFAULT_N_GROUPS = 128
 DEFAULT_MAX_FEATURES = 8
 _KMEANS_ITERATIONS = 15
 _KMEANS_SAMPLE = 10000  # points the centres are fitted on (at least)
+_SEEDING_PER_CENTRE = 16  # points of that sample per centre that k-means++ seeds from
 _DISTANCE_BLOCK = 4_000_000  # point-centre distances held at once
 
 
@@ -269,7 +270,10 @@ def kmeans_fit(
     rng = np.random.default_rng(seed)
     fit_size = min(n, max(_KMEANS_SAMPLE, 40 * k))
     sample = points[rng.choice(n, size=fit_size, replace=False)] if fit_size < n else points
-    centres = _kmeans_plus_plus(sample, k, rng)
+    # the D² seeding is sequential in k: on a part of the sample (the Lloyd iterations
+    # then refine the centres on all of it)
+    seeding = sample[:max(_SEEDING_PER_CENTRE * k, 1)]
+    centres = _kmeans_plus_plus(seeding, k, rng)
     labels = np.zeros(len(sample), dtype=np.intp)
     for iteration in range(n_iterations):
         new_labels = _nearest(sample, centres)
@@ -312,8 +316,8 @@ def _kmeans_plus_plus(points: NDArray[np.float64], k: int,
 def _squared_distances(points: NDArray[np.floating], centre: NDArray[np.float64]
                        ) -> NDArray[np.float64]:
     """``|x - centre|²`` of every point (einsum: a sum over a few features per row)."""
-    difference = points - centre
-    return np.einsum("ij,ij->i", difference, difference)
+    difference = points - centre.astype(points.dtype)
+    return np.einsum("ij,ij->i", difference, difference).astype(np.float64)
 
 
 def _nearest(points: NDArray[np.float64], centres: NDArray[np.float64]) -> NDArray[np.intp]:
