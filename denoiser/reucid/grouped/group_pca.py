@@ -135,6 +135,9 @@ def iter_group_pass(
     work = patches.dtype
     outliers = None if outlier_basis is None or not outlier_basis.shape[1] \
         else np.asarray(outlier_basis, dtype=work)
+    # a noise variance below what the working precision holds (a noiseless image gets
+    # 1e-300) stays positive there, so an empty component weighs 0, not 0/0
+    noise_floor = work.type(max(noise_variance, float(np.finfo(work).tiny)))
 
     def decompose(positions: NDArray[np.intp]) -> _Decomposed:
         tick = time.perf_counter()
@@ -185,7 +188,7 @@ def iter_group_pass(
             if centre_groups:
                 pilot_rows -= part.centre
             power = (pilot_rows @ selected) ** 2
-            weights = power / (power + work.type(noise_variance))
+            weights = power / (power + noise_floor)
         shrunk = coefficients * weights
         estimates = shrunk @ selected.T
         if centre_groups:
@@ -362,8 +365,9 @@ def _outliers(residuals: NDArray[np.float64], noise_variance: float) -> NDArray[
     keeps 45 % instead of 29 % of its contrast, and the image gains up to 1.5 dB).
     """
     dim = residuals.shape[1]
-    energy = np.einsum("ij,ij->i", residuals, residuals).astype(np.float64) / max(
-        noise_variance, np.finfo(float).tiny)
+    with np.errstate(over="ignore"):  # a noiseless image: every residual is far above it
+        energy = np.einsum("ij,ij->i", residuals, residuals).astype(np.float64) / max(
+            noise_variance, np.finfo(float).tiny)
     return energy > dim + _OUTLIER_SIGMAS * np.sqrt(2.0 * dim)
 
 

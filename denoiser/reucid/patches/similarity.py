@@ -270,9 +270,11 @@ def kmeans_fit(
     rng = np.random.default_rng(seed)
     fit_size = min(n, max(_KMEANS_SAMPLE, 40 * k))
     sample = points[rng.choice(n, size=fit_size, replace=False)] if fit_size < n else points
-    # the D² seeding is sequential in k: on a part of the sample (the Lloyd iterations
-    # then refine the centres on all of it)
-    seeding = sample[:max(_SEEDING_PER_CENTRE * k, 1)]
+    # the D² seeding is sequential in k: on a random part of the sample (the Lloyd
+    # iterations then refine the centres on all of it)
+    seeding_size = max(_SEEDING_PER_CENTRE * k, 1)
+    seeding = sample[rng.choice(len(sample), size=seeding_size, replace=False)] \
+        if seeding_size < len(sample) else sample
     centres = _kmeans_plus_plus(seeding, k, rng)
     labels = np.zeros(len(sample), dtype=np.intp)
     for iteration in range(n_iterations):

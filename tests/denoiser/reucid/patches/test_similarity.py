@@ -46,3 +46,24 @@ def test_patches_at_the_same_lattice_phase_share_a_group():
     other_phase = np.mean(grid[:-4, :-4] == grid[4:, 4:])
     assert same_phase > 0.8
     assert other_phase < 0.3
+
+
+def test_kmeans_seeds_from_all_of_its_points_not_from_the_first_ones():
+    # patches come in raster order: the first hundreds may all be one kind (the top rows);
+    # the seeding must still see the others, or clusters stay merged
+    rng = np.random.default_rng(1)
+    kinds = np.r_[np.zeros(500, int), rng.integers(0, 3, 2500)]
+    points = np.array([[0.0, 0.0], [50.0, 0.0], [0.0, 50.0]])[kinds] + rng.normal(size=(3000, 2))
+    labels = kmeans_labels(points, n_groups=3, seed=0)
+    for kind in range(3):
+        assert len(set(labels[kinds == kind].tolist())) == 1
+    assert len(set(labels.tolist())) == 3
+
+
+def test_a_noiseless_faint_image_gives_finite_output():
+    # a noise level far below float32's smallest number must not make 0/0 weights
+    from denoiser.reucid import denoise
+
+    ramp = (np.add.outer(np.arange(41), np.arange(38)) * 1e-12).astype(np.float32)
+    result = denoise(ramp, classifier="mp", seed=0)
+    assert np.isfinite(result.image).all()
