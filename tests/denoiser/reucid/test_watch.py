@@ -216,7 +216,10 @@ def test_sigint_stops_the_command_without_partial_files(tmp_path):
         [sys.executable, "-m", "denoiser.reucid", "watch", str(tmp_path), "--method", "paper",
          "--interval", "0.05", "--timeout", "300"],
         cwd=REPO_ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True)
+        text=True,
+        # a suite started in the background (`cmd &` in a script) runs with SIGINT
+        # ignored, and a child inherits that: give the watcher the terminal's default
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         write_tiff(tmp_path / "frame_000.tif", lattice_image(64))
         assert wait_until(lambda: output_path(tmp_path / "frame_000.tif").exists(), 120)
