@@ -12,10 +12,14 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
-__all__ = ["single_threaded", "single_threaded_blas", "worker_count"]
+__all__ = ["map_in_threads", "single_threaded", "single_threaded_blas", "worker_count"]
+
+_Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
 
 
 def worker_count() -> int:
@@ -30,6 +34,23 @@ def worker_count() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def map_in_threads(function: Callable[[_Item], _Result], items: Iterable[_Item]
+                   ) -> list[_Result]:
+    """``[function(item) for item in items]``, the items side by side on :func:`worker_count`
+    threads (numpy releases the GIL in its large loops); one item runs here, without a pool.
+
+    Examples
+    --------
+    >>> map_in_threads(lambda x: x * x, range(4)), map_in_threads(abs, [-2])
+    ([0, 1, 4, 9], [2])
+    """
+    work = list(items)
+    if len(work) <= 1:
+        return [function(item) for item in work]
+    with ThreadPoolExecutor(max_workers=worker_count()) as pool:
+        return list(pool.map(function, work))
 
 
 def _controller() -> Any:

@@ -35,7 +35,7 @@ from numpy.typing import ArrayLike, NDArray
 from .aggregation import AGGREGATIONS, PatchCanvas, noise_weights
 from ..selection.base import SelectionContext, validate_selection
 from ..patches.similarity import group_positions
-from ..patches.patch_set import PatchSet
+from ..patches.patch_set import PatchSet, position_blocks
 from ..threads import single_threaded_blas, worker_count
 
 # Groups decomposed ahead of the one being classified, and groups selected and being
@@ -144,18 +144,16 @@ def iter_group_pass(
         n = len(positions)
         if n <= _CHUNK_PATCHES:
             rows: NDArray[np.floating] | None = patches.gather(positions)
-            # a product with ones: BLAS sums the columns many times faster than a
-            # reduction along axis 0 that converts to float64
-            mean = (np.ones(n, dtype=work) @ rows).astype(np.float64) / max(n, 1)
+            mean = _column_sums(rows) / max(n, 1)
             centred = rows - mean.astype(work) if centre_groups else rows
             gram = (centred.T @ centred).astype(np.float64)
         else:
             # a large group's Gram matrix is summed over chunks of its patches, which
             # are not kept: rebuilding gathers them again, chunk by chunk
             rows, gram, total = None, np.zeros((dim, dim)), np.zeros(dim)
-            for chunk in _chunks(n):
+            for chunk in position_blocks(n, _CHUNK_PATCHES):
                 block = patches.gather(positions[chunk])
-                total += np.ones(len(block), dtype=work) @ block
+                total += _column_sums(block)
                 gram += block.T @ block
             mean = total / n
             if centre_groups:
@@ -206,7 +204,7 @@ def iter_group_pass(
                 extra[flagged] = outliers.shape[1]
         patch_weights = 1.0 / (1.0 / noise_weights(weights) + extra) \
             if aggregation == "weighted" else np.ones(len(positions))
-        weight_sum = (np.ones(len(weights), dtype=work) @ weights).astype(np.float64)
+        weight_sum = _column_sums(weights)
         return (canvas.contribution(positions, estimates, patch_weights), weight_sum,
                 time.perf_counter() - tick)
 
@@ -268,7 +266,7 @@ def iter_group_pass(
             kept = np.zeros(dim, dtype=bool)
             kept[:shown] = validate_selection(answer, shown)
             classify_seconds = time.perf_counter() - tick
-            chunks = _chunks(len(part.positions))
+            chunks = position_blocks(len(part.positions), _CHUNK_PATCHES)
             for number, chunk in enumerate(chunks):
                 rebuilding.append((index, part, kept, eigenpatches, classify_seconds,
                                    pool.submit(rebuild, part, kept, chunk),
@@ -283,10 +281,10 @@ def iter_group_pass(
                 yield step
 
 
-def _chunks(n: int) -> list[slice]:
-    """Consecutive slices of at most ``_CHUNK_PATCHES`` covering ``range(n)`` (one if n = 0)."""
-    return [slice(start, min(start + _CHUNK_PATCHES, n))
-            for start in range(0, max(n, 1), _CHUNK_PATCHES)]
+def _column_sums(values: NDArray[np.floating]) -> NDArray[np.float64]:
+    """Sums over the rows, as float64: a product with ones, which BLAS computes many
+    times faster than a reduction along axis 0 that converts to float64."""
+    return (np.ones(len(values), dtype=values.dtype) @ values).astype(np.float64)
 
 
 @dataclass

@@ -44,6 +44,7 @@ from ..noise import (
 from ..paper.patch_size import estimate_patch_size
 from ..patches.patch_set import PatchSet
 from ..patches.similarity import (
+    BASIS_SAMPLE,
     DEFAULT_MAX_FEATURES,
     DEFAULT_N_GROUPS,
     GroupingModel,
@@ -95,10 +96,6 @@ _FLOOR_WINDOW = 5
 #: float32 patches halve the memory traffic of the passes (their main cost), and the
 #: rounding (about 1e-7 of a value) lies far below the noise of any count image.
 WORKING_DTYPE = np.float32
-# Patches (at most) whose Gram matrix gives the global eigenpatches (the grouping
-# features, the outlier basis): their leading directions are settled long before a
-# million patches, and the full Gram matrix costs as much as a group pass.
-_BASIS_SAMPLE = 1 << 17
 # Progress reports with an image per pass at most.
 _INTERIM_UPDATES = 16
 
@@ -538,7 +535,7 @@ def group_patches(patches: PatchSet, *, noise_variance: float, n_groups: int,
         if reuse is not None:
             return reuse.labels(patches), reuse
         return fit_grouping(patches, noise_variance=noise_variance, n_groups=n_groups,
-                            max_features=max_features, sample_size=_BASIS_SAMPLE, seed=seed)
+                            max_features=max_features, sample_size=BASIS_SAMPLE, seed=seed)
 
 
 def _streamed(steps: Iterator[tuple[GroupDiagnostics, PatchCanvas]], total: int,
@@ -575,7 +572,7 @@ def _run(settings: _Settings, started: float, *,
     with single_threaded_blas():
         outlier_basis = signal_basis(state.patches, noise_variance=state.noise_variance,
                                      max_components=_MAX_OUTLIER_COMPONENTS,
-                                     sample_size=_BASIS_SAMPLE,
+                                     sample_size=BASIS_SAMPLE,
                                      seed=seed) if settings.restore_outliers else None
     n_features = settings.max_features
     reused = settings.grouping or (None,) * settings.passes

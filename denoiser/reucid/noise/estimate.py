@@ -11,14 +11,17 @@ model, without a flat region or a dark reference.
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ..patches.patch_set import PatchSet
-from ..patches.similarity import DEFAULT_N_GROUPS, group_positions, group_similar_patches
-from ..threads import single_threaded_blas, worker_count
+from ..patches.similarity import (
+    BASIS_SAMPLE,
+    DEFAULT_N_GROUPS,
+    group_positions,
+    group_similar_patches,
+)
+from ..threads import map_in_threads, single_threaded_blas
 from .model import PoissonGaussianNoise
 
 __all__ = [
@@ -37,8 +40,6 @@ _SIGNAL_COMPONENTS = 3
 _MIN_GROUP_FACTOR = 2
 # How far the fitted line's mean variance may stray from the spectrum's noise bulk.
 _BULK_TOLERANCE = 1.5
-# Patches (at most) whose Gram matrix gives the grouping's global eigenpatches.
-_BASIS_SAMPLE = 1 << 17
 
 
 def fit_affine_variance(
@@ -152,7 +153,7 @@ def _fit_noise_model(image: ArrayLike, *, patch_size: int, n_groups: int, seed: 
         groups = int(min(n_groups,
                          max(1, patches.n_patches // (2 * _MIN_GROUP_FACTOR * dim))))
         labels = group_similar_patches(patches, noise_variance=bulk, n_groups=groups,
-                                       sample_size=_BASIS_SAMPLE, seed=seed)
+                                       sample_size=BASIS_SAMPLE, seed=seed)
         means, variances, counts = _group_noise_samples(patches, labels)
     if not means:
         # no group is large enough (a tiny image): fall back to white noise
@@ -206,8 +207,7 @@ def _group_noise_samples(
     # too few patches make no trustworthy per-pixel variance; the groups are independent,
     # so they run side by side (in order: the result does not depend on the threads)
     big = [g for g in group_positions(labels) if len(g) >= _MIN_GROUP_FACTOR * dim]
-    with ThreadPoolExecutor(max_workers=worker_count()) as pool:
-        samples = list(pool.map(sample, big))
+    samples = map_in_threads(sample, big)
     return ([m for m, _, _ in samples], [v for _, v, _ in samples],
             [c for _, _, c in samples])
 

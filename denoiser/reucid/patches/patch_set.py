@@ -7,17 +7,28 @@ positions) as copies, and scatters patch estimates back onto a canvas.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import ArrayLike, NDArray
 
-from ..threads import worker_count
+from ..threads import map_in_threads
 
-__all__ = ["PatchSet"]
+__all__ = ["PatchSet", "position_blocks"]
 
 _BLOCK_ROWS = 65536  # patches per block when streaming over all positions
+
+
+def position_blocks(n: int, size: int = _BLOCK_ROWS) -> list[slice]:
+    """Consecutive slices of at most ``size`` that cover ``range(n)``.
+
+    Examples
+    --------
+    >>> position_blocks(5, 2)
+    [slice(0, 2, None), slice(2, 4, None), slice(4, 5, None)]
+    """
+    step = max(1, int(size))
+    return [slice(start, min(start + step, n)) for start in range(0, n, step)]
 
 
 class PatchSet:
@@ -77,9 +88,7 @@ class PatchSet:
 
     def blocks(self) -> Iterator[tuple[slice, NDArray[np.floating]]]:
         """Consecutive blocks of positions and their rows, bounded in memory."""
-        step = max(1, _BLOCK_ROWS)
-        for start in range(0, self.n_patches, step):
-            block = slice(start, min(start + step, self.n_patches))
+        for block in position_blocks(self.n_patches):
             yield block, self.gather(np.arange(block.start, block.stop))
 
     def project(self, vectors: ArrayLike) -> NDArray[np.floating]:
@@ -89,20 +98,12 @@ class PatchSet:
         """
         basis = np.asarray(vectors, dtype=self.dtype)
         out = np.empty((self.n_patches, basis.shape[1]), dtype=self.dtype)
-        step = max(1, _BLOCK_ROWS)
 
-        def fill(start: int) -> None:
-            block = slice(start, min(start + step, self.n_patches))
+        def fill(block: slice) -> None:
             out[block] = self.gather(np.arange(block.start, block.stop)) @ basis
 
-        starts = range(0, self.n_patches, step)
-        if len(starts) == 1:
-            fill(0)
-        else:
-            # blocks are independent and numpy releases the GIL while it gathers and
-            # multiplies: they share the cores
-            with ThreadPoolExecutor(max_workers=worker_count()) as pool:
-                list(pool.map(fill, starts))
+        # blocks are independent: they share the cores
+        map_in_threads(fill, position_blocks(self.n_patches))
         return out
 
     def gram(self, *, sample_size: int | None = None, seed: int | None = 0

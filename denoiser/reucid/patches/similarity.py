@@ -9,16 +9,16 @@ never changes a pixel.
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ..threads import worker_count
-from .patch_set import PatchSet
+from ..threads import map_in_threads
+from .patch_set import PatchSet, position_blocks
 
 __all__ = [
+    "BASIS_SAMPLE",
     "DEFAULT_MAX_FEATURES",
     "DEFAULT_N_GROUPS",
     "GroupingModel",
@@ -37,6 +37,10 @@ __all__ = [
 DEFAULT_N_GROUPS = 128
 #: At most this many global eigenpatch coordinates describe a patch for grouping.
 DEFAULT_MAX_FEATURES = 8
+#: Patches (at most) whose Gram matrix gives the global eigenpatches of a large image
+#: (grouping features, outlier basis): their leading directions are settled long before
+#: a million patches, and the full Gram matrix costs as much as a pass over the groups.
+BASIS_SAMPLE = 1 << 17
 _KMEANS_ITERATIONS = 15
 _KMEANS_SAMPLE = 10000  # points the centres are fitted on (at least)
 _SEEDING_PER_CENTRE = 16  # points of that sample per centre that k-means++ seeds from
@@ -269,13 +273,10 @@ def kmeans_fit(
     k = int(min(max(int(n_groups), 1), n))
     rng = np.random.default_rng(seed)
     fit_size = min(n, max(_KMEANS_SAMPLE, 40 * k))
-    sample = points[rng.choice(n, size=fit_size, replace=False)] if fit_size < n else points
+    sample = _random_rows(points, fit_size, rng)
     # the D² seeding is sequential in k: on a random part of the sample (the Lloyd
     # iterations then refine the centres on all of it)
-    seeding_size = max(_SEEDING_PER_CENTRE * k, 1)
-    seeding = sample[rng.choice(len(sample), size=seeding_size, replace=False)] \
-        if seeding_size < len(sample) else sample
-    centres = _kmeans_plus_plus(seeding, k, rng)
+    centres = _kmeans_plus_plus(_random_rows(sample, _SEEDING_PER_CENTRE * k, rng), k, rng)
     labels = np.zeros(len(sample), dtype=np.intp)
     for iteration in range(n_iterations):
         new_labels = _nearest(sample, centres)
@@ -289,6 +290,15 @@ def kmeans_fit(
         labels = new_labels
     labels, used = _numbered(_nearest(points, centres), k)
     return labels, centres[used]
+
+
+def _random_rows(points: NDArray[np.floating], size: int, rng: np.random.Generator
+                 ) -> NDArray[np.floating]:
+    """``size`` rows drawn without replacement, in random order; all rows if there are
+    no more than that."""
+    if size >= len(points):
+        return points
+    return points[rng.choice(len(points), size=size, replace=False)]
 
 
 def _numbered(nearest: NDArray[np.intp], k: int) -> tuple[NDArray[np.intp], NDArray[np.bool_]]:
@@ -329,22 +339,17 @@ def _nearest(points: NDArray[np.float64], centres: NDArray[np.float64]) -> NDArr
     scores = np.concatenate([centres, 0.5 * (centres**2).sum(axis=1, keepdims=True)],
                             axis=1).astype(points.dtype).T.copy()
     out = np.empty(len(points), dtype=np.intp)
-    step = max(1, _DISTANCE_BLOCK // max(len(centres), 1))
 
-    def label(start: int) -> None:
-        block = points[start:start + step]
-        extended = np.empty((len(block), block.shape[1] + 1), dtype=points.dtype)
-        extended[:, :-1] = block
+    def label(block: slice) -> None:
+        extended = np.empty((block.stop - block.start, points.shape[1] + 1),
+                            dtype=points.dtype)
+        extended[:, :-1] = points[block]
         extended[:, -1] = -1.0
-        out[start:start + step] = (extended @ scores).argmax(axis=1)
+        out[block] = (extended @ scores).argmax(axis=1)
 
-    starts = range(0, len(points), step)
-    if len(starts) == 1:
-        label(0)
-    else:
-        # independent blocks; numpy releases the GIL in the product and the argmax
-        with ThreadPoolExecutor(max_workers=worker_count()) as pool:
-            list(pool.map(label, starts))
+    # independent blocks, each a bounded number of point-centre distances
+    map_in_threads(label, position_blocks(len(points),
+                                          max(1, _DISTANCE_BLOCK // max(len(centres), 1))))
     return out
 
 
@@ -384,10 +389,8 @@ def group_similar_patches(
     >>> bool(labels[0] != labels[37]), labels.shape
     (True, (1444,))
     """
-    features = leading_features(patches, noise_variance=noise_variance,
-                                max_features=max_features, sample_size=sample_size,
-                                seed=seed)
-    return kmeans_labels(features, n_groups=n_groups, seed=seed)
+    return fit_grouping(patches, noise_variance=noise_variance, n_groups=n_groups,
+                        max_features=max_features, sample_size=sample_size, seed=seed)[0]
 
 
 def group_positions(labels: ArrayLike) -> list[NDArray[np.intp]]:
