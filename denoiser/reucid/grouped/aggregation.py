@@ -66,6 +66,10 @@ class PatchCanvas:
         ``(m, n)``.
     patch_size : int
         Patch side ``p``; positions are flat indices into the ``(m-p+1, n-p+1)`` grid.
+    dtype : {numpy.float64, numpy.float32}, optional
+        Precision of the running sum (default float64). float32 (the default method's
+        working precision) adds float32 estimates without converting them: a pixel sums
+        at most ``p²`` of them, so its rounding stays near ``p * 6e-8`` of its value.
 
     Examples
     --------
@@ -75,19 +79,24 @@ class PatchCanvas:
     [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]
     """
 
-    def __init__(self, image_shape: tuple[int, int], patch_size: int) -> None:
+    def __init__(self, image_shape: tuple[int, int], patch_size: int, *,
+                 dtype: type[np.floating] | np.dtype = np.float64) -> None:
         self.shape = (int(image_shape[0]), int(image_shape[1]))
         self.patch_size = int(patch_size)
         p = self.patch_size
         self._grid_shape = (self.shape[0] - p + 1, self.shape[1] - p + 1)
-        self._sum = np.zeros(self.shape[0] * self.shape[1])
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
+            raise ValueError(f"dtype must be float64 or float32, got {self.dtype}")
+        self._sum = np.zeros(self.shape[0] * self.shape[1], dtype=self.dtype)
         # the summed weight of a pixel is the box sum of its patches' weights: kept per
         # patch position (one number a patch, not p² per patch) and spread on demand
         self._position_weight = np.zeros(self._grid_shape[0] * self._grid_shape[1])
         self._pixel_weight: NDArray[np.float64] | None = None
         n = self.shape[1]
-        self._offsets = (np.arange(p)[:, None] * n + np.arange(p)[None, :]).ravel()
         self._index_dtype = np.int32 if self._sum.size < 2**31 else np.int64
+        self._offsets = (np.arange(p)[:, None] * n + np.arange(p)[None, :]).ravel().astype(
+            self._index_dtype)
 
     def add(self, positions: ArrayLike, estimates: ArrayLike, weights: ArrayLike) -> None:
         """Add patch estimates ``(k, p*p)`` at flat grid ``positions (k,)`` with ``weights (k,)``."""
@@ -104,11 +113,12 @@ class PatchCanvas:
         if not np.all(np.isfinite(weight)) or np.any(weight <= 0):
             raise ValueError("aggregation weights must be finite and positive")
         where = np.asarray(positions, dtype=np.intp)
-        rows, cols = np.divmod(where, self._grid_shape[1])
-        # int32 pixel indices and the estimates' own precision: half the memory of a
-        # group in flight; the canvas sums in float64 (see accumulate)
-        pixels = ((rows * self.shape[1] + cols)[:, None]
-                  + self._offsets[None, :]).astype(self._index_dtype).ravel()
+        # a patch's top-left pixel: its grid position plus (p - 1) per grid row above it
+        # (int32 pixel indices and the estimates' own precision: half the memory of a
+        # group in flight, and no wider intermediate)
+        first = (where + (where // self._grid_shape[1]) * (self.patch_size - 1)).astype(
+            self._index_dtype)
+        pixels = (first[:, None] + self._offsets[None, :]).ravel()
         values = np.asarray(estimates)
         if values.dtype not in (np.float32, np.float64):
             values = values.astype(np.float64)
@@ -125,7 +135,8 @@ class PatchCanvas:
         for start in range(0, len(contribution.values), _CHUNK):
             chunk = slice(start, start + _CHUNK)
             total.index_add_(0, torch.from_numpy(contribution.pixels[chunk]),
-                             torch.from_numpy(contribution.values[chunk].astype(np.float64)))
+                             torch.from_numpy(contribution.values[chunk].astype(
+                                 self.dtype, copy=False)))
         np.add.at(self._position_weight, contribution.positions, contribution.weights)
         self._pixel_weight = None
 
@@ -154,14 +165,14 @@ class PatchCanvas:
         >>> [part.tolist() for part in canvas.totals()]
         [[0.0, 0.0, 0.0, 10.0], [0.0, 0.0, 0.0, 2.0]]
         """
-        return self._sum.copy(), self._weights().copy()
+        return self._sum.astype(np.float64), self._weights().copy()
 
     def image(self, *, fill: ArrayLike | None = None) -> NDArray[np.float64]:
         """Weighted average; pixels no patch covers yet take ``fill`` (default: NaN)."""
         weight = self._weights()
         covered = weight > 0
         out = np.full(self._sum.size, np.nan)
-        out[covered] = self._sum[covered] / weight[covered]
+        out[covered] = self._sum[covered].astype(np.float64) / weight[covered]
         out = out.reshape(self.shape)
         if fill is not None:
             out = np.where(covered.reshape(self.shape), out, np.asarray(fill, dtype=np.float64))

@@ -36,6 +36,7 @@ from .aggregation import AGGREGATIONS, PatchCanvas, noise_weights
 from ..selection.base import SelectionContext, validate_selection
 from ..patches.similarity import group_positions
 from ..patches.patch_set import PatchSet, position_blocks
+from ..linalg import symmetric_eigh
 from ..threads import single_threaded_blas, worker_count
 
 # Groups decomposed ahead of the one being classified, and groups selected and being
@@ -128,7 +129,7 @@ def iter_group_pass(
         raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
     groups = group_positions(labels)
     p, dim = patches.patch_size, patches.patch_dim
-    canvas = PatchCanvas(patches.image.shape, p)
+    canvas = PatchCanvas(patches.image.shape, p, dtype=patches.dtype)
 
     # the patches' precision (float32 in the default method) for every product over
     # patches; the small p² x p² eigenproblems are solved in float64
@@ -161,7 +162,7 @@ def iter_group_pass(
         # uncentred, the leading eigenpatch is the group's mean direction and every
         # patch keeps its own coefficient on it: its own column intensities
         centre = mean.astype(work) if centre_groups else np.zeros(dim, dtype=work)
-        values, vectors = np.linalg.eigh(gram)
+        values, vectors = symmetric_eigh(gram)
         values, vectors = np.clip(values[::-1], 0.0, None), vectors[:, ::-1]
         return _Decomposed(positions, rows, mean, centre, values, vectors,
                            time.perf_counter() - tick)

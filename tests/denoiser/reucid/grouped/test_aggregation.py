@@ -64,3 +64,33 @@ def test_canvas_sums_equal_brute_force_with_distinct_or_repeated_positions(repea
     got_total, got_weight = canvas.totals()
     np.testing.assert_allclose(got_total.reshape(shape), total, atol=1e-12)
     np.testing.assert_allclose(got_weight.reshape(shape), weight, atol=1e-12)
+
+
+def test_a_float32_canvas_sums_float32_estimates_to_their_rounding():
+    rng = np.random.default_rng(4)
+    image = rng.uniform(0.0, 50.0, size=(37, 41))
+    patches = PatchSet(image, 9, dtype=np.float32)
+    positions = rng.permutation(patches.n_patches)
+    wide, narrow = PatchCanvas(image.shape, 9), PatchCanvas(image.shape, 9, dtype=np.float32)
+    for chunk in np.array_split(positions, 5):
+        rows = patches.gather(chunk)
+        wide.add(chunk, rows, np.ones(len(chunk)))
+        narrow.add(chunk, rows, np.ones(len(chunk)))
+    # up to p² float32 additions per pixel: a few ulp of the largest value
+    np.testing.assert_allclose(narrow.image(), wide.image(), rtol=0, atol=2e-5 * 50.0)
+    np.testing.assert_allclose(narrow.image(), image, rtol=0, atol=2e-5 * 50.0)
+    total, weight = narrow.totals()
+    assert total.dtype == np.float64 and weight.dtype == np.float64
+    with pytest.raises(ValueError, match="float64 or float32"):
+        PatchCanvas((4, 4), 2, dtype=np.int32)
+
+
+def test_pixels_of_patches_at_the_right_and_bottom_edges_land_in_place():
+    # a patch's top-left pixel is its grid position plus (p - 1) per grid row above it
+    canvas = PatchCanvas((5, 7), 3)
+    grid_columns = 7 - 3 + 1
+    corner = 2 * grid_columns + 4  # bottom-right patch of the (3, 5) grid
+    canvas.add([corner], np.arange(9.0).reshape(1, 9), [1.0])
+    image = canvas.image()
+    np.testing.assert_array_equal(image[2:, 4:], np.arange(9.0).reshape(3, 3))
+    assert np.isnan(image[:2]).all() and np.isnan(image[:, :4]).all()

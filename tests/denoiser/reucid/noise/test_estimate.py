@@ -75,3 +75,24 @@ def test_the_stabiliser_round_trip_is_exact_and_the_noise_becomes_unit(model):
     np.testing.assert_allclose(stabilizer.inverse_algebraic(stabilised), noisy, rtol=1e-9)
     assert stabilised.std() == pytest.approx(1.0, abs=0.02)
     assert stabilizer.inverse(stabilised.mean()) == pytest.approx(150.0, rel=0.01)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_strongest_directions_span_the_leading_eigenvectors(seed):
+    from denoiser.reucid.noise.estimate import leading_directions
+
+    rng = np.random.default_rng(seed)
+    basis = np.linalg.qr(rng.normal(size=(81, 81)))[0]
+    # three signal directions above a noise bulk, as in a group of similar patches
+    spectrum = np.r_[rng.uniform(20.0, 400.0, 3), rng.uniform(0.8, 1.2, 78)]
+    gram = (basis * spectrum) @ basis.T
+    found = leading_directions(gram, 3)
+    expected = np.linalg.eigh(gram)[1][:, ::-1][:, :3]
+    np.testing.assert_allclose(found.T @ found, np.eye(3), atol=1e-10)
+    # the same subspace: equal projectors
+    np.testing.assert_allclose(found @ found.T, expected @ expected.T, atol=1e-6)
+    # a matrix too small for the iteration takes the whole decomposition
+    small = gram[:8, :8]
+    np.testing.assert_allclose(np.abs(leading_directions(small, 3).T
+                                      @ np.linalg.eigh(small)[1][:, ::-1][:, :3]),
+                               np.eye(3), atol=1e-8)
