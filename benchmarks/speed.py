@@ -60,10 +60,12 @@ from denoiser.reucid.selection.cnn import SHIPPED_MODEL_PATH
 from denoiser.reucid.simulation import simulate_haadf
 
 __all__ = [
+    "ISSUE17_BM3D_SECONDS",
     "QUICK_SIZES",
     "ROWS",
     "SIZES",
     "SpeedResult",
+    "machine_slowness",
     "main",
     "render_speed",
     "run_speed",
@@ -97,6 +99,10 @@ TARGET_GPU_FPS_1024 = 20.0
 TARGET_BEST_BM3D_FRACTION = 0.2
 TARGET_BEST_SECONDS = {1024: 2.0, 4096: 60.0}
 TARGET_BEST_PEAK_BYTES = {4096: 4 * 1024**3}
+#: BM3D + GAT's wall time (s) on the 2-core machine issue 17 measured its table on. Its
+#: absolute targets (1024² in 2 s) are seconds of that machine: the ratio of BM3D's time
+#: here to these, measured in the same run, puts this machine's seconds into its units.
+ISSUE17_BM3D_SECONDS = {256: 1.85, 512: 6.42}
 
 
 @dataclass(frozen=True)
@@ -439,6 +445,7 @@ def render_speed(results: Sequence[SpeedResult], *, sizes: Sequence[int], classi
     target_rows += _time_and_memory_targets(results, REUCID_BEST, "default",
                                             TARGET_BEST_SECONDS, TARGET_BEST_PEAK_BYTES,
                                             strict=False)
+    target_rows += _scaled_time_targets(results, REUCID_BEST, "default", TARGET_BEST_SECONDS)
     target_rows.append(["1024x1024 default on a GPU", "≤ 0.1 s",
                         "not built: the default runs on the CPU (device='cuda' is refused)",
                         _verdict(False, None)])
@@ -553,6 +560,41 @@ def _time_and_memory_targets(results: Sequence[SpeedResult], method: str, label:
                      f"{'<' if strict else '≤'} {_bytes(limit)}",
                      _bytes(measured) if measured is not None else "not measured",
                      _verdict(met, measured)])
+    return rows
+
+
+def machine_slowness(results: Sequence[SpeedResult]) -> float | None:
+    """How much slower this machine ran BM3D + GAT than issue 17's machine (geometric mean
+    over the sizes measured in both); None when BM3D was not timed.
+
+    Examples
+    --------
+    >>> round(machine_slowness([SpeedResult("BM3D + GAT", 256, "ok", median_s=3.7, n=1)]), 6)
+    2.0
+    """
+    ratios = [cell.median_s / reference for size, reference in ISSUE17_BM3D_SECONDS.items()
+              if (cell := _cell(results, "BM3D + GAT", size)) and cell.median_s]
+    if not ratios:
+        return None
+    return float(math.exp(sum(math.log(r) for r in ratios) / len(ratios)))
+
+
+def _scaled_time_targets(results: Sequence[SpeedResult], method: str, label: str,
+                         seconds: dict[int, float]) -> list[list[str]]:
+    """Issue 17's absolute time targets in its machine's seconds: this run's time divided
+    by :func:`machine_slowness`."""
+    slowness = machine_slowness(results)
+    rows = []
+    for size, limit in seconds.items():
+        cell = _cell(results, method, size)
+        measured = cell.median_s if cell else None
+        scaled = measured / slowness if measured and slowness else None
+        rows.append([f"{size}x{size} time, {label}, in issue 17's machine's seconds "
+                     "(÷ BM3D's time here / there"
+                     + (f" = {slowness:.2f})" if slowness else ")"),
+                     f"≤ {limit:g} s",
+                     f"{format_seconds(scaled)} s" if scaled is not None else "not measured",
+                     _verdict(scaled is not None and scaled <= limit, scaled)])
     return rows
 
 

@@ -107,3 +107,25 @@ def test_targets_are_the_paper_path_and_the_default_is_compared_with_bm3d():
     assert "| 256x256 CPU time, paper path | ≤ 0.05 s | 0.04 s | yes |" in targets
     assert "| 256x256 time of the default (best) / BM3D + GAT | < 1 | 0.50 | yes |" in targets
     assert "| BM3D + GAT / REUCID default (best) | 2× |" in text
+
+
+def test_issue_17_seconds_are_scaled_by_bm3d_time_against_its_machine():
+    results = [
+        speed.SpeedResult(speed.REUCID_BEST, 1024, "ok", median_s=2.6, n=3,
+                          peak_increment_bytes=10**8),
+        # BM3D ran 1.3x slower here than on the issue's machine, at both sizes
+        speed.SpeedResult("BM3D + GAT", 256, "ok", median_s=1.3 * 1.85, n=3,
+                          peak_increment_bytes=10**8),
+        speed.SpeedResult("BM3D + GAT", 512, "ok", median_s=1.3 * 6.42, n=3,
+                          peak_increment_bytes=10**8),
+    ]
+    assert abs(speed.machine_slowness(results) - 1.3) < 1e-9
+    assert speed.machine_slowness(results[:1]) is None
+    options = speed._fill_defaults(speed.build_parser().parse_args(["--sizes", "1024"]))
+    text = speed.render_speed(results, sizes=[1024], classifier_note="test", gpu=False,
+                              seconds=1.0, options=options)
+    targets = text.split("### Targets")[1].split("###")[0]
+    # 2.6 s here is 2.0 s there: met in the issue's units, not in this machine's
+    assert "| 1024x1024 CPU time, default | ≤ 2 s | 2.6 s | **no** |" in targets
+    assert ("| 1024x1024 time, default, in issue 17's machine's seconds (÷ BM3D's time here"
+            " / there = 1.30) | ≤ 2 s | 2 s | yes |") in targets
