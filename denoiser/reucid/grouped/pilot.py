@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import ndimage
 
 from ..paper.pipeline import denoise_paper
 
-__all__ = ["COARSE_PATCH_SIZE", "PILOTS", "CoarsePilot", "coarse_patch_size", "coarse_pilot"]
+__all__ = ["COARSE_PATCH_SIZE", "PILOTS", "CoarsePilot", "coarse_patch_size", "coarse_pilot",
+           "upsample_twice"]
 
 #: First estimates the grouped passes can start from (None: the first pass makes its own).
 PILOTS = ("coarse", None)
@@ -73,6 +73,46 @@ def coarse_patch_size(shape: tuple[int, int]) -> int | None:
     return p if p >= _MIN_COARSE_PATCH else None
 
 
+def upsample_twice(values: ArrayLike) -> NDArray[np.float64]:
+    """Linear interpolation onto a grid twice as fine, pixel centres aligned.
+
+    The same as ``scipy.ndimage.zoom(values, 2, order=1, mode="nearest",
+    grid_mode=True)``: a new pixel lies a quarter of an old one from its nearest old
+    pixel, so it takes 3/4 of that one and 1/4 of the next (the edge pixel repeats).
+    Written as slices, it costs a few array passes instead of a general spline zoom
+    (a tenth of the default method's serial time on a 1024² image went there).
+
+    Examples
+    --------
+    >>> upsample_twice(np.array([[0.0, 4.0]])).tolist()
+    [[0.0, 1.0, 3.0, 4.0], [0.0, 1.0, 3.0, 4.0]]
+    """
+    data = np.asarray(values, dtype=np.float64)
+    if data.ndim != 2 or min(data.shape) < 1:
+        raise ValueError(f"need a non-empty 2D array, got shape {data.shape}")
+    rows = np.empty((2 * data.shape[0], data.shape[1]))
+    _refine_axis(data, rows, axis=0)
+    out = np.empty((rows.shape[0], 2 * rows.shape[1]))
+    _refine_axis(rows, out, axis=1)
+    return out
+
+
+def _refine_axis(data: NDArray[np.float64], out: NDArray[np.float64], *, axis: int) -> None:
+    """One axis of :func:`upsample_twice`: new pixel 2k is ``a[k] - (a[k] - a[k-1]) / 4``,
+    2k+1 is ``a[k] + (a[k+1] - a[k]) / 4`` (edges: the pixel itself)."""
+    step = np.diff(data, axis=axis) * 0.25
+
+    def every(start: int, stop: int | None = None) -> tuple[slice, ...]:
+        index = [slice(None)] * 2
+        index[axis] = slice(start, stop, 2)
+        return tuple(index)
+
+    out[every(0)] = data
+    out[every(1)] = data
+    out[every(2)] -= step
+    out[every(1, -1)] += step
+
+
 def coarse_pilot(image: ArrayLike, *, seed: int | None = 0) -> CoarsePilot | None:
     """Pilot estimate from the paper's pipeline on the 2x2-binned image.
 
@@ -107,8 +147,7 @@ def coarse_pilot(image: ArrayLike, *, seed: int | None = 0) -> CoarsePilot | Non
     binned = data[:2 * rows, :2 * cols].reshape(rows, 2, cols, 2).mean(axis=(1, 3))
     result = denoise_paper(binned, classifier="gd", patch_size=p, n_stacks=1, seed=seed)
     # linear interpolation back to the full grid; an odd last row/column repeats
-    full = ndimage.zoom(result.image.astype(np.float64), 2, order=1, mode="nearest",
-                        grid_mode=True)
+    full = upsample_twice(result.image.astype(np.float64))
     pilot = np.empty_like(data)
     pilot[:full.shape[0], :full.shape[1]] = full
     if data.shape[0] > full.shape[0]:

@@ -113,3 +113,18 @@ def test_pilot_of_a_constant_image_is_that_constant():
     pilot = coarse_pilot(np.full((64, 70), 7.0))
     # the paper's pipeline returns float32: a few units in the 6th significant digit
     np.testing.assert_allclose(pilot.image, 7.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 6), (2, 1), (7, 9), (64, 33)])
+def test_upsampling_twice_is_scipys_linear_zoom_with_aligned_centres(shape):
+    from scipy import ndimage
+
+    from denoiser.reucid.grouped.pilot import upsample_twice
+
+    values = np.random.default_rng(sum(shape)).normal(size=shape) * 50.0
+    before = values.copy()
+    expected = ndimage.zoom(values, 2, order=1, mode="nearest", grid_mode=True)
+    np.testing.assert_allclose(upsample_twice(values), expected, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(values, before)
+    with pytest.raises(ValueError, match="2D"):
+        upsample_twice(np.ones(4))
