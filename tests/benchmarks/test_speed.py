@@ -129,3 +129,42 @@ def test_issue_17_seconds_are_scaled_by_bm3d_time_against_its_machine():
     assert "| 1024x1024 CPU time, default | ≤ 2 s | 2.6 s | **no** |" in targets
     assert ("| 1024x1024 time, default, in issue 17's machine's seconds (÷ BM3D's time here"
             " / there = 1.30) | ≤ 2 s | 2 s | yes |") in targets
+
+
+def test_the_paired_ratio_is_reported_beside_the_cells_ratio():
+    results = [
+        speed.SpeedResult(speed.REUCID_BEST, 256, "ok", median_s=0.7, n=3,
+                          peak_increment_bytes=10**8),
+        speed.SpeedResult("BM3D + GAT", 256, "ok", median_s=2.8, n=3,
+                          peak_increment_bytes=10**8),
+    ]
+    paired = speed.PairedRatio(speed.REUCID_BEST, "BM3D + GAT", 256, (0.21, 0.19, 0.18))
+    options = speed._fill_defaults(speed.build_parser().parse_args(["--sizes", "256"]))
+    text = speed.render_speed(results, sizes=[256], classifier_note="test", gpu=False,
+                              seconds=1.0, options=options, paired=paired)
+    targets = text.split("### Targets")[1].split("###")[0]
+    assert "| 256x256 time of the default (best) / BM3D + GAT (issue 17) | ≤ 0.2 | 0.25 | **no** |" \
+        in targets
+    assert ("| 256x256 default / BM3D + GAT, paired (issue 17): median of 3 alternating rounds "
+            "(range 0.18–0.21) | ≤ 0.2 | 0.19 | yes |") in targets
+    without = speed.render_speed(results, sizes=[256], classifier_note="test", gpu=False,
+                                 seconds=1.0, options=options)
+    assert "paired" not in without.split("### Targets")[1]
+
+
+def test_the_paired_ratio_alternates_the_two_workers(monkeypatch):
+    order = []
+
+    def fake_worker(method, sizes, *, options, classifier, timeout_s):
+        order.append(method)
+        seconds = 0.5 if method == speed.REUCID_BEST else 2.0 + len(order)
+        return [speed.SpeedResult(method, sizes[0], "ok", median_s=seconds, n=3)]
+
+    monkeypatch.setattr(speed, "_run_worker", fake_worker)
+    options = speed._fill_defaults(speed.build_parser().parse_args(["--paired-calls", "2"]))
+    paired = speed._run_paired(options, "shipped")
+    assert order == [speed.REUCID_BEST, "BM3D + GAT"] * 2
+    assert paired.ratios == (0.5 / 4.0, 0.5 / 6.0) and paired.size == 256
+    monkeypatch.setattr(speed, "_run_worker", lambda method, sizes, **_: [
+        speed.SpeedResult(method, sizes[0], "failed (worker exit 1)")])
+    assert speed._run_paired(options, "shipped") is None
