@@ -37,7 +37,7 @@ from ..selection.base import SelectionContext, validate_selection
 from ..patches.similarity import group_positions
 from ..patches.patch_set import PatchSet, position_blocks
 from ..linalg import symmetric_eigh
-from ..threads import single_threaded_blas, worker_count
+from ..threads import single_threaded, worker_count
 
 # Groups decomposed ahead of the one being classified, and groups selected and being
 # rebuilt behind it, at most; and the memory each side's arrays may take together (a
@@ -212,8 +212,10 @@ def iter_group_pass(
     # the groups' arithmetic (decomposition ahead, rebuilding behind) runs on all cores
     # (numpy releases the GIL in BLAS, LAPACK and large element-wise loops; one BLAS
     # thread each); the classifier and the canvas run here, in group order, so the
-    # result does not depend on the number of threads
-    with single_threaded_blas(), ThreadPoolExecutor(max_workers=worker_count()) as pool:
+    # result does not depend on the number of threads. Here too one thread per pool
+    # (torch's as well): a classifier's small convolutions spread over busy cores ran
+    # 20 % slower than on this thread alone (measured with a group CNN at 256²)
+    with single_threaded(), ThreadPoolExecutor(max_workers=worker_count()) as pool:
         largest = min(max((len(g) for g in groups), default=1), _CHUNK_PATCHES) * dim
         # patches (and their centred copy when centring) ahead; behind, per chunk:
         # estimates, pilot patches and pixel indices (float32, int32) and the rest

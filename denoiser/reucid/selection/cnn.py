@@ -118,12 +118,37 @@ class EigenpatchCNN(nn.Module):
 
     def forward(self, patches: torch.Tensor, eigenvalues: torch.Tensor) -> torch.Tensor:
         """Logits of shape ``(K,)`` for patches ``(K,1,25,25)`` and eigenvalues ``(K,)``."""
-        x = F.max_pool2d(F.elu(self.conv1(patches)), 2)
-        x = F.max_pool2d(F.elu(self.conv2(x)), 2)
+        x = max_pool_2x2(F.elu(self.conv1(patches)))
+        x = max_pool_2x2(F.elu(self.conv2(x)))
         x = x.mean(dim=(2, 3))
         x = torch.cat([x, eigenvalues.reshape(-1, 1).to(x.dtype)], dim=1)
         x = F.elu(self.dense1(x))
         return self.dense2(x).squeeze(1)
+
+
+def max_pool_2x2(x: torch.Tensor) -> torch.Tensor:
+    """``F.max_pool2d(x, 2)``, the same values.
+
+    Without gradients (inference) it takes two elementwise maxima of strided views,
+    about ten times faster than ``max_pool2d`` on the small maps of these networks (which
+    run once per group and pass when a classifier selects). With gradients it is
+    ``max_pool2d`` itself, so training is unchanged (the two differ only in how a tie
+    shares its gradient).
+
+    Examples
+    --------
+    >>> x = torch.arange(30.0).reshape(1, 1, 5, 6)
+    >>> with torch.no_grad():
+    ...     bool(torch.equal(max_pool_2x2(x), F.max_pool2d(x, 2)))
+    True
+    """
+    rows, cols = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
+    if torch.is_grad_enabled() or not rows or not cols:
+        # (a map too small to pool: max_pool2d's own error)
+        return F.max_pool2d(x, 2)
+    x = x[..., :rows, :cols]
+    pairs = torch.maximum(x[..., 0::2, :], x[..., 1::2, :])
+    return torch.maximum(pairs[..., 0::2], pairs[..., 1::2])
 
 
 def eigenpatch_features(
@@ -174,9 +199,12 @@ def eigenpatch_features(
             tensor, size=(FEATURE_SIDE, FEATURE_SIDE), mode="bilinear", align_corners=False
         )
     x = tensor.numpy().astype(np.float32, copy=True)
-    flat = x.reshape(len(x), -1)
-    sign = np.where(np.sum(flat.astype(np.float64) ** 3, axis=1) < 0, -1.0, 1.0)
-    rms = np.sqrt(np.mean(flat.astype(np.float64) ** 2, axis=1))
+    flat = x.reshape(len(x), -1).astype(np.float64)
+    squares = flat * flat
+    # products, not ** 3 (numpy's general power is fifty times slower, and this runs for
+    # every group of every pass when a classifier selects)
+    sign = np.where(np.einsum("ij,ij->i", squares, flat) < 0, -1.0, 1.0)
+    rms = np.sqrt(np.mean(squares, axis=1))
     scale = np.divide(sign, rms, out=np.zeros_like(rms), where=rms > 0)
     x *= scale.astype(np.float32)[:, None, None, None]
     largest = float(np.max(np.abs(values)))

@@ -43,6 +43,7 @@ from .cnn import (
     MODEL_FORMAT,
     builtin_metadata,
     eigenpatch_features,
+    max_pool_2x2,
     read_model_file,
     write_model_file,
 )
@@ -127,8 +128,8 @@ class GroupEigenpatchNet(nn.Module):
 
     def forward(self, patches: torch.Tensor, scalars: torch.Tensor) -> torch.Tensor:
         """Logits ``(K,)`` for patches ``(K,1,25,25)`` and scalars ``(K, N_SCALARS)``."""
-        x = F.max_pool2d(F.elu(self.conv1(patches)), 2)
-        x = F.max_pool2d(F.elu(self.conv2(x)), 2)
+        x = max_pool_2x2(F.elu(self.conv1(patches)))
+        x = max_pool_2x2(F.elu(self.conv2(x)))
         x = torch.cat([x.mean(dim=(2, 3)), scalars.to(x.dtype)], dim=1)
         hidden = self.dense2(F.elu(self.dense1(x))).squeeze(1)
         return hidden + self.linear(scalars.to(x.dtype)).squeeze(1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from denoiser.reucid import denoise
 from denoiser.reucid.errors import ModelLoadError, ReucidError
@@ -198,3 +199,44 @@ def test_the_denoiser_computes_the_components_the_model_was_trained_on(tmp_path)
     assert all(len(stack.eigenvalues) == 36 for stack in result.stacks)
     older = save_classifier(EigenpatchCNN(), tmp_path / "old.pt")  # no n_components stored
     assert denoise(image, str(older), patch_size=7, n_stacks=2, variant="paper").n_components == 25
+
+
+@pytest.mark.parametrize("shape", [(3, 14, 25, 25), (2, 15, 12, 12), (1, 1, 5, 7), (2, 3, 2, 4)])
+def test_inference_pooling_gives_max_pool2d_values_and_training_keeps_max_pool2d(shape):
+    from denoiser.reucid.selection.cnn import max_pool_2x2
+
+    x = torch.randn(*shape)
+    x[0, 0, 0, 0] = float("nan")  # a NaN propagates in both
+    with torch.no_grad():
+        fast = max_pool_2x2(x)
+    reference = F.max_pool2d(x, 2)
+    assert fast.shape == reference.shape
+    assert torch.equal(torch.nan_to_num(fast, nan=-7.0), torch.nan_to_num(reference, nan=-7.0))
+    assert torch.isnan(fast).sum() == torch.isnan(reference).sum()
+    with torch.no_grad(), pytest.raises(RuntimeError):
+        max_pool_2x2(torch.ones(1, 1, 1, 4))  # too small to pool, as max_pool2d says
+    # with gradients it is max_pool2d itself (same gradient rule as before)
+    y = torch.randn(2, 3, 6, 6, requires_grad=True)
+    max_pool_2x2(y).sum().backward()
+    expected = torch.autograd.grad(F.max_pool2d(y, 2).sum(), y)[0]
+    assert torch.equal(y.grad, expected)
+
+
+def test_a_networks_logits_do_not_depend_on_whether_gradients_are_on():
+    torch.manual_seed(3)
+    net = EigenpatchCNN().eval()
+    x, lam = eigenpatch_features(np.random.default_rng(3).normal(size=(25, 11, 11)),
+                                 np.linspace(9.0, 1.0, 25))
+    with torch.no_grad():
+        fast = net(torch.from_numpy(x), torch.from_numpy(lam))
+    assert torch.equal(fast, net(torch.from_numpy(x), torch.from_numpy(lam)).detach())
+
+
+def test_feature_sign_and_scale_follow_the_third_and_second_moments():
+    rng = np.random.default_rng(8)
+    patches = rng.normal(size=(40, 25, 25)).astype(np.float32)
+    x, _ = eigenpatch_features(patches, np.ones(40))
+    flat = patches.reshape(40, -1).astype(np.float64)
+    sign = np.where(np.sum(flat**3, axis=1) < 0, -1.0, 1.0)
+    expected = flat * (sign / np.sqrt(np.mean(flat**2, axis=1)))[:, None]
+    np.testing.assert_allclose(x.reshape(40, -1), expected, rtol=1e-6, atol=1e-6)
