@@ -58,6 +58,7 @@ from benchmarks.report import (
 )
 from benchmarks.reucid_methods import SPEED_PAPER, SPEED_PAPER_GPU, SPEED_PAPER_REFERENCE
 from benchmarks.variants import DEFAULT as DEFAULT_ROW
+from benchmarks.variants import DEFAULT_CNN as DEFAULT_CNN_ROW
 from denoiser.reucid.noise import PoissonGaussianNoise
 from denoiser.reucid.selection.cnn import SHIPPED_MODEL_PATH
 from denoiser.reucid.simulation import simulate_haadf
@@ -90,7 +91,11 @@ REUCID_GPU = SPEED_PAPER_GPU
 REUCID_BEST = DEFAULT_ROW
 BASELINES = ("BM3D + GAT", "NLM (scikit-image)", "Gaussian, sigma 1 px")
 #: The registry rows timed by default, in table order (the GPU row only where there is one).
-ROWS: tuple[str, ...] = (REUCID_PAPER, REUCID_REFERENCE, REUCID_BEST, *BASELINES)
+#: The default with the CNN selecting each group's eigenpatches: what the site runs once a
+#: classifier is active.
+REUCID_BEST_CNN = DEFAULT_CNN_ROW
+ROWS: tuple[str, ...] = (REUCID_PAPER, REUCID_REFERENCE, REUCID_BEST, REUCID_BEST_CNN,
+                         *BASELINES)
 
 #: Keys of ``figures.json`` (:func:`benchmarks.report.write_figures`) -> speed rows.
 FIGURE_ROWS = {"best": REUCID_BEST, "paper": REUCID_PAPER, "bm3d": "BM3D + GAT"}
