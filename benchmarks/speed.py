@@ -111,7 +111,7 @@ TARGET_BEST_PEAK_BYTES = {4096: 4 * 1024**3}
 #: Issue 17's ratio is also measured in rounds: a worker of the default, then one of
 #: BM3D + GAT, on the same 256² input, this many rounds (the median round ratio is taken).
 PAIRED_SIZE = 256
-PAIRED_CALLS = 5
+PAIRED_ROUNDS = 5
 #: BM3D + GAT's wall time (s) on the 2-core machine issue 17 measured its table on. Its
 #: absolute targets (1024² in 2 s) are seconds of that machine: the ratio of BM3D's time
 #: here to these, measured in the same run, puts this machine's seconds into its units.
@@ -160,7 +160,7 @@ class PairedRatio:
 
     @property
     def median(self) -> float:
-        """Median of the pair ratios."""
+        """Median of the per-round ratios."""
         return float(statistics.median(self.ratios))
 
 
@@ -371,11 +371,11 @@ def _run_paired(options: argparse.Namespace, classifier: str) -> PairedRatio | N
     """Issue 17's ratio in rounds: a default worker, then a BM3D + GAT worker, each timing
     its median at 256², round after round; one ratio per round (None if a worker fails).
 
-    Separate processes, as for the cells: in one process, BM3D's thread pools still
-    spin for a while after each call and slow the next call of the default."""
+    Separate processes, as for the cells, so that the two methods never share a process's
+    libraries, caches or thread pools."""
     rounds = argparse.Namespace(**{**vars(options), "repeats": 3, "budget_s": 8.0})
     ratios = []
-    for _ in range(options.paired_calls):
+    for _ in range(options.paired_rounds):
         cells = [_run_worker(name, [PAIRED_SIZE], options=rounds, classifier=classifier,
                              timeout_s=options.worker_timeout_s)[0]
                  for name in (REUCID_BEST, "BM3D + GAT")]
@@ -434,7 +434,7 @@ def run_speed(options: argparse.Namespace
         ) + f" ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
     paired = None
     if PAIRED_SIZE in sizes and {REUCID_BEST, "BM3D + GAT"} <= set(methods) \
-            and PAIRED_SIZE <= options.bm3d_max_size and options.paired_calls > 0:
+            and PAIRED_SIZE <= options.bm3d_max_size and options.paired_rounds > 0:
         paired = _run_paired(options, classifier)
         print(f"[speed] paired {REUCID_BEST} / BM3D + GAT at {PAIRED_SIZE}²: "
               + (", ".join(f"{r:.3f}" for r in paired.ratios) if paired else "failed"),
@@ -471,7 +471,7 @@ def render_speed(results: Sequence[SpeedResult], *, sizes: Sequence[int], classi
                  gpu: bool, seconds: float, options: argparse.Namespace,
                  plots: Sequence[Path] = (), report_dir: Path = DEFAULT_REPORT.parent,
                  quick: bool = False, paired: PairedRatio | None = None) -> str:
-    """The markdown of the speed section (``paired``: issue 17's ratio measured in turns)."""
+    """The markdown of the speed section (``paired``: issue 17's ratio in alternating rounds)."""
     methods = list(dict.fromkeys(r.method for r in results))
     headers = ["Method"] + [f"{s}²" for s in sizes]
     time_rows, n_rows, memory_rows = [], [], []
@@ -747,9 +747,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--plots", type=Path, default=PLOTS_DIR)
     parser.add_argument("--methods", type=method_names, default=None,
                         help="rows to run, separated by '|' (default: all)")
-    parser.add_argument("--paired-calls", type=int, default=None,
+    parser.add_argument("--paired-rounds", type=int, default=None,
                         help=f"rounds of a default and a BM3D + GAT worker at {PAIRED_SIZE}², "
-                        f"timed in turn (default {PAIRED_CALLS}; 0: none)")
+                        f"timed in turn (default {PAIRED_ROUNDS}; 0: none)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--method", help=argparse.SUPPRESS)
     return parser
@@ -765,7 +765,7 @@ def _fill_defaults(options: argparse.Namespace) -> argparse.Namespace:
         "memory_limit_gb": _default_memory_limit_gb(),
         "bm3d_max_size": 256 if quick else 512,
         "worker_timeout_s": 120.0 if quick else 420.0,
-        "paired_calls": 3 if quick else PAIRED_CALLS,
+        "paired_rounds": 3 if quick else PAIRED_ROUNDS,
     }
     for key, value in defaults.items():
         if getattr(options, key) is None:

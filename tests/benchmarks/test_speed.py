@@ -161,7 +161,7 @@ def test_the_paired_ratio_alternates_the_two_workers(monkeypatch):
         return [speed.SpeedResult(method, sizes[0], "ok", median_s=seconds, n=3)]
 
     monkeypatch.setattr(speed, "_run_worker", fake_worker)
-    options = speed._fill_defaults(speed.build_parser().parse_args(["--paired-calls", "2"]))
+    options = speed._fill_defaults(speed.build_parser().parse_args(["--paired-rounds", "2"]))
     paired = speed._run_paired(options, "shipped")
     assert order == [speed.REUCID_BEST, "BM3D + GAT"] * 2
     assert paired.ratios == (0.5 / 4.0, 0.5 / 6.0) and paired.size == 256

@@ -20,7 +20,8 @@ from ..paper.terrain import box_sum
 __all__ = ["AGGREGATIONS", "PatchCanvas", "PatchContribution", "noise_weights"]
 
 AGGREGATIONS = ("flat", "weighted")
-# Values converted to float64 and added at once, at most (bounds the conversion's copy).
+# Values added at once, at most (bounds the copy when they need converting to the
+# canvas's precision).
 _CHUNK = 1 << 22
 
 

@@ -46,7 +46,7 @@ def patch_terrain(position_mask: ArrayLike, patch_size: int) -> NDArray[np.int64
 
 
 def box_sum(values: NDArray[np.number], width: int, *, axis: int) -> NDArray[np.number]:
-    """Sum over the ``width`` trailing entries (current included) along ``axis`` of a 2D array.
+    """Sum over the ``width`` trailing entries (current included) along ``axis``.
 
     Cumulative sums in the array's own dtype (exact in integers).
 
