@@ -8,6 +8,14 @@ eigenpatches whose output image is closest to the clean one
 data). No classifier that sees only the noisy data can beat it on PSNR, so its gain
 over the rule is the ceiling of what issue 15's trained selection can add.
 
+It also reports the *best survey candidate*: the survey of the default method shows the
+same run's output with every group keeping its leading ``k`` eigenpatches,
+``k = 1..K_MAX`` (:func:`training.group_examples.group_candidates`), so the best label a
+crowd can give an image, even a perfect one, is the candidate closest to the clean
+image. When that candidate is no better than what the rule (or a model trained without
+votes) already returns, no vote on such an image can teach a better selection
+(issue 19).
+
 Run on the fixed held-out set of the retraining gate::
 
     python -m benchmarks.group_ceiling            # writes docs/benchmarks/group_ceiling.json
@@ -26,20 +34,26 @@ import numpy as np
 
 from denoiser.reucid.errors import PatchSizeError
 from denoiser.reucid.metrics import psnr
-from training.group_examples import GroupCase, held_out_group_cases, label_case
+from training.group_examples import GroupCase, group_candidates, held_out_group_cases, label_case
 
 from .report import PLOTS_DIR, machine_description, markdown_table, timestamp
 
-__all__ = ["JSON_PATH", "ceiling_rows", "main", "summarise"]
+__all__ = ["JSON_PATH", "K_MAX", "by_material", "ceiling_rows", "main", "markdown_by_material",
+           "summarise"]
 
 JSON_PATH = PLOTS_DIR / "group_ceiling.json"
+#: Candidate counts the survey of the default method shows (the loop benchmark's survey).
+K_MAX = 12
 
 
-def ceiling_rows(cases: Sequence[GroupCase], *, seed: int = 0) -> list[dict[str, Any]]:
-    """Per case: PSNR of the rule's output and of the oracle's per-group choice.
+def ceiling_rows(cases: Sequence[GroupCase], *, seed: int = 0,
+                 k_max: int = K_MAX) -> list[dict[str, Any]]:
+    """Per case: PSNR of the rule's output, of the oracle's per-group choice and of the
+    best survey candidate (every group keeping the same leading ``k``, ``1..k_max``).
 
-    Both come from one run of the default method (the rule's run; the oracle redoes
-    its last pass), so they differ only in what each group keeps.
+    All come from runs of the default method with the same seed (the oracle redoes the
+    rule's last pass; the candidates redo it once per ``k``), so they differ only in
+    what each group keeps.
 
     Examples
     --------
@@ -56,10 +70,15 @@ def ceiling_rows(cases: Sequence[GroupCase], *, seed: int = 0) -> list[dict[str,
         except PatchSizeError:
             continue
         rule, oracle = psnr(case.clean, run.result.image), psnr(case.clean, run.oracle_image)
+        made = group_candidates(case.noisy, max_level=k_max, seed=seed)
+        candidates = [float(psnr(case.clean, made.reconstruct(k))) for k in made.levels]
+        best = int(np.argmax(candidates))
         rows.append({**{k: v for k, v in case.provenance.items()
                         if isinstance(v, (str, int, float))},
                      "rule_psnr": float(rule), "oracle_psnr": float(oracle),
                      "gain_db": float(oracle - rule),
+                     "candidate_psnr": candidates[best], "candidate_k": made.levels[best],
+                     "candidate_gain_db": candidates[best] - float(rule),
                      "rule_kept": float(np.mean(run.run_ks)),
                      "oracle_kept": float(np.mean(run.oracle_ks))})
     return rows
@@ -71,7 +90,8 @@ def summarise(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     Examples
     --------
     >>> summarise([{"kind": "crystal", "dose": 100.0, "gain_db": 0.2, "rule_psnr": 30.0,
-    ...             "oracle_psnr": 30.2, "rule_kept": 2.0, "oracle_kept": 3.0}])[-1]["set"]
+    ...             "oracle_psnr": 30.2, "rule_kept": 2.0, "oracle_kept": 3.0,
+    ...             "candidate_psnr": 29.9, "candidate_gain_db": -0.1}])[-1]["set"]
     'all'
     """
     def set_of(row: dict[str, Any]) -> str:
@@ -87,19 +107,52 @@ def summarise(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         out.append({"set": name, "dose": dose, "n_images": len(chosen),
                     **{m: float(np.mean([r[m] for r in chosen]))
                        for m in ("rule_psnr", "oracle_psnr", "gain_db", "rule_kept",
-                                 "oracle_kept")},
+                                 "oracle_kept", "candidate_psnr", "candidate_gain_db")},
                     "min_gain_db": float(np.min([r["gain_db"] for r in chosen]))})
     return out
+
+
+def by_material(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Means per (material, crystals or scenes): a survey shows one family at a time.
+
+    Examples
+    --------
+    >>> row = {"kind": "scene:interface", "material": "Au_110", "rule_psnr": 30.0,
+    ...        "oracle_psnr": 30.2, "candidate_psnr": 29.9, "gain_db": 0.2,
+    ...        "candidate_gain_db": -0.1}
+    >>> by_material([row])[0]["family"], by_material([row])[0]["candidate_gain_db"]
+    ('Au_110 scenes', -0.1)
+    """
+    families: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        kind = "scenes" if str(row.get("kind", "")).startswith("scene") else "crystals"
+        families.setdefault(f"{row.get('material', '?')} {kind}", []).append(row)
+    return [{"family": name, "n_images": len(chosen),
+             **{m: float(np.mean([r[m] for r in chosen]))
+                for m in ("rule_psnr", "candidate_psnr", "oracle_psnr", "gain_db",
+                          "candidate_gain_db")}}
+            for name, chosen in sorted(families.items())]
+
+
+def markdown_by_material(families: Sequence[dict[str, Any]]) -> str:
+    """:func:`by_material` as a markdown table."""
+    return markdown_table(
+        ["family", "images", "rule PSNR", "best survey candidate", "oracle PSNR",
+         "candidate − rule (dB)", "oracle − rule (dB)"],
+        [[f["family"], f["n_images"], f"{f['rule_psnr']:.3f}", f"{f['candidate_psnr']:.3f}",
+          f"{f['oracle_psnr']:.3f}", f"{f['candidate_gain_db']:+.3f}", f"{f['gain_db']:+.3f}"]
+         for f in families])
 
 
 def markdown(summary: Sequence[dict[str, Any]]) -> str:
     """The summary as a markdown table."""
     return markdown_table(
         ["set", "dose", "images", "rule PSNR", "oracle PSNR", "ceiling (dB)", "smallest",
-         "kept: rule / oracle"],
+         "kept: rule / oracle", "best survey candidate PSNR", "its gain (dB)"],
         [[s["set"], "" if s["set"] == "all" else f"{s['dose']:g}", s["n_images"],
           f"{s['rule_psnr']:.2f}", f"{s['oracle_psnr']:.2f}", f"+{s['gain_db']:.2f}",
-          f"{s['min_gain_db']:+.2f}", f"{s['rule_kept']:.1f} / {s['oracle_kept']:.1f}"]
+          f"{s['min_gain_db']:+.2f}", f"{s['rule_kept']:.1f} / {s['oracle_kept']:.1f}",
+          f"{s['candidate_psnr']:.2f}", f"{s['candidate_gain_db']:+.3f}"]
          for s in summary])
 
 
@@ -117,12 +170,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary = summarise(rows)
     header = (f"Run {timestamp()}, {time.perf_counter() - started:.0f} s, on "
               f"{machine_description()}; {len(rows)} held-out images.")
+    families = by_material(rows)
     print(header)
     print(markdown(summary))
+    print()
+    print(markdown_by_material(families))
     target = options.json or (None if options.quick else JSON_PATH)
     if target is not None:
-        target.write_text(json.dumps({"header": header, "summary": summary, "rows": rows},
-                                     indent=1) + "\n")
+        target.write_text(json.dumps({"header": header, "summary": summary,
+                                     "families": families, "rows": rows},
+                                    indent=1) + "\n")
         print(f"wrote {target}")
     return 0
 

@@ -8,13 +8,16 @@ eagerly (the site's embedded mode), and:
    site's own retraining task, ``training.services.start_training_run(source="auto")``)
    and makes it the active model;
 2. adds survey images made from fidelity scenes of a material that model never saw
-   (``Au_110``, a held-out material, at seeds the held-out set does not use); their
-   candidates are the default method at per-group counts 1..12, made by the site;
+   (``Au_110``, or ``--material GaAs_110``: held-out materials, at seeds the held-out set
+   does not use); their candidates are the default method at per-group counts 1..12,
+   made by the site;
 3. lets 30 honest simulated respondents vote through the survey's HTTP API
-   (:mod:`survey.services.crowd`);
+   (:mod:`survey.services.crowd`), and measures what votes can teach at most: the best
+   candidate of each image (a perfect crowd's label) beside the starting model's own
+   output (:func:`label_headroom`);
 4. retrains from automatic *and* survey labels through the same task (same automatic
    labels and training settings, ``source="both"``, ``auto_activate``: the site's gate
-   decides);
+   decides; ``--warm-start``: continuing from the starting model's weights);
 5. reports the default method's held-out PSNR and fidelity measures with the starting
    and the retrained model (``training.group_evaluation``), overall and on the survey's
    material; the label error against the ground-truth-best ``k`` per respondent group;
@@ -44,12 +47,17 @@ import numpy as np
 from denoiser.reucid.simulation.scenes import make_scene
 from survey.statistics import respondent_weights, weighted_label
 
-__all__ = ["adversary_counts", "adversary_weight", "label_shifts", "label_errors", "main", "verdicts"]
+__all__ = ["adversary_counts", "adversary_weight", "label_errors", "label_headroom", "label_shifts",
+           "main", "verdicts"]
 
 #: Fractions of adversarial respondents in the crowd the robustness table reports.
 ADVERSARY_FRACTIONS: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3)
 HONEST = 30
 SURVEY_MATERIAL = "Au_110"
+#: Materials the survey may show: the gate's held-out materials that have held-out
+#: fidelity scenes (``training.group_examples.HELD_OUT_SCENES``), so that "better on the
+#: family the survey showed" is measured on images no model trained on.
+HELD_OUT_FAMILIES: tuple[str, ...] = ("Au_110", "GaAs_110")
 SURVEY_SCENES: tuple[str, ...] = ("vacancies_thick", "thickness_steps", "interface",
                                   "particle_on_carbon", "row_noise", "scan_distortion")
 #: Seeds of the survey's scenes: the held-out set's scenes use 424242 + i.
@@ -270,7 +278,8 @@ def _load_classifier(record: Any) -> Any:
     return load_model_file(Path(default_storage.path(record.file.name)))[1]
 
 
-def run_loop(profile: Mapping[str, Any], *, seed: int, start: float) -> dict[str, Any]:
+def run_loop(profile: Mapping[str, Any], *, seed: int, start: float,
+             material: str = SURVEY_MATERIAL, warm_start: bool = False) -> dict[str, Any]:
     """Steps 1-5 of the module docstring on a configured site; every number measured."""
     # the site's modules need Django set up first (_configure_django)
     from survey.models import Respondent, Survey  # Django set up first
@@ -305,12 +314,12 @@ def run_loop(profile: Mapping[str, Any], *, seed: int, start: float) -> dict[str
     for index, name in enumerate(profile["scenes"]):
         for dose in profile["doses"]:
             scene_seed = SURVEY_SEED + index
-            scene = make_scene(name, dose, seed=scene_seed, size=SIZE, material=SURVEY_MATERIAL)
+            scene = make_scene(name, dose, seed=scene_seed, size=SIZE, material=material)
             add_survey_image(survey=survey, noisy=scene.noisy, clean=scene.clean,
-                             title=f"{name} {SURVEY_MATERIAL} {dose:g} e/px", source="simulated",
-                             source_detail=scene_detail(name, SURVEY_MATERIAL, scene_seed, dose,
+                             title=f"{name} {material} {dose:g} e/px", source="simulated",
+                             source_detail=scene_detail(name, material, scene_seed, dose,
                                                         SIZE),
-                             material=SURVEY_MATERIAL, dose=dose, candidate_method="best")
+                             material=material, dose=dose, candidate_method="best")
     n_images = survey.images.filter(status="ready").count()
     _log(f"{n_images} survey images ready", start)
 
@@ -319,8 +328,15 @@ def run_loop(profile: Mapping[str, Any], *, seed: int, start: float) -> dict[str
     honest = run_crowd(honest_crowd, seed=seed)
     _log(f"honest crowd: {honest.accepted} votes, {honest.counted} counted", start)
 
+    # 3b. what the votes can teach at most: on each survey image, the best candidate (a
+    # perfect crowd's label) against what the starting model already returns for it
+    headroom = label_headroom(survey, _load_classifier(base), honest.truths)
+    _log("label headroom measured on the survey images", start)
+
     # 4. retrain from both label sources through the site's task; its gate decides
-    retrain = start_training_run(source="both", options=run_options, auto_activate=True)
+    retrain = start_training_run(source="both", options={**run_options,
+                                                         "warm_start": warm_start},
+                                 auto_activate=True)
     retrain.refresh_from_db()
     if retrain.status != TrainingRun.Status.SUCCEEDED:
         raise RuntimeError(f"the retraining failed: {retrain.error}")
@@ -371,9 +387,9 @@ def run_loop(profile: Mapping[str, Any], *, seed: int, start: float) -> dict[str
     n_excluded = Respondent.objects.filter(responses__failed_attention_check=True,
                                            responses__image__survey=survey).distinct().count()
     return {
-        "profile": dict(profile), "seed": seed, "material": SURVEY_MATERIAL,
+        "profile": dict(profile), "seed": seed, "material": material,
         "n_survey_images": n_images, "best_k": best,
-        "base": {"model": base.pk},
+        "base": {"model": base.pk}, "warm_start": warm_start,
         "retrain": {"model": retrain.result_id, "activated": retrain.activated,
                     "gate": retrain.result.metrics.get("gate", {}),
                     "n_images": retrain.result.training_summary.get("n_images")},
@@ -385,9 +401,37 @@ def run_loop(profile: Mapping[str, Any], *, seed: int, start: float) -> dict[str
         "label_errors": errors,
         "before": before_rows, "after": after_rows,
         "before_by_dose": summarise_rows(before_rows), "after_by_dose": summarise_rows(after_rows),
-        "verdicts": verdicts(before_rows, after_rows, material=SURVEY_MATERIAL),
+        "verdicts": verdicts(before_rows, after_rows, material=material),
         "robustness": robustness,
+        "headroom": headroom,
     }
+
+
+def label_headroom(survey: Any, model: Any, truths: Mapping[int, Any]) -> list[dict[str, Any]]:
+    """Per survey image: the best candidate's score and PSNR (what a perfect crowd would
+    label) beside those of the starting model's own output for the same input.
+
+    The candidates show one run with every group keeping the same leading ``k``; if the
+    best of them is no better than what the model returns, no vote on the image can
+    teach the model a better selection.
+    """
+    # Django is set up by now (_configure_django)
+    from denoiser.reucid.grouped.pipeline import denoise_grouped
+    from survey.arrays import load_npy
+    from survey.services.crowd import estimate_score
+
+    rows = []
+    for image in survey.images.filter(status="ready").order_by("pk"):
+        truth = truths[image.pk]
+        noisy = np.asarray(load_npy(image.noisy_file.name), np.float64)
+        output = denoise_grouped(noisy, classifier=model, seed=image.decomposition_seed).image
+        score, measures = estimate_score(image, output)
+        best = truth.best_k
+        rows.append({"image": image.pk, "dose": image.dose, "best_k": best,
+                     "candidate_score": truth.scores[best],
+                     "candidate_psnr": truth.measures[best]["psnr"],
+                     "model_score": score, "model_psnr": measures["psnr"]})
+    return rows
 
 
 # --------------------------------------------------------------------------- report
@@ -436,7 +480,18 @@ def tables(result: Mapping[str, Any]) -> str:
               f"{np.mean(list(result['best_k'].values())):.2f}; the held-out mean kept "
               f"components per group went from "
               f"{_means_of(result['before'], ['n_kept'])['n_kept']:.2f} to "
-              f"{_means_of(result['after'], ['n_kept'])['n_kept']:.2f}", ""]
+              f"{_means_of(result['after'], ['n_kept'])['n_kept']:.2f}"]
+    if result.get("headroom"):
+        headroom = result["headroom"]
+        gain = np.mean([h["candidate_score"] - h["model_score"] for h in headroom])
+        psnr_gain = np.mean([h["candidate_psnr"] - h["model_psnr"] for h in headroom])
+        lines.append(
+            f"- what votes can teach at most: on the {len(headroom)} survey images the best "
+            f"candidate (a perfect crowd's label) scores {gain:+.3f} dB against the starting "
+            f"model's own output (PSNR {psnr_gain:+.3f} dB; better on "
+            f"{sum(h['candidate_score'] > h['model_score'] for h in headroom)} of "
+            f"{len(headroom)} images)")
+    lines.append("")
     lines += ["| respondents | votes | mean abs(k - best k) per vote | "
               "mean abs(group mean k - best k) per image | score lost by that label (dB) |",
               "|---|---|---|---|---|"]
@@ -459,6 +514,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="the ~10-minute version")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--material", default=SURVEY_MATERIAL, choices=HELD_OUT_FAMILIES,
+                        help="held-out material of the survey's scenes "
+                             f"(default {SURVEY_MATERIAL})")
+    parser.add_argument("--warm-start", action="store_true",
+                        help="the retraining continues from the starting model's weights")
     parser.add_argument("--json", type=Path, help="write every number here")
     parser.add_argument("--report", type=Path, help=argparse.SUPPRESS)  # from benchmarks
     parser.add_argument("--plots", type=Path, help=argparse.SUPPRESS)
@@ -477,7 +537,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="reucid-loop-") as folder:
         _configure_django(Path(folder))
         profile = PROFILES["quick" if options.quick else "full"]
-        result = run_loop(profile, seed=options.seed, start=start)
+        result = run_loop(profile, seed=options.seed, start=start, material=options.material,
+                          warm_start=options.warm_start)
         result["seconds"] = time.perf_counter() - start
         print(tables(result))
         if options.json:

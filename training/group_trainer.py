@@ -92,6 +92,7 @@ def _evaluate(model: GroupEigenpatchNet, x: torch.Tensor, s: torch.Tensor, y: to
 def train_group_network(examples: GroupExamples, *, config: GroupTrainingConfig | None = None,
                         sample_weights: np.ndarray | None = None,
                         progress: Callable[[dict[str, float], int], None] | None = None,
+                        initial: GroupEigenpatchNet | None = None,
                         ) -> GroupTrainingOutcome:
     """Train a :class:`GroupEigenpatchNet` on labelled group components.
 
@@ -104,6 +105,11 @@ def train_group_network(examples: GroupExamples, *, config: GroupTrainingConfig 
         ``(M,)`` non-negative weight per example in the loss.
     progress : callable, optional
         Called after each epoch with the epoch's record and the planned epochs.
+    initial : GroupEigenpatchNet, optional
+        Continue from this network's weights (same architecture; not modified) instead
+        of a fresh start. Its validation loss counts as the first best, so when no
+        epoch improves on it, the result has its weights: new labels change a model
+        only as far as they lower the loss on every label, old and new.
 
     Examples
     --------
@@ -133,12 +139,21 @@ def train_group_network(examples: GroupExamples, *, config: GroupTrainingConfig 
     w = torch.from_numpy(np.ones(n, np.float32) if sample_weights is None
                          else np.asarray(sample_weights, dtype=np.float32))
     model = GroupEigenpatchNet(config.architecture)
+    if initial is not None:
+        try:
+            model.load_state_dict(initial.state_dict())
+        except RuntimeError as error:
+            raise ValueError("the initial network's architecture differs from the "
+                             f"configuration's: {error}") from error
     optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate,
                                  weight_decay=config.weight_decay)
     train_index = np.flatnonzero(train)
     test_index = np.flatnonzero(test) if test.any() else train_index
     stopper = EarlyStopping(model, patience=config.patience)
     history: list[dict[str, float]] = []
+    if initial is not None:
+        rows = torch.from_numpy(test_index)
+        stopper.update(model, _evaluate(model, x[rows], s[rows], y[rows], w[rows])[0])
     for epoch in range(1, config.epochs + 1):
         tick = time.perf_counter()
         model.train()

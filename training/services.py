@@ -691,6 +691,9 @@ GROUP_RUN_OPTIONS: dict[str, Any] = {
     # the gate's held-out set (the shipped model's: 3 crystals of each held-out material
     # and 4 fidelity scenes, 128 px, every dose); smaller only in tests
     "held_out_crystals": 3, "held_out_size": 128, "held_out_scenes": True,
+    # continue from the active group model's weights (new votes refine the model the site
+    # serves) instead of training a new one; without an active group model: a new one
+    "warm_start": False,
 }
 
 
@@ -704,7 +707,8 @@ def make_group_candidates(noisy: np.ndarray, *, max_level: int, seed: int) -> An
 
 def run_options_from_form(data: Any) -> dict[str, Any] | None:
     """A run's options from the training page's form: the model kind and, for a group
-    classifier, whose survey votes label (None: the paper CNN's defaults)."""
+    classifier, whose survey votes label and whether it continues from the active group
+    model (None: the paper CNN's defaults)."""
     kind = str(data.get("kind", "paper") or "paper")
     if kind not in ("paper", "group"):
         raise TrainingError(f"unknown model kind {kind!r}; choose group or paper")
@@ -713,7 +717,10 @@ def run_options_from_form(data: Any) -> dict[str, Any] | None:
     respondents = str(data.get("respondents", "all") or "all")
     if respondents not in ("all", "experts", "non-experts"):
         raise TrainingError("respondents must be all, experts or non-experts")
-    return {"kind": "group", "respondents": respondents}
+    options: dict[str, Any] = {"kind": "group", "respondents": respondents}
+    if data.get("warm_start"):
+        options["warm_start"] = True
+    return options
 
 
 def group_examples_for_run(source: str, options: dict[str, Any],
@@ -759,12 +766,7 @@ def gate_against_active(candidate: Any, *, cases: Sequence[Any] | None = None
     cases = list(cases) if cases is not None else held_out_group_cases()
     active = ClassifierModel.objects.filter(is_active=True, kind="group").first()
     if active is not None:
-        with active.file.open("rb") as handle, \
-                tempfile.NamedTemporaryFile(suffix=".pt") as copy:
-            copy.write(handle.read())
-            copy.flush()
-            _, reference = load_model_file(Path(copy.name))
-            reference_rows = evaluate_selector(reference, cases)
+        reference_rows = evaluate_selector(_load_stored_classifier(active), cases)
         reference_name = f"#{active.pk} {active.name}"
     else:
         reference_rows = evaluate_selector(None, cases)
@@ -775,6 +777,27 @@ def gate_against_active(candidate: Any, *, cases: Sequence[Any] | None = None
             "reference_id": None if active is None else active.pk,
             "candidate_by_dose": summarise_rows(candidate_rows),
             "reference_by_dose": summarise_rows(reference_rows)}
+
+
+def _warm_start_model(options: dict[str, Any]) -> tuple[dict[str, Any], Any] | None:
+    """With ``options["warm_start"]``: the active group model (``{"id", "name"}`` and its
+    network) to continue from; None to start afresh (no warm start asked, or no active
+    group model)."""
+    if not options.get("warm_start"):
+        return None
+    active = ClassifierModel.objects.filter(is_active=True, kind="group").first()
+    if active is None:
+        return None
+    return {"id": active.pk, "name": active.name}, _load_stored_classifier(active).model
+
+
+def _load_stored_classifier(record: Any) -> Any:
+    """The classifier in a registered model's file (read through the storage, which may
+    not be a local folder)."""
+    with record.file.open("rb") as handle, tempfile.NamedTemporaryFile(suffix=".pt") as copy:
+        copy.write(handle.read())
+        copy.flush()
+        return load_model_file(Path(copy.name))[1]
 
 
 def _execute_group_run(run: TrainingRun) -> TrainingRun:
@@ -804,7 +827,9 @@ def _execute_group_run(run: TrainingRun) -> TrainingRun:
             _update_run(run_id, epoch=int(record["epoch"]), n_epochs=planned,
                         history=list(history))
 
-        outcome = train_group_network(examples, config=config, progress=on_epoch)
+        start = _warm_start_model(options)
+        outcome = train_group_network(examples, config=config, progress=on_epoch,
+                                      initial=None if start is None else start[1])
         _update_run(run_id, stage="comparing with the active model on held-out images")
         name = f"run #{run_id} ({run.source}, group)"
 
@@ -816,7 +841,8 @@ def _execute_group_run(run: TrainingRun) -> TrainingRun:
         summary = {"kind": "group", "sources": [run.source], "n_components": len(examples),
                    "n_images": len(examples.provenance),
                    "positive_fraction": float(examples.labels.mean()),
-                   "respondents": options["respondents"], "config": config.to_dict()}
+                   "respondents": options["respondents"], "config": config.to_dict(),
+                   "started_from": None if start is None else start[0]}
         metrics = {"validation": outcome.metrics, "gate": gate,
                    "headline": {"accuracy": outcome.metrics["accuracy"],
                                 "balanced_accuracy": outcome.metrics["balanced_accuracy"],

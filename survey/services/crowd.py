@@ -52,8 +52,8 @@ from training.selectors import gate_tolerances
 
 __all__ = [
     "BEHAVIOURS", "Behaviour", "CrowdError", "CrowdReport", "ImageTruth", "PlannedRespondent",
-    "Vote", "choose_candidate", "fidelity_score", "image_truth", "parse_scene_detail",
-    "plan_crowd", "run_crowd", "scene_detail",
+    "Vote", "choose_candidate", "estimate_score", "fidelity_score", "image_truth",
+    "parse_scene_detail", "plan_crowd", "run_crowd", "scene_detail",
 ]
 
 SCENE_PREFIX = "scene"
@@ -270,13 +270,29 @@ def _candidate_images(image: SurveyImage, noisy: np.ndarray) -> dict[int, np.nda
     return {k: np.asarray(decomposition.reconstruct(k), np.float64) for k in ks}
 
 
-def image_truth(image: SurveyImage) -> ImageTruth:
-    """Score every candidate of a ready survey image against its stored ground truth.
+@dataclass(frozen=True)
+class _GroundTruth:
+    """A survey image's input, clean image and (for a scene) its column truth."""
 
-    A scene image (``source_detail`` from :func:`scene_detail`) is rebuilt to get the
-    column truth; it must reproduce the stored clean image. Other images with a ground
-    truth are scored on PSNR and the residual correlation.
-    """
+    noisy: np.ndarray
+    clean: np.ndarray
+    scene: Any
+
+    def measure(self, estimate: np.ndarray) -> dict[str, float]:
+        """The measures the fidelity-aware score weighs, of one estimate."""
+        if self.scene is not None:
+            measured = fidelity_metrics(self.clean, self.noisy, estimate, self.scene.truth,
+                                        perfect=self.scene.perfect)
+        else:
+            measured = {"psnr": psnr(self.clean, estimate),
+                        "residual_correlation": residual_correlation(self.clean, self.noisy,
+                                                                     estimate)}
+        return {name: float(value) for name, value in measured.items()
+                if name == "psnr" or name in _measure_weights()}
+
+
+def _ground_truth(image: SurveyImage) -> _GroundTruth:
+    """Load a ready image's arrays; rebuild a scene image's column truth and check it."""
     if image.status != SurveyImage.Status.READY:
         raise CrowdError(f"survey image {image.pk} is not ready")
     if not image.clean_file:
@@ -293,19 +309,34 @@ def image_truth(image: SurveyImage) -> ImageTruth:
                                                                 rtol=1e-4, atol=1e-3):
             raise CrowdError(f"survey image {image.pk}: the scene {image.source_detail} "
                              "does not reproduce the stored ground truth")
+    return _GroundTruth(noisy, clean, scene)
+
+
+def image_truth(image: SurveyImage) -> ImageTruth:
+    """Score every candidate of a ready survey image against its stored ground truth.
+
+    A scene image (``source_detail`` from :func:`scene_detail`) is rebuilt to get the
+    column truth; it must reproduce the stored clean image. Other images with a ground
+    truth are scored on PSNR and the residual correlation.
+    """
+    truth = _ground_truth(image)
     scores, measures = {}, {}
-    for k, estimate in _candidate_images(image, noisy).items():
-        if scene is not None:
-            measured = fidelity_metrics(clean, noisy, estimate, scene.truth,
-                                        perfect=scene.perfect)
-        else:
-            measured = {"psnr": psnr(clean, estimate),
-                        "residual_correlation": residual_correlation(clean, noisy, estimate)}
-        kept = {name: float(value) for name, value in measured.items()
-                if name == "psnr" or name in _measure_weights()}
-        measures[k] = kept
-        scores[k] = fidelity_score(kept)
-    return ImageTruth(image.pk, scores, measures, uses_column_truth=scene is not None)
+    for k, estimate in _candidate_images(image, truth.noisy).items():
+        measures[k] = truth.measure(estimate)
+        scores[k] = fidelity_score(measures[k])
+    return ImageTruth(image.pk, scores, measures, uses_column_truth=truth.scene is not None)
+
+
+def estimate_score(image: SurveyImage, estimate: np.ndarray
+                   ) -> tuple[float, dict[str, float]]:
+    """The oracle's score and measures of any estimate of a survey image's noisy input.
+
+    The same score :func:`image_truth` gives each candidate: what the image's denoising
+    by a model (rather than a candidate) would be worth to a respondent who could see
+    the clean image.
+    """
+    measures = _ground_truth(image).measure(np.asarray(estimate, np.float64))
+    return fidelity_score(measures), measures
 
 
 # --------------------------------------------------------------------------- choosing

@@ -79,3 +79,48 @@ def test_verdicts_read_the_targets_from_held_out_rows():
     assert not worse["at_least_as_good"] and not worse["better_on_family"]
     same = loop.verdicts(rows(30.0, 31.0), rows(30.0, 31.0), material="Au_110")
     assert same["at_least_as_good"] and not same["better_on_family"]
+
+
+@pytest.mark.django_db
+def test_label_headroom_sees_room_when_the_model_keeps_too_little():
+    """A model that keeps one eigenpatch per group leaves room a perfect crowd's label
+    shows; the table reports it."""
+    from denoiser.reucid.simulation.scenes import make_scene
+    from survey.services.crowd import image_truth, scene_detail
+    from survey.services.images import add_survey_image, generate_candidates
+    from tests.survey.factories import make_survey
+
+    survey = make_survey(k_max=6)
+    scene = make_scene("vacancies_thick", 1000.0, seed=3, size=64, material="Au_110")
+    image = generate_candidates(add_survey_image(
+        survey=survey, noisy=scene.noisy, clean=scene.clean, title="scene", source="simulated",
+        source_detail=scene_detail("vacancies_thick", "Au_110", 3, 1000.0, 64),
+        material="Au_110", dose=1000.0, candidate_method="best", make_candidates=False).id)
+    truth = image_truth(image)
+    rows = loop.label_headroom(survey, "k=1", {image.pk: truth})
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["candidate_score"] == pytest.approx(max(truth.scores.values()))
+    assert row["best_k"] == truth.best_k > 1
+    assert row["candidate_score"] > row["model_score"]
+    assert row["candidate_psnr"] > row["model_psnr"]
+    line = [text for text in loop.tables({**minimal_result(), "headroom": rows}).splitlines()
+            if text.startswith("- what votes can teach")]
+    assert line and "better on 1 of 1 images" in line[0]
+
+
+def minimal_result() -> dict:
+    held_out = rows(30.0, 31.0)
+    return {"material": "Au_110", "before": held_out, "after": held_out,
+            "verdicts": loop.verdicts(held_out, held_out, material="Au_110"),
+            "retrain": {"activated": False}, "honest_labels": {1: 5.0}, "n_survey_images": 1,
+            "best_k": {1: 5}, "label_errors": {}, "robustness": []}
+
+
+def test_the_survey_may_show_only_families_with_held_out_scenes():
+    from training.group_examples import HELD_OUT_SCENES
+
+    assert set(loop.HELD_OUT_FAMILIES) == {material for _, material in HELD_OUT_SCENES}
+    assert loop.SURVEY_MATERIAL in loop.HELD_OUT_FAMILIES
+    with pytest.raises(SystemExit):
+        loop.main(["--material", "SrTiO3_001"])

@@ -216,3 +216,23 @@ def test_over_real_http_against_a_live_server(live_server, settings):
     adversary = next(v for v in report.votes if v.role == "adversarial")
     assert Response.objects.get(respondent_id=report.respondent_ids[adversary.respondent]
                                 ).chosen_k == K_MAX
+
+
+def test_an_estimate_is_scored_as_the_oracle_scores_the_candidates(images):
+    """What the loop compares a model's output with: the same score as a candidate's."""
+    image = images[0]
+    truth = image_truth(image)
+    noisy = np.load(default_storage.path(image.noisy_file.name))
+    remade = crowd._candidate_images(image, noisy)
+    for k in (1, K_MAX):
+        score, measures = crowd.estimate_score(image, remade[k])
+        assert score == pytest.approx(truth.scores[k])
+        assert measures == pytest.approx(truth.measures[k])
+    # the raw input scores far below the best candidate
+    assert crowd.estimate_score(image, noisy)[0] < truth.scores[truth.best_k] - 3.0
+
+
+def test_an_image_without_ground_truth_cannot_be_scored(survey):
+    image = make_ready_image(survey, with_clean=False)
+    with pytest.raises(crowd.CrowdError, match="no ground truth"):
+        crowd.estimate_score(image, np.zeros((8, 8)))

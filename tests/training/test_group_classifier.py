@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from denoiser.reucid.grouped import denoise_grouped
 from denoiser.reucid.grouped import pipeline as grouped_pipeline
@@ -64,6 +65,33 @@ def test_different_labels_train_different_networks():
                       != second.select(g.eigenpatches, g.eigenvalues, g.context))
               for g in groups]
     assert np.mean(differ) > 0.5
+
+
+def test_continuing_from_a_model_keeps_it_unless_the_labels_lower_the_loss():
+    groups = _synthetic_groups(60, seed=4)
+    examples = _examples(groups)
+    config = GroupTrainingConfig(epochs=4, seed=0, learning_rate=1e-2)
+    start = train_group_network(examples, config=config).model
+    before = {k: v.clone() for k, v in start.state_dict().items()}
+    # a step far too large makes every epoch worse: the result is the starting model
+    wild = train_group_network(examples, initial=start, config=GroupTrainingConfig(
+        epochs=2, seed=0, learning_rate=1e3, patience=1)).model
+    assert all(torch.equal(wild.state_dict()[k], before[k]) for k in before)
+    # opposite labels move it, and the starting model itself is left as it was
+    flipped = GroupExamples(examples.x, examples.scalars, ~examples.labels, examples.groups,
+                            examples.provenance)
+    moved = train_group_network(flipped, initial=start, config=config).model
+    assert any(not torch.equal(moved.state_dict()[k], before[k]) for k in before)
+    assert all(torch.equal(start.state_dict()[k], before[k]) for k in before)
+
+
+def test_continuing_needs_the_same_architecture():
+    from denoiser.reucid.selection.group_cnn import GroupArchitecture, GroupEigenpatchNet
+
+    examples = _examples(_synthetic_groups(20, seed=5))
+    other = GroupEigenpatchNet(GroupArchitecture(channels=(2, 3), dense_width=4))
+    with pytest.raises(ValueError, match="architecture"):
+        train_group_network(examples, initial=other, config=GroupTrainingConfig(epochs=1))
 
 
 def _lattice_case(seed: int = 0, dose: float = 30.0):

@@ -69,6 +69,31 @@ def test_a_group_run_from_the_page_is_gated_on_the_held_out_set(
     assert 'data-test="gate"' in page and "held-out vs noise-edge rule" in page
 
 
+def test_a_run_from_the_page_can_continue_from_the_active_group_model(
+        staff_client, tiny_group_runs, tmp_path, django_capture_on_commit_callbacks):
+    active = services.register_classifier_file(_group_file(tmp_path, "start.pt", seed=3),
+                                               name="start")
+    services.activate_classifier(active)
+    with django_capture_on_commit_callbacks(execute=True):
+        staff_client.post("/training/runs/start/", {"source": "auto", "kind": "group",
+                                                    "warm_start": "on"})
+    run = TrainingRun.objects.get()
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    assert run.options == {"kind": "group", "respondents": "all", "warm_start": True}
+    assert run.result.training_summary["started_from"] == {"id": active.pk, "name": "start"}
+    page = staff_client.get("/training/").content.decode()
+    assert 'data-test="training-warm-start"' in page
+    assert f"continued from #{active.pk} start" in page
+
+
+def test_continuing_without_an_active_group_model_trains_a_new_one(tiny_group_runs):
+    run = services.create_training_run(source="auto",
+                                       options={"kind": "group", "warm_start": True})
+    run = services.execute_training_run(run.pk)
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    assert run.result.training_summary["started_from"] is None
+
+
 def test_the_gate_refuses_a_worse_model_and_accepts_an_equal_one(tmp_path):
     cases = held_out_group_cases(n_crystals=1, size=64, scenes=False)
     kind, keeps_everything = services.load_model_file(_group_file(tmp_path, bias=30.0))
@@ -106,3 +131,20 @@ def test_each_kind_has_its_own_active_model_and_rollback(tmp_path, model_file):
 def test_the_page_refuses_an_unknown_kind(staff_client):
     staff_client.post("/training/runs/start/", {"source": "auto", "kind": "magic"})
     assert not TrainingRun.objects.exists()
+
+
+def test_the_command_continues_from_the_active_group_model(tiny_group_runs, tmp_path):
+    import io
+
+    from django.core.management import call_command
+
+    active = services.register_classifier_file(_group_file(tmp_path, "start.pt", seed=4),
+                                               name="start")
+    services.activate_classifier(active)
+    out = io.StringIO()
+    call_command("train_classifier", "--kind", "group", "--from", "auto", "--warm-start",
+                 "--crystals", "1", "--group-scenes", "0", "--epochs", "1", stdout=out)
+    run = TrainingRun.objects.get()
+    assert run.options["warm_start"] is True
+    assert run.result.training_summary["started_from"]["id"] == active.pk
+    assert f"group model #{run.result_id} registered" in out.getvalue()

@@ -57,6 +57,8 @@ class Command(BaseCommand):
                                  "(each at 4 doses)")
         parser.add_argument("--respondents", choices=["all", "experts", "non-experts"],
                             default="all", help="--kind group: whose survey votes label")
+        parser.add_argument("--warm-start", action="store_true",
+                            help="--kind group: continue from the active group model")
         parser.add_argument("--tune", type=int, default=0, metavar="N",
                             help="Optuna trials over channels, kernel sizes, widths (0 = off)")
         parser.add_argument("--ship", action="store_true",
@@ -244,7 +246,8 @@ class Command(BaseCommand):
 
         run_options = {"kind": "group", "n_crystals": options["crystals"],
                        "n_scenes": options["group_scenes"], "epochs": self._group_epochs(options),
-                       "seed": options["seed"], "respondents": options["respondents"]}
+                       "seed": options["seed"], "respondents": options["respondents"],
+                       "warm_start": options["warm_start"]}
         try:
             run = create_training_run(source=options["source"], auto_activate=options["activate"],
                                       options=run_options)
