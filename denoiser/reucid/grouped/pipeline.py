@@ -463,9 +463,10 @@ def stabilise(settings: _Settings) -> _Stabilised:
 
     def fitted(values: NDArray[np.float64]) -> PoissonGaussianNoise:
         if settings.noise_model is not None:
-            return settings.noise_model
-        return estimate_noise_model(noise_model_region(values), patch_size=p,
-                                    n_groups=settings.n_groups, seed=settings.seed)
+            return resolvable_noise(settings.noise_model, values)
+        return resolvable_noise(estimate_noise_model(
+            noise_model_region(values), patch_size=p, n_groups=settings.n_groups,
+            seed=settings.seed), values)
 
     model = fitted(image)
     lines = None
@@ -492,6 +493,36 @@ def stabilise(settings: _Settings) -> _Stabilised:
     return _Stabilised(model=model, work=work, stabilizer=stabilizer, patches=patches,
                        noise_variance=noise_variance, floor=data_floor(image, model),
                        lines=lines)
+
+
+def resolvable_noise(model: PoissonGaussianNoise, image: ArrayLike) -> PoissonGaussianNoise:
+    """The noise model as the working precision can resolve it on this image.
+
+    Noise far below the data's own rounding in the working precision (float32: a relative
+    resolution of about 1e-7) cannot be measured, and a transform that divides by it
+    leaves float32's range: a noiseless image's estimate (no gain, a sigma of 1e-150) then
+    turns into infinities. Such a model becomes read noise at that resolution; a Poisson
+    part below the resolution of the variance is dropped. Any model a detector gives is
+    returned unchanged.
+
+    Examples
+    --------
+    >>> faint = np.linspace(0.0, 1e-10, 100).reshape(10, 10)
+    >>> resolvable_noise(PoissonGaussianNoise(gain=0.0, sigma=1e-150), faint).sigma > 1e-18
+    True
+    >>> model = PoissonGaussianNoise(gain=2.0, sigma=0.5)
+    >>> resolvable_noise(model, faint * 1e12) is model
+    True
+    """
+    data = np.asarray(image, dtype=np.float64)
+    eps = float(np.finfo(WORKING_DTYPE).eps)
+    scale = float(np.max(np.abs(data))) if data.size else 0.0
+    resolution = max(eps * scale, float(np.finfo(np.float64).tiny))
+    if model.gain * scale + model.sigma ** 2 < resolution ** 2:
+        return PoissonGaussianNoise(gain=0.0, sigma=resolution, offset=model.offset)
+    if 0.0 < model.gain * scale < eps * model.sigma ** 2:
+        return PoissonGaussianNoise(gain=0.0, sigma=model.sigma, offset=model.offset)
+    return model
 
 
 def data_floor(image: NDArray[np.float64], model: PoissonGaussianNoise) -> float:

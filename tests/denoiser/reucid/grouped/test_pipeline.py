@@ -176,3 +176,32 @@ def test_a_grouping_that_does_not_fit_is_refused_before_any_work(bad, monkeypatc
     monkeypatch.setattr(pipeline, "estimate_noise_model", no_work)
     with pytest.raises(ValueError, match="grouping"):
         denoise_grouped(noisy, patch_size=patch_size, n_groups=4, grouping=grouping)
+
+
+def test_noise_below_the_working_precision_becomes_its_resolution():
+    faint = np.add.outer(np.arange(41.0), np.arange(38.0)) * 1e-12
+    resolution = float(np.finfo(np.float32).eps) * faint.max()
+    # a noiseless image's estimate: no gain, a sigma far below float32's rounding
+    raised = pipeline.resolvable_noise(PoissonGaussianNoise(gain=0.0, sigma=1e-150), faint)
+    assert raised.gain == 0.0 and raised.sigma == pytest.approx(resolution)
+    tiny_gain = pipeline.resolvable_noise(PoissonGaussianNoise(gain=1e-300), faint)
+    assert tiny_gain.gain == 0.0 and tiny_gain.sigma == pytest.approx(resolution)
+    # a Poisson part far below the read noise's resolution is dropped, the read noise kept
+    counts = faint * 1e14
+    read = pipeline.resolvable_noise(PoissonGaussianNoise(gain=1e-20, sigma=3.0, offset=2.0),
+                                     counts)
+    assert (read.gain, read.sigma, read.offset) == (0.0, 3.0, 2.0)
+    # a detector's model is left as it is
+    model = PoissonGaussianNoise(gain=1.5, sigma=0.5)
+    assert pipeline.resolvable_noise(model, counts) is model
+
+
+@pytest.mark.parametrize("model", [PoissonGaussianNoise(gain=0.0, sigma=1e-150),
+                                   PoissonGaussianNoise(gain=1e-300, sigma=0.0)])
+def test_a_noise_model_below_float32_gives_a_finite_output(model):
+    faint = (np.add.outer(np.arange(41), np.arange(38)) * 1e-12).astype(np.float32)
+    result = denoise(faint, noise_model=model, seed=0, patch_size=5)
+    assert np.isfinite(result.image).all()
+    assert result.noise_model.sigma > 0
+    # nothing but the data's own values: within the input's range
+    assert faint.min() - 1e-15 <= result.image.min() and result.image.max() <= faint.max() + 1e-15
