@@ -34,7 +34,7 @@ import numpy as np
 
 from denoiser.reucid.errors import PatchSizeError
 from denoiser.reucid.metrics import psnr
-from training.group_examples import GroupCase, group_candidates, held_out_group_cases, label_case
+from training.group_examples import GroupCase, held_out_group_cases, label_case
 
 from .report import PLOTS_DIR, machine_description, markdown_table, timestamp
 
@@ -51,9 +51,8 @@ def ceiling_rows(cases: Sequence[GroupCase], *, seed: int = 0,
     """Per case: PSNR of the rule's output, of the oracle's per-group choice and of the
     best survey candidate (every group keeping the same leading ``k``, ``1..k_max``).
 
-    All come from runs of the default method with the same seed (the oracle redoes the
-    rule's last pass; the candidates redo it once per ``k``), so they differ only in
-    what each group keeps.
+    All come from one run of the default method (the oracle redoes its last pass; the
+    candidates redo it once per ``k``), so they differ only in what each group keeps.
 
     Examples
     --------
@@ -70,7 +69,7 @@ def ceiling_rows(cases: Sequence[GroupCase], *, seed: int = 0,
         except PatchSizeError:
             continue
         rule, oracle = psnr(case.clean, run.result.image), psnr(case.clean, run.oracle_image)
-        made = group_candidates(case.noisy, max_level=k_max, seed=seed)
+        made = run.candidates(range(1, k_max + 1))
         candidates = [float(psnr(case.clean, made.reconstruct(k))) for k in made.levels]
         best = int(np.argmax(candidates))
         rows.append({**{k: v for k, v in case.provenance.items()

@@ -314,6 +314,15 @@ class LabelledRun:
     oracle_ks: list[int]
     run_ks: list[int]
     oracle_image: NDArray[np.float64]
+    _record: PassRecord
+    _pass_index: int
+
+    def candidates(self, levels: Sequence[int]) -> GroupCandidates:
+        """This run's survey candidates at per-group counts ``levels`` (as
+        :func:`group_candidates` makes them from the same run; only the last pass is
+        redone, once per level)."""
+        return _candidates_of(self._record, self._pass_index, self.result, levels,
+                              tuple(np.shape(self.oracle_image)))
 
 
 def label_case(noisy: NDArray[np.float64], clean: NDArray[np.float64], *,
@@ -347,7 +356,8 @@ def label_case(noisy: NDArray[np.float64], clean: NDArray[np.float64], *,
     chosen, image = oracle_ks(contributions, ks, clean=clean, back=stabilizer.inverse,
                               pixel_weights=pixel_weights, start=run_ks)
     components = list(_group_components(record, chosen, len(records) - 1))
-    return LabelledRun(components, result, chosen, run_ks, stabilizer.inverse(image))
+    return LabelledRun(components, result, chosen, run_ks, stabilizer.inverse(image),
+                       record, len(records) - 1)
 
 
 @dataclass(frozen=True)
@@ -555,11 +565,16 @@ def group_candidates(noisy: NDArray[np.float64], *, max_level: int = 12, seed: i
         raise ValueError("a survey needs at least two candidate levels")
     with recorded_group_passes() as records:
         result = denoise_grouped(noisy, classifier=selector, seed=seed)
-    record = records[-1]
+    return _candidates_of(records[-1], len(records) - 1, result,
+                          range(1, int(max_level) + 1), tuple(np.shape(noisy)))
+
+
+def _candidates_of(record: PassRecord, pass_index: int, result: GroupedResult,
+                   levels: Sequence[int], shape: tuple[int, ...]) -> GroupCandidates:
+    """The candidates of a recorded run: its last pass redone once per level."""
     assert result.noise_model is not None
-    levels = tuple(range(1, int(max_level) + 1))
-    stabilizer = VarianceStabilizer(result.noise_model)
+    levels = tuple(int(k) for k in levels)
     contributions = group_contributions(record, levels)
-    groups = list(_group_components(record, [0] * len(contributions), len(records) - 1))
+    groups = list(_group_components(record, [0] * len(contributions), pass_index))
     return GroupCandidates(levels, groups, record.patches.patch_size, contributions,
-                           stabilizer.inverse, tuple(np.shape(noisy)))
+                           VarianceStabilizer(result.noise_model).inverse, shape)
