@@ -1,9 +1,12 @@
 """Retraining the group classifier: runs from the page, the held-out gate, kinds, rollback."""
 from __future__ import annotations
 
+import io
+
 import pytest
 import torch
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 
 from denoiser.reucid.selection import NoiseEdge
 from denoiser.reucid.selection.group_cnn import (
@@ -134,10 +137,6 @@ def test_the_page_refuses_an_unknown_kind(staff_client):
 
 
 def test_the_command_continues_from_the_active_group_model(tiny_group_runs, tmp_path):
-    import io
-
-    from django.core.management import call_command
-
     active = services.register_classifier_file(_group_file(tmp_path, "start.pt", seed=4),
                                                name="start")
     services.activate_classifier(active)
