@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-__all__ = ["map_in_threads", "single_threaded", "single_threaded_blas", "worker_count"]
+__all__ = ["map_in_threads", "single_threaded", "single_threaded_blas", "worker_count",
+           "worker_pool"]
 
 _Item = TypeVar("_Item")
 _Result = TypeVar("_Result")
@@ -36,6 +37,38 @@ def worker_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def worker_pool(max_workers: int | None = None) -> ThreadPoolExecutor:
+    """A thread pool for independent small problems, each worker on one OpenMP thread.
+
+    OpenMP's thread count is a per-thread setting: :func:`single_threaded` lowers it on
+    the calling thread only, and a new worker starts at the machine's default. torch's
+    LAPACK (:func:`denoiser.reucid.linalg.symmetric_eigh`) then spreads each small
+    eigenproblem over every core from every worker at once (measured on 2 cores: two
+    workers solving 81 x 81 problems ran 1.25 times faster than one instead of 1.8).
+
+    Parameters
+    ----------
+    max_workers : int, optional
+        Threads (default :func:`worker_count`).
+
+    Examples
+    --------
+    >>> with worker_pool(2) as pool:
+    ...     list(pool.map(abs, [-1, -2]))
+    [1, 2]
+    """
+    return ThreadPoolExecutor(max_workers=max_workers or worker_count(),
+                              initializer=_one_openmp_thread_here)
+
+
+def _one_openmp_thread_here() -> None:
+    """Limit OpenMP to one thread on the calling (worker) thread, for its lifetime."""
+    controller = _controller()
+    if controller is not None:
+        # not restored: the setting belongs to this worker thread and ends with it
+        controller.limit(limits=1, user_api="openmp")
+
+
 def map_in_threads(function: Callable[[_Item], _Result], items: Iterable[_Item]
                    ) -> list[_Result]:
     """``[function(item) for item in items]``, the items side by side on :func:`worker_count`
@@ -49,7 +82,7 @@ def map_in_threads(function: Callable[[_Item], _Result], items: Iterable[_Item]
     work = list(items)
     if len(work) <= 1:
         return [function(item) for item in work]
-    with ThreadPoolExecutor(max_workers=worker_count()) as pool:
+    with worker_pool() as pool:
         return list(pool.map(function, work))
 
 

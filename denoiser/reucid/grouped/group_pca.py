@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +37,7 @@ from ..selection.base import SelectionContext, validate_selection
 from ..patches.similarity import group_positions
 from ..patches.patch_set import PatchSet, position_blocks
 from ..linalg import symmetric_eigh
-from ..threads import single_threaded, worker_count
+from ..threads import single_threaded, worker_pool
 
 # Groups decomposed ahead of the one being classified, and groups selected and being
 # rebuilt behind it, at most; and the memory each side's arrays may take together (a
@@ -215,7 +215,7 @@ def iter_group_pass(
     # result does not depend on the number of threads. Here too one thread per pool
     # (torch's as well): a classifier's small convolutions spread over busy cores ran
     # 20 % slower than on this thread alone (measured with a group CNN at 256²)
-    with single_threaded(), ThreadPoolExecutor(max_workers=worker_count()) as pool:
+    with single_threaded(), worker_pool() as pool:
         largest = min(max((len(g) for g in groups), default=1), _CHUNK_PATCHES) * dim
         # patches (and their centred copy when centring) ahead; behind, per chunk:
         # estimates, pilot patches and pixel indices (float32, int32) and the rest
