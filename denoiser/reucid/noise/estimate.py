@@ -14,9 +14,9 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+import torch
 from numpy.typing import ArrayLike, NDArray
 
-from ..linalg import symmetric_eigh
 from ..patches.patch_set import PatchSet
 from ..patches.similarity import (
     BASIS_SAMPLE,
@@ -24,7 +24,7 @@ from ..patches.similarity import (
     group_positions,
     group_similar_patches,
 )
-from ..threads import map_in_threads, single_threaded_blas
+from ..threads import map_in_threads, single_threaded, single_threaded_blas
 from .model import PoissonGaussianNoise
 
 __all__ = [
@@ -47,6 +47,8 @@ _MIN_GROUP_FACTOR = 2
 # a direction within the noise is any noise direction, which the leverage accounts for.
 _SUBSPACE_ITERATIONS = 6
 _SUBSPACE_EXTRA = 3
+# Bytes of stacked patches per batch of groups (float32, zero-padded).
+_BATCH_BYTES = 2 * 1024**2
 # How far the fitted line's mean variance may stray from the spectrum's noise bulk.
 _BULK_TOLERANCE = 1.5
 
@@ -194,39 +196,81 @@ def _consistent_with_bulk(model: PoissonGaussianNoise, image: NDArray[np.float64
 def _group_noise_samples(
     patches: PatchSet, labels: NDArray[np.intp]
 ) -> tuple[list[NDArray[np.float64]], list[NDArray[np.float64]], list[NDArray[np.float64]]]:
-    """Per group and pixel: (mean, noise variance, patch count), for groups big enough."""
+    """Per group and pixel: (mean, noise variance, patch count), for groups big enough.
+
+    Each group's patches are centred and its :data:`_SIGNAL_COMPONENTS` strongest
+    directions projected out; the residual's mean square per pixel, corrected for the
+    share of the noise those directions took along, is the group's noise variance there.
+    """
     dim = patches.patch_dim
-    removed = min(_SIGNAL_COMPONENTS, dim - 1)
-
-    def sample(positions: NDArray[np.intp]) -> tuple[NDArray[np.float64], ...]:
-        rows = patches.gather(positions)
-        centre = rows.mean(axis=0, dtype=np.float64)
-        centred = rows - centre.astype(rows.dtype)
-        strongest = leading_directions((centred.T @ centred).astype(np.float64), removed)
-        residual = centred - (centred @ strongest.astype(rows.dtype)) @ strongest.T.astype(
-            rows.dtype)
-        # projecting out the strongest directions also removes their share of the
-        # noise at each pixel: the leverage sum_j v_j[pixel]²
-        leverage = (strongest**2).sum(axis=1)
-        return (centre, (residual**2).mean(axis=0, dtype=np.float64)
-                / np.maximum(1.0 - leverage, 0.2),
-                np.full(dim, len(positions), dtype=np.float64))
-
-    # too few patches make no trustworthy per-pixel variance; the groups are independent,
-    # so they run side by side (in order: the result does not depend on the threads)
+    # too few patches make no trustworthy per-pixel variance
     big = [g for g in group_positions(labels) if len(g) >= _MIN_GROUP_FACTOR * dim]
-    samples = map_in_threads(sample, big)
-    return ([m for m, _, _ in samples], [v for _, v, _ in samples],
-            [c for _, _, c in samples])
+    # A group is a few hundred patches on small images: one at a time, numpy's and
+    # torch's per-call overhead (which holds the GIL) outweighed the arithmetic and two
+    # threads ran slower than one. So groups of similar size are stacked, zero-padded,
+    # into batches, and each batch is a handful of batched products; the batches run
+    # side by side, each on one thread (the result does not depend on the threads).
+    batches: list[list[int]] = []
+    for index in sorted(range(len(big)), key=lambda i: len(big[i])):
+        # padded to its longest group, which is the one joining now
+        if not batches or (len(batches[-1]) + 1) * len(big[index]) * dim * 4 > _BATCH_BYTES:
+            batches.append([])
+        batches[-1].append(index)
+    results: dict[int, tuple[NDArray[np.float64], NDArray[np.float64]]] = {}
+    with single_threaded():
+        done = map_in_threads(
+            lambda batch: _batch_noise_samples(patches, [big[i] for i in batch]), batches)
+    for batch, samples in zip(batches, done):
+        results.update(zip(batch, samples))
+    samples = [results[index] for index in range(len(big))]
+    return ([m for m, _ in samples], [v for _, v in samples],
+            [np.full(dim, len(g), dtype=np.float64) for g in big])
 
 
-def leading_directions(gram: NDArray[np.float64], count: int, *,
+def _batch_noise_samples(patches: PatchSet, groups: list[NDArray[np.intp]]
+                         ) -> list[tuple[NDArray[np.float64], NDArray[np.float64]]]:
+    """(mean, noise variance) per pixel of each group, the groups stacked into one batch."""
+    dim, longest = patches.patch_dim, max(len(g) for g in groups)
+    sizes = torch.tensor([len(g) for g in groups], dtype=torch.float64)
+    # the groups' patches, each group zero-padded to the longest: padding rows stay zero
+    # through the centring (masked) and add nothing to any sum below
+    rows = torch.from_numpy(patches.gather(np.concatenate(groups)))
+    if len(groups) == 1:
+        stacked, present = rows[None], None
+    else:
+        slots = torch.from_numpy(np.concatenate(
+            [i * longest + np.arange(len(g)) for i, g in enumerate(groups)]))
+        stacked = rows.new_zeros((len(groups) * longest, dim))
+        stacked[slots] = rows
+        stacked = stacked.reshape(len(groups), longest, dim)
+        present = stacked.new_zeros(len(groups) * longest)
+        present[slots] = 1.0
+        present = present.reshape(len(groups), longest, 1)
+    centre = stacked.sum(dim=1, dtype=torch.float64) / sizes[:, None]
+    centred = stacked - centre.to(stacked.dtype)[:, None, :]
+    if present is not None:
+        centred *= present
+    gram = (centred.transpose(1, 2) @ centred).to(torch.float64)
+    strongest = torch.from_numpy(leading_directions(gram.numpy(), _SIGNAL_COMPONENTS))
+    basis = strongest.to(centred.dtype)
+    residual = centred - (centred @ basis) @ basis.transpose(1, 2)
+    squares = (residual * residual).sum(dim=1, dtype=torch.float64) / sizes[:, None]
+    # projecting out the strongest directions also removes their share of the noise at
+    # each pixel: the leverage sum_j v_j[pixel]²
+    leverage = (strongest**2).sum(dim=2)
+    variance = squares / torch.clamp(1.0 - leverage, min=0.2)
+    return [(centre[i].numpy(), variance[i].numpy()) for i in range(len(groups))]
+
+
+def leading_directions(gram: ArrayLike, count: int, *,
                        iterations: int = _SUBSPACE_ITERATIONS) -> NDArray[np.float64]:
     """Orthonormal ``(d, count)`` basis of the strongest eigendirections of a Gram matrix.
 
     Block subspace iteration from a fixed start, then a Rayleigh–Ritz step: a few
     products with the ``d x d`` matrix instead of its whole eigendecomposition, which
     (for the noise model's hundred-odd groups) cost more than everything else it does.
+    A stack ``(..., d, d)`` of matrices gives ``(..., d, count)``, all in one set of
+    batched products.
 
     Examples
     --------
@@ -236,19 +280,24 @@ def leading_directions(gram: NDArray[np.float64], count: int, *,
     >>> found = leading_directions(gram, 3)
     >>> bool(np.allclose(np.abs(found.T @ basis[:, :3]), np.eye(3), atol=1e-6))
     True
+    >>> leading_directions(np.stack([gram, 2 * gram]), 3).shape
+    (2, 30, 3)
     """
-    matrix = np.asarray(gram, dtype=np.float64)
-    d = matrix.shape[0]
+    matrix = torch.from_numpy(np.array(gram, dtype=np.float64))
+    if matrix.ndim < 2 or matrix.shape[-1] != matrix.shape[-2]:
+        raise ValueError(f"need square matrices, got shape {tuple(matrix.shape)}")
+    d = matrix.shape[-1]
     block = min(d, count + _SUBSPACE_EXTRA)
     if 2 * block >= d:
         # small matrices: the whole eigendecomposition costs no more
-        return symmetric_eigh(matrix)[1][:, ::-1][:, :count]
-    scale = max(float(np.trace(matrix)), np.finfo(float).tiny)
-    vectors = _subspace_start(d, block)
+        return torch.linalg.eigh(matrix)[1].flip(-1)[..., :count].numpy()
+    trace = matrix.diagonal(dim1=-2, dim2=-1).sum(-1)
+    scale = torch.clamp(trace, min=float(np.finfo(float).tiny))[..., None, None]
+    vectors = torch.from_numpy(_subspace_start(d, block).copy())
     for _ in range(iterations):
-        vectors = np.linalg.qr(matrix @ vectors / scale)[0]
-    _, rotation = np.linalg.eigh(vectors.T @ matrix @ vectors)
-    return vectors @ rotation[:, ::-1][:, :count]
+        vectors = torch.linalg.qr(matrix @ vectors / scale)[0]
+    _, rotation = torch.linalg.eigh(vectors.transpose(-2, -1) @ matrix @ vectors)
+    return (vectors @ rotation.flip(-1)[..., :count]).numpy()
 
 
 @functools.lru_cache(maxsize=8)

@@ -96,3 +96,64 @@ def test_the_strongest_directions_span_the_leading_eigenvectors(seed):
     np.testing.assert_allclose(np.abs(leading_directions(small, 3).T
                                       @ np.linalg.eigh(small)[1][:, ::-1][:, :3]),
                                np.eye(3), atol=1e-8)
+
+
+def test_a_stack_of_matrices_gives_each_matrix_its_own_strongest_directions():
+    from denoiser.reucid.noise.estimate import leading_directions
+
+    rng = np.random.default_rng(3)
+    grams = []
+    for _ in range(5):
+        basis = np.linalg.qr(rng.normal(size=(81, 81)))[0]
+        grams.append((basis * np.r_[rng.uniform(20.0, 400.0, 3), np.ones(78)]) @ basis.T)
+    stacked = leading_directions(np.stack(grams), 3)
+    assert stacked.shape == (5, 81, 3)
+    for gram, found in zip(grams, stacked):
+        one = leading_directions(gram, 3)
+        np.testing.assert_allclose(found @ found.T, one @ one.T, atol=1e-9)
+    with pytest.raises(ValueError, match="square"):
+        leading_directions(np.ones((4, 5)), 2)
+
+
+def _reference_noise_samples(patches, labels):
+    """One group at a time, in float64, with the whole eigendecomposition."""
+    from denoiser.reucid.noise.estimate import _MIN_GROUP_FACTOR, _SIGNAL_COMPONENTS
+    from denoiser.reucid.patches.similarity import group_positions
+
+    dim = patches.patch_dim
+    samples = []
+    for positions in group_positions(labels):
+        if len(positions) < _MIN_GROUP_FACTOR * dim:
+            continue
+        rows = patches.gather(positions).astype(np.float64)
+        centre = rows.mean(axis=0)
+        centred = rows - centre
+        strongest = np.linalg.eigh(centred.T @ centred)[1][:, ::-1][:, :_SIGNAL_COMPONENTS]
+        residual = centred - centred @ strongest @ strongest.T
+        leverage = (strongest**2).sum(axis=1)
+        samples.append((centre, (residual**2).mean(axis=0) / np.maximum(1 - leverage, 0.2),
+                        len(positions)))
+    return samples
+
+
+@pytest.mark.parametrize("batch_bytes", [1, 200_000, 2 * 1024**2, 1 << 40])
+def test_batched_group_noise_samples_equal_one_group_at_a_time(monkeypatch, batch_bytes):
+    # groups of very different sizes, so that batches pad some groups a lot; from one
+    # group per batch (1 byte) to every group in one batch
+    from denoiser.reucid.noise import estimate
+    from denoiser.reucid.patches.patch_set import PatchSet
+
+    rng = np.random.default_rng(0)
+    image = rng.poisson(_lattice_counts(80.0, shape=(96, 104))).astype(np.float64)
+    patches = PatchSet(image, 5, dtype=np.float32)
+    labels = np.minimum(rng.geometric(0.3, size=patches.n_patches) - 1, 9)
+    monkeypatch.setattr(estimate, "_BATCH_BYTES", batch_bytes)
+    means, variances, counts = estimate._group_noise_samples(patches, labels)
+    expected = _reference_noise_samples(patches, labels)
+    assert len(means) == len(expected) >= 5
+    assert len({int(c[0]) for c in counts}) == len(counts)  # sizes differ
+    for mean, variance, count, (want_mean, want_variance, size) in zip(
+            means, variances, counts, expected):
+        np.testing.assert_allclose(mean, want_mean, rtol=1e-6)
+        np.testing.assert_allclose(variance, want_variance, rtol=2e-3)
+        assert np.all(count == size)
