@@ -251,7 +251,8 @@ def _batch_noise_samples(patches: PatchSet, groups: list[NDArray[np.intp]]
     if present is not None:
         centred *= present
     gram = (centred.transpose(1, 2) @ centred).to(torch.float64)
-    strongest = torch.from_numpy(leading_directions(gram.numpy(), _SIGNAL_COMPONENTS))
+    strongest = torch.from_numpy(leading_directions(gram.numpy(),
+                                                    min(_SIGNAL_COMPONENTS, dim - 1)))
     basis = strongest.to(centred.dtype)
     residual = centred - (centred @ basis) @ basis.transpose(1, 2)
     squares = (residual * residual).sum(dim=1, dtype=torch.float64) / sizes[:, None]

@@ -157,3 +157,15 @@ def test_batched_group_noise_samples_equal_one_group_at_a_time(monkeypatch, batc
         np.testing.assert_allclose(mean, want_mean, rtol=1e-6)
         np.testing.assert_allclose(variance, want_variance, rtol=2e-3)
         assert np.all(count == size)
+
+
+def test_a_one_pixel_patch_keeps_its_noise():
+    # with one pixel per patch there is no signal direction to remove: all of it is noise
+    from denoiser.reucid.noise import estimate
+    from denoiser.reucid.patches.patch_set import PatchSet
+
+    rng = np.random.default_rng(1)
+    patches = PatchSet(rng.normal(10.0, 2.0, size=(40, 40)), 1, dtype=np.float32)
+    means, variances, _ = estimate._group_noise_samples(patches, np.zeros(1600, np.intp))
+    assert float(variances[0][0]) == pytest.approx(4.0, rel=0.1)
+    assert float(means[0][0]) == pytest.approx(10.0, abs=0.2)
