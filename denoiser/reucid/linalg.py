@@ -20,6 +20,7 @@ def symmetric_eigh(matrix: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.f
     """Eigenvalues (ascending) and orthonormal eigenvectors (columns) of a symmetric matrix.
 
     Like :func:`numpy.linalg.eigh` (float64, lower triangle used), solved by torch's LAPACK.
+    A stack ``(..., d, d)`` gives ``(..., d)`` values and ``(..., d, d)`` vectors.
 
     Examples
     --------
@@ -30,7 +31,7 @@ def symmetric_eigh(matrix: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.f
     True
     """
     data = np.ascontiguousarray(matrix, dtype=np.float64)
-    if data.ndim != 2 or data.shape[0] != data.shape[1]:
+    if data.ndim < 2 or data.shape[-1] != data.shape[-2]:
         raise ValueError(f"need a square matrix, got shape {data.shape}")
     if not np.all(np.isfinite(data)):
         raise np.linalg.LinAlgError("the matrix holds NaN or infinity")

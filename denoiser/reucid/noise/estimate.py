@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike, NDArray
 
+from ..linalg import symmetric_eigh
 from ..patches.patch_set import PatchSet
 from ..patches.similarity import (
     BASIS_SAMPLE,
@@ -284,14 +285,16 @@ def leading_directions(gram: ArrayLike, count: int, *,
     >>> leading_directions(np.stack([gram, 2 * gram]), 3).shape
     (2, 30, 3)
     """
-    matrix = torch.from_numpy(np.array(gram, dtype=np.float64))
-    if matrix.ndim < 2 or matrix.shape[-1] != matrix.shape[-2]:
-        raise ValueError(f"need square matrices, got shape {tuple(matrix.shape)}")
-    d = matrix.shape[-1]
+    data = np.asarray(gram, dtype=np.float64)
+    if data.ndim < 2 or data.shape[-1] != data.shape[-2]:
+        raise ValueError(f"need square matrices, got shape {data.shape}")
+    d = data.shape[-1]
     block = min(d, count + _SUBSPACE_EXTRA)
     if 2 * block >= d:
         # small matrices: the whole eigendecomposition costs no more
-        return torch.linalg.eigh(matrix)[1].flip(-1)[..., :count].numpy()
+        # (a copy: torch takes no negative strides)
+        return symmetric_eigh(data)[1][..., ::-1][..., :count].copy()
+    matrix = torch.from_numpy(np.array(data))
     trace = matrix.diagonal(dim1=-2, dim2=-1).sum(-1)
     scale = torch.clamp(trace, min=float(np.finfo(float).tiny))[..., None, None]
     vectors = torch.from_numpy(_subspace_start(d, block).copy())

@@ -34,3 +34,20 @@ def test_input_is_not_modified_and_bad_matrices_are_refused():
         symmetric_eigh(np.ones((2, 3)))
     with pytest.raises(np.linalg.LinAlgError, match="NaN"):
         symmetric_eigh(np.array([[np.nan, 0.0], [0.0, 1.0]]))
+
+
+def test_a_stack_of_matrices_gives_each_matrix_its_own_decomposition():
+    rng = np.random.default_rng(7)
+    rows = rng.normal(size=(3, 40, 9))
+    grams = rows.transpose(0, 2, 1) @ rows
+    values, vectors = symmetric_eigh(grams)
+    assert values.shape == (3, 9) and vectors.shape == (3, 9, 9)
+    for gram, one_values, one_vectors in zip(grams, values, vectors):
+        alone_values, alone_vectors = symmetric_eigh(gram)
+        np.testing.assert_allclose(one_values, alone_values, rtol=1e-12)
+        np.testing.assert_allclose(np.abs(np.sum(one_vectors * alone_vectors, axis=0)),
+                                   np.ones(9), atol=1e-9)
+    with pytest.raises(ValueError, match="square"):
+        symmetric_eigh(np.ones(4))
+    with pytest.raises(np.linalg.LinAlgError, match="NaN"):
+        symmetric_eigh(np.stack([np.eye(2), np.full((2, 2), np.nan)]))

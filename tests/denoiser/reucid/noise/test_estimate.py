@@ -113,6 +113,9 @@ def test_a_stack_of_matrices_gives_each_matrix_its_own_strongest_directions():
         np.testing.assert_allclose(found @ found.T, one @ one.T, atol=1e-9)
     with pytest.raises(ValueError, match="square"):
         leading_directions(np.ones((4, 5)), 2)
+    # a matrix small enough for the whole decomposition is checked as symmetric_eigh does
+    with pytest.raises(np.linalg.LinAlgError, match="NaN"):
+        leading_directions(np.full((8, 8), np.nan), 3)
 
 
 def _reference_noise_samples(patches, labels):
