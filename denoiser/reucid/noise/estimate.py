@@ -48,7 +48,7 @@ _MIN_GROUP_FACTOR = 2
 # a direction within the noise is any noise direction, which the leverage accounts for.
 _SUBSPACE_ITERATIONS = 6
 _SUBSPACE_EXTRA = 3
-# Bytes of stacked patches per batch of groups (float32, zero-padded).
+# Bytes of stacked patches per batch of groups (zero-padded).
 _BATCH_BYTES = 2 * 1024**2
 # How far the fitted line's mean variance may stray from the spectrum's noise bulk.
 _BULK_TOLERANCE = 1.5
@@ -211,10 +211,11 @@ def _group_noise_samples(
     # threads ran slower than one. So groups of similar size are stacked, zero-padded,
     # into batches, and each batch is a handful of batched products; the batches run
     # side by side, each on one thread (the result does not depend on the threads).
+    row_bytes = dim * patches.dtype.itemsize
     batches: list[list[int]] = []
     for index in sorted(range(len(big)), key=lambda i: len(big[i])):
         # padded to its longest group, which is the one joining now
-        if not batches or (len(batches[-1]) + 1) * len(big[index]) * dim * 4 > _BATCH_BYTES:
+        if not batches or (len(batches[-1]) + 1) * len(big[index]) * row_bytes > _BATCH_BYTES:
             batches.append([])
         batches[-1].append(index)
     results: dict[int, tuple[NDArray[np.float64], NDArray[np.float64]]] = {}
