@@ -13,6 +13,11 @@ both, their mean difference (the target: at least -0.05 dB), and, as the yardsti
 what a difference means, how far the earlier code moves when only its seed changes
 (the grouping's k-means start).
 
+This code runs with :data:`NOW_OPTIONS`: the steps added since for fidelity, not for
+speed (the data's own local means, issue 14), are turned off, so that the comparison
+measures what the speed work changed and nothing else (``--now-options '{}'``: the
+default as it is).
+
 Inputs: the shared abTEM images (four materials at 256² and four doses, SrTiO3 at 1024²)
 when ``../shared/data/sim`` is there, else the project's own simulated scenes. The
 worker only calls ``denoiser.reucid.denoise``, which both revisions have.
@@ -55,6 +60,10 @@ SPEED_WORK_BASE = "1c1ac89"
 #: The most the mean PSNR may drop (dB).
 TARGET_DROP_DB = 0.05
 SECTION = "speed-quality"
+#: ``denoise()`` options of this code's runs: the default without the fidelity steps
+#: added after the speed work (``local_means``, issue 14), which change the output on
+#: purpose.
+NOW_OPTIONS: dict[str, object] = {"local_means": False}
 
 # Run by each revision's interpreter with that revision first on sys.path: it reads
 # the noisy images, denoises each with the default method and saves the outputs.
@@ -64,10 +73,12 @@ import numpy as np
 from denoiser.reucid import denoise
 cases = np.load(sys.argv[1])
 seed = int(sys.argv[3])
+options = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
 outputs, seconds = {}, {}
 for key in cases.files:
     start = time.perf_counter()
-    outputs[key] = np.asarray(denoise(cases[key], seed=seed).image, dtype=np.float32)
+    outputs[key] = np.asarray(denoise(cases[key], seed=seed, **options).image,
+                              dtype=np.float32)
     seconds[key] = time.perf_counter() - start
 np.savez(sys.argv[2], **outputs)
 print(json.dumps(seconds))
@@ -119,11 +130,12 @@ def _export(revision: str, folder: Path) -> None:
     subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
 
 
-def _run_worker(code_root: Path, inputs: Path, outputs: Path, seed: int
+def _run_worker(code_root: Path, inputs: Path, outputs: Path, seed: int,
+                options: dict[str, object] | None = None
                 ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     done = subprocess.run(
         [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(code_root)!r})\n"
-         + _WORKER, str(inputs), str(outputs), str(seed)],
+         + _WORKER, str(inputs), str(outputs), str(seed), json.dumps(options or {})],
         cwd=code_root, check=True, capture_output=True, text=True)
     seconds = json.loads(done.stdout.strip().splitlines()[-1])
     with np.load(outputs) as saved:
@@ -131,8 +143,10 @@ def _run_worker(code_root: Path, inputs: Path, outputs: Path, seed: int
 
 
 def compare(cases: Sequence[tuple[str, SimulatedCase]], *, before: str, seed: int = 0,
-            now_root: Path = REPO_ROOT) -> list[QualityRow]:
-    """Denoise every case with the code at ``before`` (seeds ``seed``, ``seed + 1``) and now."""
+            now_root: Path = REPO_ROOT, now_options: dict[str, object] | None = None
+            ) -> list[QualityRow]:
+    """Denoise every case with the code at ``before`` (seeds ``seed``, ``seed + 1``) and now
+    (with ``now_options``, default :data:`NOW_OPTIONS`)."""
     with tempfile.TemporaryDirectory(prefix="reucid-before-") as scratch:
         folder = Path(scratch)
         old_root = folder / "code"
@@ -142,7 +156,8 @@ def compare(cases: Sequence[tuple[str, SimulatedCase]], *, before: str, seed: in
         np.savez(inputs, **{f"case{i}": case.noisy for i, (_, case) in enumerate(cases)})
         old, old_seconds = _run_worker(old_root, inputs, folder / "old.npz", seed)
         other, _ = _run_worker(old_root, inputs, folder / "other.npz", seed + 1)
-        new, new_seconds = _run_worker(now_root, inputs, folder / "new.npz", seed)
+        new, new_seconds = _run_worker(now_root, inputs, folder / "new.npz", seed,
+                                       NOW_OPTIONS if now_options is None else now_options)
     rows = []
     for i, (name, case) in enumerate(cases):
         key = f"case{i}"
@@ -154,7 +169,8 @@ def compare(cases: Sequence[tuple[str, SimulatedCase]], *, before: str, seed: in
     return rows
 
 
-def render(rows: Sequence[QualityRow], *, before: str, seconds: float, quick: bool) -> str:
+def render(rows: Sequence[QualityRow], *, before: str, seconds: float, quick: bool,
+           now_options: dict[str, object] | None = None) -> str:
     """The markdown section: per-image PSNR, mean difference, verdict."""
     table = [[r.name, f"{r.before_db:.2f}", f"{r.now_db:.2f}", f"{r.difference_db:+.3f}",
               f"{r.seed_spread_db:+.3f}", format_seconds(r.before_s),
@@ -163,13 +179,18 @@ def render(rows: Sequence[QualityRow], *, before: str, seconds: float, quick: bo
     spread = float(np.mean(np.abs([r.seed_spread_db for r in rows])))
     largest = max(rows, key=lambda r: abs(r.difference_db))
     verdict = "met" if mean >= -TARGET_DROP_DB else "NOT met"
+    now_options = NOW_OPTIONS if now_options is None else now_options
+    now_call = "denoise(image" + "".join(f", {k}={v!r}" for k, v in now_options.items()) + ")"
     return "\n".join([
         "## Quality of the default after the speed work",
         "",
         f"Run {timestamp()}{' (quick)' if quick else ''}, {seconds:.0f} s, on "
         f"{machine_description()}. `python -m benchmarks.speed_quality --before {before}`: "
         f"the default method (`denoise(image)`) with the code at `{before}` and with this "
-        "code, same inputs, each in its own subprocess; PSNR against the noise-free image.",
+        f"code (`{now_call}`" + (": the fidelity steps added after the speed work turned "
+                                 "off, so that only the speed work is compared"
+                                 if now_options else "") + "), same inputs, each in its own "
+        "subprocess; PSNR against the noise-free image.",
         "",
         markdown_table(["Image", f"PSNR at {before} (dB)", "PSNR now (dB)", "Now − before",
                         "Before, seed 1 − seed 0", "Time before (s)", "Time now (s)"], table),
@@ -193,15 +214,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "the code before the speed work)")
     parser.add_argument("--quick", action="store_true", help="256² images at two doses")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--now-options", type=json.loads, default=None,
+                        help="denoise() options of this code's runs, as JSON (default "
+                        f"{json.dumps(NOW_OPTIONS)})")
     parser.add_argument("--shared-data", type=Path, default=DEFAULT_SHARED_DATA)
     parser.add_argument("--report", type=Path, default=DEFAULT_REPORT)
     parser.add_argument("--plots", type=Path, default=None, help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
     started = time.perf_counter()
     cases = quality_cases(shared_root=options.shared_data, quick=options.quick)
-    rows = compare(cases, before=options.before, seed=options.seed)
+    rows = compare(cases, before=options.before, seed=options.seed,
+                   now_options=options.now_options)
     text = render(rows, before=options.before, seconds=time.perf_counter() - started,
-                  quick=options.quick)
+                  quick=options.quick, now_options=options.now_options)
     print(text)
     replace_section(SECTION, text, path=options.report)
     return 0 if np.mean([r.difference_db for r in rows]) >= -TARGET_DROP_DB else 1

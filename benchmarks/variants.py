@@ -27,6 +27,7 @@ __all__ = [
     "DEFAULT",
     "DEFAULT_CNN",
     "DEFAULT_TRUE_NOISE",
+    "GROUPS_ONLY",
     "NO_PILOT",
     "NO_PILOT_OPTIONS",
     "reucid_variant",
@@ -37,6 +38,7 @@ DEFAULT = "REUCID default (best: coarse pilot + groups, noise-edge)"
 DEFAULT_CNN = "REUCID default, CNN per group"
 DEFAULT_TRUE_NOISE = "REUCID default, true noise model"
 NO_PILOT = "BEST without coarse pilot"
+GROUPS_ONLY = "REUCID default without local means"
 
 #: The previous BEST: the default's steps with groups chosen on the noisy data.
 NO_PILOT_OPTIONS: dict[str, Any] = {"variant": "best", "pilot": None}
@@ -106,8 +108,17 @@ register_method(
     available=reucid_available,
     description="denoise() with its defaults: the best variant (GAT, coarse pilot from the "
     "paper's pipeline on the 2x2-binned image, groups of similar patches, two passes, "
-    "flat aggregation) with the noise-edge rule per group; noise model "
-    "estimated from the image.",
+    "flat aggregation, the data's own local means) with the noise-edge rule per group; "
+    "noise model estimated from the image.",
+)
+register_method(
+    GROUPS_ONLY,
+    reucid_variant({"local_means": False}),
+    family="REUCID variant",
+    available=reucid_available,
+    description="denoise(local_means=False): the default's groups alone, without taking "
+    "the coarse scales (Gaussian, sigma = p / 3) from the data (the default before "
+    "issue 14's third round).",
 )
 register_method(
     DEFAULT_CNN,

@@ -47,7 +47,8 @@ class _TradeOffs(Mapping):
             return ("Anscombe stabilisation, a coarse pilot, groups of similar patches and "
                     "two passes: the cleanest result"
                     + (", above BM3D+GAT's PSNR at every measured dose" if ahead else "")
-                    + ", slower; it pulls rare defects partly towards the lattice.")
+                    + ", slower; a column's integrated intensity comes from your data, "
+                    "not from its group.")
         if method == PAPER:
             ratio = benchmark_figures.speedup(PAPER, BEST)
             faster = (f"about {benchmark_figures.rounded(ratio)}× faster than best"

@@ -23,6 +23,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from denoiser.reucid import GroupedResult, iter_denoise, write_tiff
+from denoiser.reucid.grouped.pipeline import GroupedOptions
 
 from . import job_files, methods
 from .models import DenoiseJob, JobStatus
@@ -207,8 +208,11 @@ def variant_metadata(method: str, *, protect_defects: bool = False) -> dict:
     if method == "paper":
         return {"method": "paper", "stabilize": None, "grouping": "random", "passes": 1,
                 "aggregation": "flat", "pilot": None}
-    return {"method": "best", "stabilize": "anscombe", "grouping": "similar", "passes": 2,
-            "aggregation": "weighted", "pilot": None if protect_defects else "coarse"}
+    # read from the core's defaults, so that the record cannot drift from what runs
+    core = GroupedOptions()
+    return {"method": "best", "stabilize": "anscombe", "grouping": "similar",
+            "passes": core.passes, "aggregation": core.aggregation,
+            "local_means": core.local_means, "pilot": None if protect_defects else core.pilot}
 
 
 def _result_of(interim):

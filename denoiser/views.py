@@ -215,6 +215,8 @@ def job_page(request: HttpRequest, job_id) -> HttpResponse:
             noise_model=noise_model_text(core_options.get("noise_model")),
             normalised_residual=residuals.normalised_summary(job),
             pilot=pilot_text(core_options, protect_defects=job.protect_defects),
+            # what the core ran (its options record), not what the site meant to run
+            local_means=bool(core_options.get("local_means")),
             stacks=[
                 {
                     **stack,

@@ -44,7 +44,18 @@ def test_one_revision_against_itself_differs_by_nothing(tmp_path):
     # and subprocess, so any difference would be the harness's, not the code's
     speed_quality._export("HEAD", tmp_path)
     case = builtin_simulated_cases(size=64, doses=[1000])[0]
-    rows = speed_quality.compare([("scene", case)], before="HEAD", now_root=tmp_path)
+    rows = speed_quality.compare([("scene", case)], before="HEAD", now_root=tmp_path,
+                                 now_options={})
     assert len(rows) == 1
     assert rows[0].difference_db == 0.0
     assert 10.0 < rows[0].now_db < 60.0 and rows[0].now_s > 0
+
+
+def test_this_code_runs_without_the_fidelity_steps_by_default():
+    # the comparison is of the speed work: the local means (issue 14) are turned off
+    assert speed_quality.NOW_OPTIONS == {"local_means": False}
+    text = speed_quality.render([_row("a", 30.0, 30.0)], before="abc", seconds=1.0,
+                                quick=True)
+    assert "`denoise(image, local_means=False)`" in text
+    assert "(`denoise(image)`)," in speed_quality.render(
+        [_row("a", 30.0, 30.0)], before="abc", seconds=1.0, quick=True, now_options={})

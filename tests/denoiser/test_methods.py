@@ -342,6 +342,12 @@ def test_best_job_runs_end_to_end_with_small_diagnostics(
     assert diagnostics["method"] == "best"
     assert diagnostics["core"]["options"]["variant"] == runner.variant_metadata("best")
     assert diagnostics["variant"]["pilot"] == "coarse"
+    # the coarse scales are the data's (issue 14): recorded from the core, said on the page
+    assert diagnostics["core"]["options"]["local_means"] is True
+    assert diagnostics["variant"]["local_means"] is True
+    html = api.get(f"/denoise/jobs/{job.pk}/").content.decode()
+    assert 'data-test="local-means-note"' in html
+    assert "integrated intensity is the data's own" in html
     pilot = diagnostics["core"]["options"]["pilot"]
     assert pilot["kind"] == "coarse" and pilot["patch_size"] >= 3
     assert {"slope", "intercept", "gain", "sigma", "offset"} == set(

@@ -17,11 +17,15 @@
 6. **Aggregate** (:mod:`.aggregation`): overlapping patch estimates averaged (flat by
    default; weighted toward the less noisy ones on request); then the exact unbiased
    inverse transform returns to detector units.
+7. **Local means** (:mod:`.local_means`): the estimate's local means at the scale of a
+   patch are replaced by the data's, so the groups decide the detail within a patch but
+   never a column's integrated intensity, a step or a defect's level.
 
 Every output pixel is therefore a function of the data's own patch decompositions:
 in the stabilised domain the data's own coefficients on the data's own eigenpatches
 (plus the group's own mean with ``centre=True``), times weights in ``[0, 1]`` that the pilot and the
-classifier choose but that never add pixels of their own.
+classifier choose but that never add pixels of their own; and in detector units a
+local mean of the data's own values.
 """
 from __future__ import annotations
 
@@ -57,6 +61,7 @@ from ..threads import single_threaded_blas
 from ..validation import as_grey_float_image, check_patch_fits
 from .aggregation import AGGREGATIONS, PatchCanvas
 from .group_pca import GroupDiagnostics, iter_group_pass
+from .local_means import restore_local_means
 from .pilot import PILOTS, coarse_pilot
 from .scan_lines import ScanLineOffsets, estimate_line_offsets
 
@@ -211,6 +216,7 @@ class GroupedOptions:
     destripe: bool = True
     device: str = "cpu"
     grouping: tuple[GroupingModel, ...] | None = None
+    local_means: bool = True
 
 
 def denoise_grouped(image: ArrayLike, **options: Any) -> GroupedResult:
@@ -265,6 +271,11 @@ def denoise_grouped(image: ArrayLike, **options: Any) -> GroupedResult:
         its patches by the nearest of that grouping's centres instead of fitting a new
         k-means (:func:`~denoiser.reucid.denoise_series` passes them on). Labelling is
         by content, so a drifting field still groups alike patches together.
+    local_means : bool, optional
+        True (default): the output's local means at the scale of a patch (Gaussian,
+        sigma = p / 3) are the data's own, so column intensities, thickness steps,
+        defects and displacements keep their values; False: the groups' estimate as it
+        is (smoother, pulled toward the lattice average). See :mod:`.local_means`.
 
     Returns
     -------
@@ -322,7 +333,7 @@ def _settings(image: ArrayLike, options: dict[str, Any]) -> _Settings:
                                              opts.stabilize)
     noise_model, n_components, centre, destripe, device = (
         opts.noise_model, opts.n_components, opts.centre, opts.destripe, opts.device)
-    grouping = opts.grouping
+    grouping, local_means = opts.grouping, opts.local_means
     if isinstance(passes, bool) or passes not in (1, 2):
         raise ValueError(f"passes must be 1 or 2, got {passes!r}")
     if pilot not in PILOTS:
@@ -335,6 +346,8 @@ def _settings(image: ArrayLike, options: dict[str, Any]) -> _Settings:
         raise ValueError(f"centre must be True or False, got {centre!r}")
     if not isinstance(destripe, bool):
         raise ValueError(f"destripe must be True or False, got {destripe!r}")
+    if not isinstance(local_means, bool):
+        raise ValueError(f"local_means must be True or False, got {local_means!r}")
     if noise_model is not None and not isinstance(noise_model, PoissonGaussianNoise):
         raise TypeError("noise_model must be a PoissonGaussianNoise or None, "
                         f"got {type(noise_model).__name__}")
@@ -375,7 +388,8 @@ def _settings(image: ArrayLike, options: dict[str, Any]) -> _Settings:
         data=data, patch_size=p, patch_size_method=p_method, selector=selector,
         n_groups=groups, seed=seed, passes=passes, pilot=pilot, aggregation=aggregation,
         stabilize=stabilize, noise_model=noise_model, centre=centre, destripe=destripe,
-        n_classified=None if needed == "all" else int(needed), grouping=grouping)
+        n_classified=None if needed == "all" else int(needed), grouping=grouping,
+        local_means=local_means)
 
 
 @dataclass(frozen=True)
@@ -399,6 +413,7 @@ class _Settings:
     restore_outliers: bool = True
     max_features: int = DEFAULT_MAX_FEATURES
     grouping: tuple[GroupingModel, ...] | None = None
+    local_means: bool = True
 
 
 def resolve_group_selector(classifier: Any) -> Any:
@@ -449,12 +464,25 @@ class _Stabilised:
     noise_variance: float
     floor: float | None = None
     lines: ScanLineOffsets | None = None
+    #: the data in detector units, without the scan-line offsets that were removed
+    data: NDArray[np.float64] | None = None
 
     def back(self, values: NDArray[np.float64]) -> NDArray[np.float64]:
         """Values of the working domain in detector units, never below the data's floor."""
         if self.stabilizer is None:
             return values
         return self.stabilizer.inverse(values, floor=self.floor)
+
+    def output(self, values: NDArray[np.float64], *, patch_size: int,
+               local_means: bool) -> NDArray[np.float32]:
+        """An estimate of the working domain as the user gets it: detector units, float32,
+        with the data's local means (step 7) when ``local_means``."""
+        estimate = self.back(values)
+        if not local_means or self.data is None:
+            return estimate.astype(np.float32)
+        # the floor applies where the inverse transform applied it
+        return restore_local_means(estimate, self.data, patch_size=patch_size,
+                                   floor=None if self.stabilizer is None else self.floor)
 
 
 def stabilise(settings: _Settings) -> _Stabilised:
@@ -492,7 +520,7 @@ def stabilise(settings: _Settings) -> _Stabilised:
         noise_variance = max(noise_variance, 1.0)
     return _Stabilised(model=model, work=work, stabilizer=stabilizer, patches=patches,
                        noise_variance=noise_variance, floor=data_floor(image, model),
-                       lines=lines)
+                       lines=lines, data=np.asarray(image, dtype=np.float64))
 
 
 def resolvable_noise(model: PoissonGaussianNoise, image: ArrayLike) -> PoissonGaussianNoise:
@@ -653,7 +681,8 @@ def _run(settings: _Settings, started: float, *,
             if show:
                 step = min(pass_index * n_groups + len(done), total_steps - 1)
                 yield GroupedProgress(
-                    image=state.back(canvas.image(fill=fill)).astype(np.float32), step=step,
+                    image=state.output(canvas.image(fill=fill), patch_size=p,
+                                       local_means=settings.local_means), step=step,
                     n_steps=total_steps,
                     stage=_stage(pass_index, settings.passes, len(done), groups_in_pass),
                     pass_index=pass_index, n_passes=settings.passes,
@@ -663,7 +692,8 @@ def _run(settings: _Settings, started: float, *,
         # what this pass alone needed goes before the next one allocates its own
         del canvas, pilot_patches, labels, previous, fill
         first_estimate = None
-        pass_images.append(state.back(latest).astype(np.float32))
+        pass_images.append(state.output(latest, patch_size=p,
+                                        local_means=settings.local_means))
         all_groups.append(done)
         timings[f"pass_{pass_index + 1}"] = time.perf_counter() - tick
 
@@ -695,6 +725,7 @@ def _options_record(settings: _Settings) -> dict[str, Any]:
             "aggregation": settings.aggregation, "stabilize": settings.stabilize,
             "centre": settings.centre, "destripe": settings.destripe,
             "n_groups": settings.n_groups, "device": "cpu",
+            "local_means": settings.local_means,
             "reused_grouping": settings.grouping is not None,
             "n_components": "all" if settings.n_classified is None
             else settings.n_classified}

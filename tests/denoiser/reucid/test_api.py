@@ -17,6 +17,7 @@ from denoiser.reucid import (
     method_options,
 )
 from denoiser.reucid.grouped import pipeline as grouped_pipeline
+from denoiser.reucid.grouped.local_means import restore_local_means
 from denoiser.reucid.noise import VarianceStabilizer
 
 from ._images import gaussian_lattice
@@ -207,11 +208,18 @@ def test_bad_default_options_are_refused_before_any_work(options, monkeypatch):
 def test_keeping_everything_is_exact_in_the_stabilised_domain():
     noisy, _ = _noisy_lattice(shape=(40, 44), seed=1)
     model = PoissonGaussianNoise.from_affine_variance(slope=1.0, intercept=4.0)
-    result = denoise(noisy, "k=all", patch_size=5, passes=1, pilot=None, aggregation="flat",
-                     noise_model=model)
+    groups = denoise(noisy, "k=all", patch_size=5, passes=1, pilot=None, aggregation="flat",
+                     noise_model=model, local_means=False)
     stabilizer = VarianceStabilizer(model)
     expected = stabilizer.inverse(stabilizer.forward(noisy))
-    np.testing.assert_allclose(result.image, expected, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(groups.image, expected, rtol=1e-5, atol=1e-4)
+    # with the data's local means (the default) the coarse scales are the data's own,
+    # never below zero counts
+    result = denoise(noisy, "k=all", patch_size=5, passes=1, pilot=None, aggregation="flat",
+                     noise_model=model)
+    np.testing.assert_allclose(
+        result.image, restore_local_means(expected, noisy, patch_size=5, floor=model.offset),
+        rtol=1e-5, atol=1e-4)
 
 
 def test_without_stabilising_keeping_everything_gives_the_input_back():
