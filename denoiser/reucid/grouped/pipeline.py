@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -58,6 +58,7 @@ from ..patches.similarity import (
 from ..results import DenoiseResult, Progress
 from ..selection import NoiseEdge, classifier_name, required_components, resolve_classifier
 from ..threads import single_threaded_blas
+from ..errors import InvalidImageError
 from ..validation import as_grey_float_image, check_patch_fits
 from .aggregation import AGGREGATIONS, PatchCanvas
 from .group_pca import GroupDiagnostics, iter_group_pass
@@ -103,6 +104,37 @@ _FLOOR_WINDOW = 5
 WORKING_DTYPE = np.float32
 # Progress reports with an image per pass at most.
 _INTERIM_UPDATES = 16
+# Magnitudes the float32 patches compute with safely: squares and sums of squares of
+# values far outside (a calibrated image in SI units, 1e-25, or 1e30) over- or underflow.
+_SAFE_MAGNITUDE = (2.0**-40, 2.0**40)
+# Largest magnitudes of an image whose output float32 holds (with its full precision).
+_OUTPUT_MAGNITUDE = (1e-30, 1e38)
+
+
+def working_scale(data: NDArray[np.float64]) -> float:
+    """The power of two the data are divided by before the method runs (1 for any image
+    whose largest magnitude lies between about 1e-12 and 1e12, i.e. any detector's).
+
+    A power of two changes no digit of any value, and every step scales with the data,
+    so the output is the same image in the data's own units.
+
+    Examples
+    --------
+    >>> working_scale(np.array([3.0, 1e4])), working_scale(np.array([1e30])) == 2.0 ** 100
+    (1.0, True)
+    """
+    peak = float(np.max(np.abs(data))) if data.size else 0.0
+    if peak == 0.0 or not np.isfinite(peak) or _SAFE_MAGNITUDE[0] <= peak <= _SAFE_MAGNITUDE[1]:
+        return 1.0
+    return float(2.0 ** int(np.round(np.log2(peak))))
+
+
+def _scaled_model(model: PoissonGaussianNoise, factor: float) -> PoissonGaussianNoise:
+    """The noise model of the data multiplied by ``factor``."""
+    if factor == 1.0:
+        return model
+    return PoissonGaussianNoise(gain=model.gain * factor, sigma=model.sigma * factor,
+                                offset=model.offset * factor)
 
 
 @dataclass
@@ -361,6 +393,17 @@ def _settings(image: ArrayLike, options: dict[str, Any]) -> _Settings:
                                  or n_groups < 1):
         raise ValueError(f"n_groups must be a positive integer, got {n_groups!r}")
     data = as_grey_float_image(image)
+    peak = float(np.max(np.abs(data)))
+    if peak > _OUTPUT_MAGNITUDE[1] or 0.0 < peak < _OUTPUT_MAGNITUDE[0]:
+        raise InvalidImageError(
+            f"the image's values reach {peak:.3g}: the output is float32, which holds "
+            f"magnitudes from {_OUTPUT_MAGNITUDE[0]:.0e} to {_OUTPUT_MAGNITUDE[1]:.0e}; "
+            "rescale the image (to counts, or to a normalised scale)")
+    scale = working_scale(data)
+    if scale != 1.0:
+        data = data / scale
+        if noise_model is not None:
+            noise_model = _scaled_model(noise_model, 1.0 / scale)
     selector = resolve_group_selector(classifier)
     if patch_size is None:
         estimate = estimate_patch_size(data)
@@ -389,7 +432,7 @@ def _settings(image: ArrayLike, options: dict[str, Any]) -> _Settings:
         n_groups=groups, seed=seed, passes=passes, pilot=pilot, aggregation=aggregation,
         stabilize=stabilize, noise_model=noise_model, centre=centre, destripe=destripe,
         n_classified=None if needed == "all" else int(needed), grouping=grouping,
-        local_means=local_means)
+        local_means=local_means, scale=scale)
 
 
 @dataclass(frozen=True)
@@ -414,6 +457,8 @@ class _Settings:
     max_features: int = DEFAULT_MAX_FEATURES
     grouping: tuple[GroupingModel, ...] | None = None
     local_means: bool = True
+    #: the power of two the image was divided by (:func:`working_scale`)
+    scale: float = 1.0
 
 
 def resolve_group_selector(classifier: Any) -> Any:
@@ -466,6 +511,8 @@ class _Stabilised:
     lines: ScanLineOffsets | None = None
     #: the data in detector units, without the scan-line offsets that were removed
     data: NDArray[np.float64] | None = None
+    #: what values are multiplied by on the way out (:func:`working_scale`)
+    scale: float = 1.0
 
     def back(self, values: NDArray[np.float64]) -> NDArray[np.float64]:
         """Values of the working domain in detector units, never below the data's floor."""
@@ -478,11 +525,14 @@ class _Stabilised:
         """An estimate of the working domain as the user gets it: detector units, float32,
         with the data's local means (step 7) when ``local_means``."""
         estimate = self.back(values)
-        if not local_means or self.data is None:
-            return estimate.astype(np.float32)
-        # the floor applies where the inverse transform applied it
-        return restore_local_means(estimate, self.data, patch_size=patch_size,
-                                   floor=None if self.stabilizer is None else self.floor)
+        if local_means and self.data is not None:
+            # the floor applies where the inverse transform applied it
+            estimate = restore_local_means(
+                estimate, self.data, patch_size=patch_size,
+                floor=None if self.stabilizer is None else self.floor)
+        if self.scale != 1.0:
+            estimate = np.asarray(estimate, dtype=np.float64) * self.scale
+        return np.asarray(estimate, dtype=np.float32)
 
 
 def stabilise(settings: _Settings) -> _Stabilised:
@@ -520,7 +570,8 @@ def stabilise(settings: _Settings) -> _Stabilised:
         noise_variance = max(noise_variance, 1.0)
     return _Stabilised(model=model, work=work, stabilizer=stabilizer, patches=patches,
                        noise_variance=noise_variance, floor=data_floor(image, model),
-                       lines=lines, data=np.asarray(image, dtype=np.float64))
+                       lines=lines, data=np.asarray(image, dtype=np.float64),
+                       scale=settings.scale)
 
 
 def resolvable_noise(model: PoissonGaussianNoise, image: ArrayLike) -> PoissonGaussianNoise:
@@ -704,8 +755,13 @@ def _run(settings: _Settings, started: float, *,
         patch_size_method=settings.patch_size_method,
         classifier=classifier_name(settings.selector), seed=seed, timings=timings,
         options=_options_record(settings), n_groups=n_groups, passes=settings.passes,
-        groups=all_groups, noise_model=state.model, noise_variance=state.noise_variance,
-        pilot=pilot_used, pass_images=pass_images, scan_lines=state.lines,
+        groups=all_groups, noise_model=_scaled_model(state.model, settings.scale),
+        # in detector units² without the transform
+        noise_variance=state.noise_variance * (1.0 if settings.stabilize
+                                               else settings.scale**2),
+        pilot=pilot_used, pass_images=pass_images,
+        scan_lines=None if state.lines is None else replace(
+            state.lines, offsets=state.lines.offsets * settings.scale),
         grouping=tuple(groupings))
     last = all_groups[-1]
     yield GroupedProgress(

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from denoiser.reucid import denoise
+from denoiser.reucid import InvalidImageError, denoise
 from denoiser.reucid.grouped import pipeline
 from denoiser.reucid.grouped.pilot import CoarsePilot, coarse_patch_size
 from denoiser.reucid.grouped.pipeline import denoise_grouped
@@ -206,3 +206,30 @@ def test_a_noise_model_below_float32_gives_a_finite_output(model):
     assert result.noise_model.sigma > 0
     # nothing but the data's own values: within the input's range
     assert faint.min() - 1e-15 <= result.image.min() and result.image.max() <= faint.max() + 1e-15
+
+
+@pytest.mark.parametrize("exponent", [100, -90])
+def test_an_image_in_any_units_gives_the_same_image_in_those_units(exponent):
+    # 1e30 or 1e-27: squares of such values leave float32, and the method used to stop
+    # with "Eigenvalues did not converge"; a power of two changes no digit
+    noisy, _ = _noisy_lattice(20.0, seed=8, shape=(64, 64))
+    factor = 2.0**exponent
+    model = PoissonGaussianNoise(gain=1.0, sigma=2.0)
+    plain = denoise_grouped(noisy, noise_model=model)
+    scaled = denoise_grouped(noisy * factor, noise_model=PoissonGaussianNoise(
+        gain=factor, sigma=2.0 * factor))
+    np.testing.assert_array_equal(scaled.image.astype(np.float64) / factor,
+                                  plain.image.astype(np.float64))
+    assert scaled.noise_model.gain == pytest.approx(factor)
+    estimated = denoise_grouped(noisy * factor)
+    reference = denoise_grouped(noisy)
+    np.testing.assert_array_equal(estimated.image.astype(np.float64) / factor,
+                                  reference.image.astype(np.float64))
+    assert estimated.noise_model.gain == pytest.approx(reference.noise_model.gain * factor)
+
+
+@pytest.mark.parametrize("factor", [1e40, 1e-33])
+def test_values_float32_cannot_return_are_refused_clearly(factor):
+    noisy, _ = _noisy_lattice(20.0, seed=8, shape=(48, 48))
+    with pytest.raises(InvalidImageError, match="float32"):
+        denoise_grouped(noisy * factor)
