@@ -6,10 +6,39 @@ from numpy.typing import ArrayLike, NDArray
 
 from .errors import InvalidImageError, PatchSizeError
 
-__all__ = ["MIN_IMAGE_SIDE", "as_grey_float_image", "check_patch_fits"]
+__all__ = ["MIN_IMAGE_SIDE", "OUTPUT_MAGNITUDE", "as_grey_float_image",
+           "check_output_range", "check_patch_fits"]
 
 #: The smallest side an image may have: a 3x3 patch is the smallest useful patch.
 MIN_IMAGE_SIDE = 3
+#: Largest magnitudes of an image whose denoised values float32 (the output's type)
+#: holds with its full precision.
+OUTPUT_MAGNITUDE = (1e-30, 1e38)
+
+
+def check_output_range(data: NDArray[np.floating], *, name: str = "image") -> None:
+    """Refuse an image whose values the float32 output cannot hold (it would come back
+    as infinities, NaNs or zeros).
+
+    Raises
+    ------
+    InvalidImageError
+        If the largest magnitude lies above 1e38, or above zero but below 1e-30.
+
+    Examples
+    --------
+    >>> check_output_range(np.array([[0.0, 1e20]]))
+    >>> check_output_range(np.array([[1e40]]))
+    Traceback (most recent call last):
+    ...
+    denoiser.reucid.errors.InvalidImageError: image's values reach 1e+40: the output is float32, which holds magnitudes from 1e-30 to 1e+38; rescale the image (to counts, or to a normalised scale)
+    """
+    peak = float(np.max(np.abs(data))) if np.size(data) else 0.0
+    if peak > OUTPUT_MAGNITUDE[1] or 0.0 < peak < OUTPUT_MAGNITUDE[0]:
+        raise InvalidImageError(
+            f"{name}'s values reach {peak:.3g}: the output is float32, which holds "
+            f"magnitudes from {OUTPUT_MAGNITUDE[0]:.0e} to {OUTPUT_MAGNITUDE[1]:.0e}; "
+            "rescale the image (to counts, or to a normalised scale)")
 
 
 def as_grey_float_image(image: ArrayLike, *, name: str = "image") -> NDArray[np.float64]:

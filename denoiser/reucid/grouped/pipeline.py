@@ -58,8 +58,7 @@ from ..patches.similarity import (
 from ..results import DenoiseResult, Progress
 from ..selection import NoiseEdge, classifier_name, required_components, resolve_classifier
 from ..threads import single_threaded_blas
-from ..errors import InvalidImageError
-from ..validation import as_grey_float_image, check_patch_fits
+from ..validation import as_grey_float_image, check_output_range, check_patch_fits
 from .aggregation import AGGREGATIONS, PatchCanvas
 from .group_pca import GroupDiagnostics, iter_group_pass
 from .local_means import restore_local_means
@@ -107,8 +106,6 @@ _INTERIM_UPDATES = 16
 # Magnitudes the float32 patches compute with safely: squares and sums of squares of
 # values far outside (a calibrated image in SI units, 1e-25, or 1e30) over- or underflow.
 _SAFE_MAGNITUDE = (2.0**-40, 2.0**40)
-# Largest magnitudes of an image whose output float32 holds (with its full precision).
-_OUTPUT_MAGNITUDE = (1e-30, 1e38)
 
 
 def working_scale(data: NDArray[np.float64]) -> float:
@@ -393,12 +390,7 @@ def _settings(image: ArrayLike, options: dict[str, Any]) -> _Settings:
                                  or n_groups < 1):
         raise ValueError(f"n_groups must be a positive integer, got {n_groups!r}")
     data = as_grey_float_image(image)
-    peak = float(np.max(np.abs(data)))
-    if peak > _OUTPUT_MAGNITUDE[1] or 0.0 < peak < _OUTPUT_MAGNITUDE[0]:
-        raise InvalidImageError(
-            f"the image's values reach {peak:.3g}: the output is float32, which holds "
-            f"magnitudes from {_OUTPUT_MAGNITUDE[0]:.0e} to {_OUTPUT_MAGNITUDE[1]:.0e}; "
-            "rescale the image (to counts, or to a normalised scale)")
+    check_output_range(data)
     scale = working_scale(data)
     if scale != 1.0:
         data = data / scale

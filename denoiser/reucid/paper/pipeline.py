@@ -30,7 +30,7 @@ from ..selection import (
     validate_selection,
 )
 from ..threads import single_threaded, single_threaded_blas
-from ..validation import as_grey_float_image, check_patch_fits
+from ..validation import as_grey_float_image, check_output_range, check_patch_fits
 from .eigen import StackEigen, stack_eigen_fast, stack_eigen_reference
 from .memory import estimate_n_stacks
 from .patch_size import estimate_patch_size
@@ -319,6 +319,7 @@ def iter_denoise_paper(image: ArrayLike, **options: Any) -> Iterator[InterimResu
             or n_components < 1:
         raise ValueError(f"n_components must be a positive integer, got {n_components!r}")
     data = as_grey_float_image(image)
+    check_output_range(data)
     timings = {"validate": time.perf_counter() - started}
     selector = resolve_classifier(classifier)
     tick = time.perf_counter()

@@ -19,6 +19,29 @@ def test_nan_and_inf_are_refused(bad_value):
     assert np.isnan(image[4, 7]) or np.isinf(image[4, 7])  # the caller's array is untouched
 
 
+@pytest.mark.parametrize("variant", ["paper", "best"])
+@pytest.mark.parametrize("factor", [1e40, 1e-33])
+def test_values_the_float32_output_cannot_hold_are_refused(variant, factor):
+    # the paper path used to return NaNs for 1e40 without a word
+    image, _ = noisy_lattice((40, 40))
+    scaled = image * factor
+    before = scaled.copy()
+    with pytest.raises(InvalidImageError, match="float32"):
+        denoise(scaled, patch_size=5, variant=variant)
+    np.testing.assert_array_equal(scaled, before)
+
+
+@pytest.mark.parametrize("variant", ["paper", "best"])
+def test_an_image_in_tiny_or_huge_units_still_denoises(variant):
+    image, _ = noisy_lattice((48, 48))
+    plain = denoise(image, patch_size=5, variant=variant).image.astype(np.float64)
+    for factor in (1e30, 1e-25):
+        scaled = denoise(image * factor, patch_size=5, variant=variant).image
+        assert np.all(np.isfinite(scaled))
+        np.testing.assert_allclose(scaled / factor, plain, rtol=1e-4,
+                                   atol=1e-4 * float(np.abs(plain).max()))
+
+
 @pytest.mark.parametrize("shape", [(1, 1), (1, 50), (2, 2), (50,), ()])
 def test_tiny_or_non_2d_inputs_are_refused(shape):
     with pytest.raises(InvalidImageError):
