@@ -58,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
                            "the 2x2-binned image (coarse) or none")
     best.add_argument("--no-stabilize", dest="stabilize", action="store_const", const=False,
                       default=None, help="skip the generalised Anscombe transform")
+    best.add_argument("--no-local-means", dest="local_means", action="store_const",
+                      const=False, default=None,
+                      help="keep the groups' own coarse scales (smoother, but column "
+                           "intensities pulled toward their group) instead of the data's")
     run.add_argument("--components", type=int, default=None,
                      help="eigenpatches computed per stack / judged per group (default 25)")
     add_watch_parser(commands)  # reucid watch DIR: live use (denoiser/reucid/watch.py)
@@ -78,7 +82,8 @@ def method_options(args: argparse.Namespace) -> dict[str, Any]:
     """
     given = {"n_stacks": args.stacks, "mode": args.mode, "device": args.device,
              "n_groups": args.groups, "passes": args.passes, "aggregation": args.aggregation,
-             "pilot": args.pilot, "stabilize": args.stabilize, "n_components": args.components}
+             "pilot": args.pilot, "stabilize": args.stabilize, "n_components": args.components,
+             "local_means": args.local_means}
     return {name: None if value == "none" else value
             for name, value in given.items() if value is not None}
 

@@ -64,6 +64,14 @@ def test_options_of_the_default_method_reach_it(tmp_path, capsys):
                         "aggregation": "flat", "n_components": 9}
 
 
+def test_the_groups_own_coarse_scales_on_request(tmp_path, capsys):
+    meta = _run(tmp_path, capsys, "--no-local-means")
+    assert meta["options"]["local_means"] is False
+    expected = denoise(noisy_lattice((48, 50))[0], patch_size=5, local_means=False).image
+    np.testing.assert_array_equal(read_image(tmp_path / "out.tif").array, expected)
+    assert _run(tmp_path, capsys)["options"]["local_means"] is True
+
+
 def test_options_of_the_paper_method_reach_it(tmp_path, capsys):
     paper = _run(tmp_path, capsys, "--paper", "--classifier", "k=2", "--mode", "reference",
                  "--stacks", "2", "--components", "9")
@@ -76,6 +84,7 @@ def test_options_of_the_paper_method_reach_it(tmp_path, capsys):
                                                    "aggregation"),
     (["--paper", "--groups", "8"], "n_groups"), (["--mode", "reference"], "mode"),
     (["--device", "cuda"], "device='cuda'"), (["--stacks", "3"], "n_stacks"),
+    (["--paper", "--no-local-means"], "local_means"),
 ])
 def test_an_option_of_the_other_method_exits_with_status_2_naming_it(tmp_path, capsys,
                                                                      options, named):
