@@ -16,9 +16,9 @@ MIN_IMAGE_SIDE = 3
 OUTPUT_MAGNITUDE = (1e-30, 1e38)
 
 
-def check_output_range(data: NDArray[np.floating], *, name: str = "image") -> None:
+def check_output_range(data: NDArray[np.floating], *, name: str = "image") -> float:
     """Refuse an image whose values the float32 output cannot hold (it would come back
-    as infinities, NaNs or zeros).
+    as infinities, NaNs or zeros); return its largest magnitude.
 
     Raises
     ------
@@ -27,7 +27,8 @@ def check_output_range(data: NDArray[np.floating], *, name: str = "image") -> No
 
     Examples
     --------
-    >>> check_output_range(np.array([[0.0, 1e20]]))
+    >>> check_output_range(np.array([[0.0, -1e20]]))
+    1e+20
     >>> check_output_range(np.array([[1e40]]))
     Traceback (most recent call last):
     ...
@@ -39,6 +40,7 @@ def check_output_range(data: NDArray[np.floating], *, name: str = "image") -> No
             f"{name}'s values reach {peak:.3g}: the output is float32, which holds "
             f"magnitudes from {OUTPUT_MAGNITUDE[0]:.0e} to {OUTPUT_MAGNITUDE[1]:.0e}; "
             "rescale the image (to counts, or to a normalised scale)")
+    return peak
 
 
 def as_grey_float_image(image: ArrayLike, *, name: str = "image") -> NDArray[np.float64]:

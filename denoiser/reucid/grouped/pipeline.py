@@ -108,19 +108,19 @@ _INTERIM_UPDATES = 16
 _SAFE_MAGNITUDE = (2.0**-40, 2.0**40)
 
 
-def working_scale(data: NDArray[np.float64]) -> float:
-    """The power of two the data are divided by before the method runs (1 for any image
-    whose largest magnitude lies between about 1e-12 and 1e12, i.e. any detector's).
+def working_scale(peak: float) -> float:
+    """The power of two the data are divided by before the method runs, from their largest
+    magnitude ``peak`` (1 for any image whose peak lies between about 1e-12 and 1e12, i.e.
+    any detector's).
 
     A power of two changes no digit of any value, and every step scales with the data,
     so the output is the same image in the data's own units.
 
     Examples
     --------
-    >>> working_scale(np.array([3.0, 1e4])), working_scale(np.array([1e30])) == 2.0 ** 100
+    >>> working_scale(1e4), working_scale(1e30) == 2.0 ** 100
     (1.0, True)
     """
-    peak = float(np.max(np.abs(data))) if data.size else 0.0
     if peak == 0.0 or not np.isfinite(peak) or _SAFE_MAGNITUDE[0] <= peak <= _SAFE_MAGNITUDE[1]:
         return 1.0
     return float(2.0 ** int(np.round(np.log2(peak))))
@@ -390,8 +390,7 @@ def _settings(image: ArrayLike, options: dict[str, Any]) -> _Settings:
                                  or n_groups < 1):
         raise ValueError(f"n_groups must be a positive integer, got {n_groups!r}")
     data = as_grey_float_image(image)
-    check_output_range(data)
-    scale = working_scale(data)
+    scale = working_scale(check_output_range(data))
     if scale != 1.0:
         data = data / scale
         if noise_model is not None:
@@ -501,7 +500,8 @@ class _Stabilised:
     noise_variance: float
     floor: float | None = None
     lines: ScanLineOffsets | None = None
-    #: the data in detector units, without the scan-line offsets that were removed
+    #: the data in detector units, without the scan-line offsets that were removed, when
+    #: the output takes its local means from them (step 7); None otherwise
     data: NDArray[np.float64] | None = None
     #: what values are multiplied by on the way out (:func:`working_scale`)
     scale: float = 1.0
@@ -512,15 +512,14 @@ class _Stabilised:
             return values
         return self.stabilizer.inverse(values, floor=self.floor)
 
-    def output(self, values: NDArray[np.float64], *, patch_size: int,
-               local_means: bool) -> NDArray[np.float32]:
+    def output(self, values: NDArray[np.float64]) -> NDArray[np.float32]:
         """An estimate of the working domain as the user gets it: detector units, float32,
-        with the data's local means (step 7) when ``local_means``."""
+        with the data's local means (step 7) when :attr:`data` holds them."""
         estimate = self.back(values)
-        if local_means and self.data is not None:
+        if self.data is not None:
             # the floor applies where the inverse transform applied it
             estimate = restore_local_means(
-                estimate, self.data, patch_size=patch_size,
+                estimate, self.data, patch_size=self.patches.patch_size,
                 floor=None if self.stabilizer is None else self.floor)
         if self.scale != 1.0:
             estimate = np.asarray(estimate, dtype=np.float64) * self.scale
@@ -562,8 +561,9 @@ def stabilise(settings: _Settings) -> _Stabilised:
         noise_variance = max(noise_variance, 1.0)
     return _Stabilised(model=model, work=work, stabilizer=stabilizer, patches=patches,
                        noise_variance=noise_variance, floor=data_floor(image, model),
-                       lines=lines, data=np.asarray(image, dtype=np.float64),
-                       scale=settings.scale)
+                       lines=lines,
+                       data=np.asarray(image, dtype=np.float64) if settings.local_means
+                       else None, scale=settings.scale)
 
 
 def resolvable_noise(model: PoissonGaussianNoise, image: ArrayLike) -> PoissonGaussianNoise:
@@ -724,8 +724,7 @@ def _run(settings: _Settings, started: float, *,
             if show:
                 step = min(pass_index * n_groups + len(done), total_steps - 1)
                 yield GroupedProgress(
-                    image=state.output(canvas.image(fill=fill), patch_size=p,
-                                       local_means=settings.local_means), step=step,
+                    image=state.output(canvas.image(fill=fill)), step=step,
                     n_steps=total_steps,
                     stage=_stage(pass_index, settings.passes, len(done), groups_in_pass),
                     pass_index=pass_index, n_passes=settings.passes,
@@ -735,8 +734,7 @@ def _run(settings: _Settings, started: float, *,
         # what this pass alone needed goes before the next one allocates its own
         del canvas, pilot_patches, labels, previous, fill
         first_estimate = None
-        pass_images.append(state.output(latest, patch_size=p,
-                                        local_means=settings.local_means))
+        pass_images.append(state.output(latest))
         all_groups.append(done)
         timings[f"pass_{pass_index + 1}"] = time.perf_counter() - tick
 
@@ -747,13 +745,13 @@ def _run(settings: _Settings, started: float, *,
         patch_size_method=settings.patch_size_method,
         classifier=classifier_name(settings.selector), seed=seed, timings=timings,
         options=_options_record(settings), n_groups=n_groups, passes=settings.passes,
-        groups=all_groups, noise_model=_scaled_model(state.model, settings.scale),
+        groups=all_groups, noise_model=_scaled_model(state.model, state.scale),
         # in detector units² without the transform
-        noise_variance=state.noise_variance * (1.0 if settings.stabilize
-                                               else settings.scale**2),
+        noise_variance=state.noise_variance * (1.0 if state.stabilizer is not None
+                                               else state.scale**2),
         pilot=pilot_used, pass_images=pass_images,
         scan_lines=None if state.lines is None else replace(
-            state.lines, offsets=state.lines.offsets * settings.scale),
+            state.lines, offsets=state.lines.offsets * state.scale),
         grouping=tuple(groupings))
     last = all_groups[-1]
     yield GroupedProgress(
