@@ -9,8 +9,9 @@ eagerly (the site's embedded mode), and:
    and makes it the active model;
 2. adds survey images made from fidelity scenes of a material that model never saw
    (``Au_110``, or ``--material GaAs_110``: held-out materials, at seeds the held-out set
-   does not use); their candidates are the default method at per-group counts 1..12,
-   made by the site;
+   does not use); their candidates are the default method at the levels 1..12 of its
+   threshold ladder (on average that many components per group), made by the site and
+   shown as a user gets them (local means included);
 3. lets 30 honest simulated respondents vote through the survey's HTTP API
    (:mod:`survey.services.crowd`), and measures what votes can teach at most: the best
    candidate of each image (a perfect crowd's label) beside the starting model's own
@@ -21,6 +22,8 @@ eagerly (the site's embedded mode), and:
 5. reports the default method's held-out PSNR and fidelity measures with the starting
    and the retrained model (``training.group_evaluation``), overall and on the survey's
    material; the label error against the ground-truth-best ``k`` per respondent group;
+   the same verdicts for a control model trained without votes by the starting model's
+   recipe at the next seed (the retraining's own noise; ``--no-control`` skips it);
    and how far 0/10/20/30 % adversarial respondents (added to the honest 30; "largest"
    and "random" adversaries, voting through the API after the retraining) move each
    image's mean ``k``, with the site's robust aggregation and with a plain mean.
@@ -47,8 +50,8 @@ import numpy as np
 from denoiser.reucid.simulation.scenes import make_scene
 from survey.statistics import respondent_weights, weighted_label
 
-__all__ = ["adversary_counts", "adversary_weight", "label_errors", "label_headroom", "label_shifts",
-           "main", "verdicts"]
+__all__ = ["adversary_counts", "adversary_weight", "label_errors", "label_headroom",
+           "label_shifts", "largest_cell_change", "main", "verdicts"]
 
 #: Fractions of adversarial respondents in the crowd the robustness table reports.
 ADVERSARY_FRACTIONS: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3)
@@ -245,6 +248,26 @@ def verdicts(before: Sequence[dict[str, Any]], after: Sequence[dict[str, Any]], 
             "better_on_family": bool(family["ok"] and gain > TOLERANCES["psnr"][1])}
 
 
+def largest_cell_change(before: Sequence[dict[str, Any]], after: Sequence[dict[str, Any]]
+                        ) -> float:
+    """The PSNR change of largest magnitude over the (set, dose) cells of two
+    ``summarise_rows`` tables of the same cases (signed).
+
+    Examples
+    --------
+    >>> before = [{"set": "crystals", "dose": 100.0, "psnr": 26.0},
+    ...           {"set": "scenes", "dose": 100.0, "psnr": 33.0}]
+    >>> after = [{"set": "crystals", "dose": 100.0, "psnr": 26.1},
+    ...          {"set": "scenes", "dose": 100.0, "psnr": 32.7}]
+    >>> round(largest_cell_change(before, after), 3)
+    -0.3
+    """
+    old = {(row["set"], row["dose"]): row["psnr"] for row in before}
+    changes = [row["psnr"] - old[(row["set"], row["dose"])] for row in after
+               if (row["set"], row["dose"]) in old]
+    return float(max(changes, key=abs)) if changes else 0.0
+
+
 # --------------------------------------------------------------------------- Django
 
 def _configure_django(folder: Path) -> None:
@@ -279,7 +302,8 @@ def _load_classifier(record: Any) -> Any:
 
 
 def run_loop(profile: Mapping[str, Any], *, seed: int, start: float,
-             material: str = SURVEY_MATERIAL, warm_start: bool = False) -> dict[str, Any]:
+             material: str = SURVEY_MATERIAL, warm_start: bool = False,
+             control: bool = True) -> dict[str, Any]:
     """Steps 1-5 of the module docstring on a configured site; every number measured."""
     # the site's modules need Django set up first (_configure_django)
     from survey.models import Respondent, Survey  # Django set up first
@@ -349,6 +373,20 @@ def run_loop(profile: Mapping[str, Any], *, seed: int, start: float,
     after_rows = evaluate_selector(_load_classifier(retrain.result), cases)
     _log(f"held-out set scored ({len(cases)} images, both models)", start)
 
+    # 5c. the retraining's own noise: the starting model's recipe at the next seed (other
+    # automatic-label images, another initialisation), no votes; judged by the same
+    # verdicts against the starting model
+    control_rows = None
+    if control:
+        control_run = start_training_run(source="auto", options={
+            **run_options, "seed": seed + 1, "held_out_crystals": 1, "held_out_size": 64,
+            "held_out_scenes": False})
+        control_run.refresh_from_db()
+        if control_run.status != TrainingRun.Status.SUCCEEDED:
+            raise RuntimeError(f"the control model's run failed: {control_run.error}")
+        control_rows = evaluate_selector(_load_classifier(control_run.result), cases)
+        _log("control model (no votes, next seed) trained and scored", start)
+
     # 5b. adversaries vote after the retraining (so it saw only the honest 30)
     counts = adversary_counts(HONEST, ADVERSARY_FRACTIONS)
     pools = {}
@@ -402,6 +440,11 @@ def run_loop(profile: Mapping[str, Any], *, seed: int, start: float,
         "before": before_rows, "after": after_rows,
         "before_by_dose": summarise_rows(before_rows), "after_by_dose": summarise_rows(after_rows),
         "verdicts": verdicts(before_rows, after_rows, material=material),
+        "control": None if control_rows is None else {
+            "rows": control_rows, "by_dose": summarise_rows(control_rows),
+            "verdicts": verdicts(before_rows, control_rows, material=material),
+            "largest_cell_change_db": largest_cell_change(summarise_rows(before_rows),
+                                                          summarise_rows(control_rows))},
         "robustness": robustness,
         "headroom": headroom,
     }
@@ -411,7 +454,7 @@ def label_headroom(survey: Any, model: Any, truths: Mapping[int, Any]) -> list[d
     """Per survey image: the best candidate's score and PSNR (what a perfect crowd would
     label) beside those of the starting model's own output for the same input.
 
-    The candidates show one run with every group keeping the same leading ``k``; if the
+    The candidates show one run at every level of its threshold ladder; if the
     best of them is no better than what the model returns, no vote on the image can
     teach the model a better selection.
     """
@@ -451,10 +494,12 @@ def tables(result: Mapping[str, Any]) -> str:
     lines = ["| held-out images | model | " + " | ".join(measures) + " |",
              "|---|---|" + "---|" * len(measures)]
     material = result["material"]
+    control = result.get("control")
+    models = ("before", "after") + (("control",) if control else ())
     for label, rows in (("all", "all"), (f"{material} scenes (the survey's family)", True),
                         (f"{material} crystals", False), ("other materials", "other")):
-        for name in ("before", "after"):
-            chosen = result[name]
+        for name in models:
+            chosen = control["rows"] if name == "control" else result[name]
             if rows == "other":
                 chosen = [r for r in chosen if r.get("material") != material]
             elif rows != "all":
@@ -481,6 +526,16 @@ def tables(result: Mapping[str, Any]) -> str:
               f"components per group went from "
               f"{_means_of(result['before'], ['n_kept'])['n_kept']:.2f} to "
               f"{_means_of(result['after'], ['n_kept'])['n_kept']:.2f}"]
+    if control:
+        check = control["verdicts"]
+        lines.append(
+            f"- the retraining's own noise (\"control\": the starting model's recipe at the "
+            f"next seed, no votes, against the starting model): mean held-out PSNR change "
+            f"{check['psnr_gain_db']:+.3f} dB, on {result['material']} scenes "
+            f"{check['family_psnr_gain_db']:+.3f} dB; largest change of one set and dose "
+            f"{control['largest_cell_change_db']:+.3f} dB; at least as good everywhere: "
+            f"**{check['at_least_as_good']}**"
+            + (f" (not held: {', '.join(check['failures'])})" if check["failures"] else ""))
     if result.get("headroom"):
         headroom = result["headroom"]
         gain = np.mean([h["candidate_score"] - h["model_score"] for h in headroom])
@@ -519,6 +574,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                              f"(default {SURVEY_MATERIAL})")
     parser.add_argument("--warm-start", action="store_true",
                         help="the retraining continues from the starting model's weights")
+    parser.add_argument("--no-control", action="store_true",
+                        help="skip the control model (the starting recipe at the next seed)")
     parser.add_argument("--json", type=Path, help="write every number here")
     parser.add_argument("--report", type=Path, help=argparse.SUPPRESS)  # from benchmarks
     parser.add_argument("--plots", type=Path, help=argparse.SUPPRESS)
@@ -538,7 +595,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _configure_django(Path(folder))
         profile = PROFILES["quick" if options.quick else "full"]
         result = run_loop(profile, seed=options.seed, start=start, material=options.material,
-                          warm_start=options.warm_start)
+                          warm_start=options.warm_start, control=not options.no_control)
         result["seconds"] = time.perf_counter() - start
         print(tables(result))
         if options.json:

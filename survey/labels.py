@@ -42,8 +42,8 @@ class GroupSurveyLabel:
     ``groups`` are the arrays of ``training.group_examples.GroupCandidates.group_arrays``
     (the last pass's groups as the classifier sees them); ``mean_k`` is the mean chosen
     count of ``respondents`` ("all": robust weighted mean; "experts" / "non-experts": the
-    plain mean of that group only), so in every group the leading ``round(mean_k)``
-    components are useful.
+    plain mean of that group only); ``training.group_labels.labelled_groups`` turns it into
+    every group's useful components.
     """
 
     image_id: int

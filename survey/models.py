@@ -83,8 +83,9 @@ class SurveyImage(models.Model):
         FAILED = "failed", "Failed"
 
     class CandidateMethod(models.TextChoices):
-        # the default method at per-group eigenpatch counts 1..K from one run: a vote
-        # ranks what an upload returns, and labels the group classifier
+        # the default method at the levels 1..K of one run's threshold ladder (per-group
+        # counts, K per group on average): a vote ranks what an upload returns, and
+        # labels the group classifier
         BEST = "best", "Default method, per-group counts"
         # the paper's decomposition truncated at k = 1..K: labels the paper's CNN
         PAPER = "paper", "Paper method, global k"

@@ -317,11 +317,19 @@ def label_provenance(image: SurveyImage, answers: list[tuple[int, str, int]],
         "mean_k_non_expert": summaries["non_expert"].mean,
         "median_k": summaries["all"].median,
         "std_k": summaries["all"].std,
-        "rule": "eigenpatches 1..round(weighted mean k) are useful; weights: far from "
-                "consensus counts less, verified experts double, excluded respondents not "
-                "at all (survey.statistics.respondent_weights)",
+        "rule": (_GROUP_RULE if image.candidate_method == SurveyImage.CandidateMethod.BEST
+                 else "eigenpatches 1..round(weighted mean k) are useful") + _WEIGHTS_RULE,
         "exported_at": timezone.now().isoformat(),
     }
+
+
+#: How a default-method image's label follows from its mean choice (its candidates are
+#: the levels of a threshold ladder; ``training.group_labels.labelled_groups``).
+_GROUP_RULE = ("in every group, the components whose eigenvalue over the noise edge is at "
+               "or above the threshold the weighted mean k sets on the image's ladder "
+               "(group_thresholds, interpolated between levels) are useful")
+_WEIGHTS_RULE = ("; weights: far from consensus counts less, verified experts double, "
+                 "excluded respondents not at all (survey.statistics.respondent_weights)")
 
 
 def iter_survey_labels(min_responses: int = 1, *,
@@ -369,7 +377,8 @@ def labels_for(images: list[SurveyImage]) -> Iterator[SurveyLabel]:
 
 def iter_group_survey_labels(min_responses: int = 1, *, respondents: str = "all",
                              survey: Survey | None = None) -> Iterator[GroupSurveyLabel]:
-    """Labels of the default-method images (candidates at per-group counts), one at a time.
+    """Labels of the default-method images (candidates: levels of a threshold ladder), one
+    at a time.
 
     ``respondents``: "all", "experts" or "non-experts": whose choices make the label
     (experts and non-experts never mix when one of them is chosen).

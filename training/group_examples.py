@@ -28,12 +28,13 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import ndimage
 
 from denoiser.reucid.errors import PatchSizeError
 from denoiser.reucid.grouped import denoise_grouped
 from denoiser.reucid.grouped import pipeline as grouped_pipeline
-from denoiser.reucid.grouped.pipeline import DEFAULT_N_COMPONENTS, GroupedResult
-from denoiser.reucid.noise import VarianceStabilizer
+from denoiser.reucid.grouped.local_means import local_mean_sigma
+from denoiser.reucid.grouped.pipeline import GroupedResult, OutputStep, output_step
 from denoiser.reucid.patches.patch_set import PatchSet
 from denoiser.reucid.patches.similarity import group_positions
 from denoiser.reucid.selection.base import SelectionContext
@@ -41,7 +42,7 @@ from denoiser.reucid.selection.rules import FixedRank
 from denoiser.reucid.simulation import HELD_OUT_MATERIALS, TRAINING_MATERIALS
 from denoiser.reucid.simulation.scenes import DOSES, SCENE_MATERIALS, make_scene
 
-from denoiser.reucid.selection.group_cnn import N_SCALARS, group_features
+from denoiser.reucid.selection.group_cnn import N_SCALARS, group_features, noise_edge_ratio
 
 from .examples import PAPER_DOSES, simulated_cases
 
@@ -56,6 +57,8 @@ __all__ = [
     "group_candidates",
     "group_contributions",
     "groups_from_arrays",
+    "label_threshold",
+    "threshold_ladder",
     "label_case",
     "oracle_ks",
     "recorded_group_passes",
@@ -118,18 +121,34 @@ class _Contribution:
     weight: NDArray[np.float64]
 
 
-def group_contributions(record: PassRecord, ks: Sequence[int]
+class _PerGroupRank:
+    """Keeps the leading ``counts[g]`` eigenpatches of group ``g`` (a candidate of the
+    threshold ladder: each group its own count)."""
+
+    name = "per-group counts"
+
+    def __init__(self, counts: Sequence[int]) -> None:
+        self.counts = [int(k) for k in counts]
+
+    def select(self, eigenpatches: NDArray[np.floating], eigenvalues: NDArray[np.floating],
+               context: SelectionContext) -> NDArray[np.bool_]:
+        return np.arange(len(eigenvalues)) < self.counts[context.stack_index]
+
+
+def group_contributions(record: PassRecord, ks: Sequence[int | Sequence[int]]
                         ) -> list[list[_Contribution]]:
-    """Redo a recorded pass once per ``k`` (every group keeps its leading ``k``).
+    """Redo a recorded pass once per entry of ``ks``: an ``int`` ``k`` (every group keeps
+    its leading ``k``) or one count per group (group ``g`` keeps its leading ``k[g]``).
 
     Returns ``[group][candidate]`` contributions to the canvas; any per-group choice of
     candidates can then be assembled into the pass's image without running it again.
     """
     per_group: list[list[_Contribution]] = []
     for k in ks:
+        selector = FixedRank(int(k)) if np.isscalar(k) else _PerGroupRank(k)  # type: ignore
         previous: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
         for index, (_, canvas) in enumerate(grouped_pipeline.iter_group_pass(
-                record.patches, record.labels, selector=FixedRank(int(k)),
+                record.patches, record.labels, selector=selector,
                 noise_variance=record.noise_variance, pilot=record.pilot,
                 n_classified=record.n_classified, **record.options)):
             now = canvas.totals()
@@ -145,31 +164,122 @@ def group_contributions(record: PassRecord, ks: Sequence[int]
     return per_group
 
 
+def component_ratios(group: GroupComponents) -> NDArray[np.float64]:
+    """Each of a group's components' eigenvalue over the white-noise edge (descending):
+    the number the group classifier reads first (:func:`group_features`)."""
+    context = group.context
+    return noise_edge_ratio(np.clip(group.eigenvalues, 0.0, None), context.n_patches,
+                            context.patch_dim, context.noise_variance or 1.0)
+
+
+def threshold_ladder(groups: Sequence[GroupComponents], levels: Sequence[int]
+                     ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """The survey's candidate ladder: per level, one threshold on the noise-edge ratio
+    for the whole image, and the count of leading components each group keeps above it.
+
+    Level ``L`` keeps the ``L * G`` components of the image's ``G`` groups that stand
+    highest above their groups' noise edge, so on average ``L`` per group: a strong group
+    keeps more, a group near the noise fewer. A vote for a level then says where the
+    useful components end *on the scale the classifier reads*, and every group's label
+    follows from it; a ladder that kept the leading ``L`` of every group (the first one)
+    called components deep in the noise useful in weak groups and clear signal useless
+    in strong ones, labels a classifier of single components cannot learn.
+
+    Returns
+    -------
+    thresholds : numpy.ndarray
+        ``(n_levels,)`` decreasing ratios (0 where a level keeps every component shown).
+    kept : numpy.ndarray
+        ``(n_levels, G)`` leading components kept per group (descending ratio, so a
+        count keeps exactly the components at or above the threshold).
+
+    Examples
+    --------
+    >>> context = SelectionContext(patch_size=2, n_patches=100, noise_variance=1.0)
+    >>> strong = GroupComponents(np.zeros((4, 2, 2), np.float32),
+    ...                          np.array([9e4, 4e4, 900.0, 100.0]), context, np.zeros(4, bool), 1)
+    >>> weak = GroupComponents(np.zeros((4, 2, 2), np.float32),
+    ...                        np.array([9e4, 150.0, 120.0, 100.0]), context, np.zeros(4, bool), 1)
+    >>> thresholds, kept = threshold_ladder([strong, weak], (1, 2))
+    >>> kept.tolist()
+    [[1, 1], [3, 1]]
+    """
+    ratios = [component_ratios(group) for group in groups]
+    pooled = np.sort(np.concatenate(ratios) if ratios else np.zeros(0))[::-1]
+    thresholds = np.zeros(len(levels))
+    for index, level in enumerate(levels):
+        count = int(level) * len(groups)
+        if count < len(pooled):
+            above, below = float(pooled[count - 1]), float(pooled[count])
+            # between the last kept and the first dropped ratio (geometric: the ratios
+            # span decades), so the level keeps those exactly
+            thresholds[index] = float(np.sqrt(above * below)) if below > 0 else above / 2
+    kept = np.array([[int(np.count_nonzero(r >= t)) if t > 0 else len(r) for r in ratios]
+                     for t in thresholds], dtype=np.int64).reshape(len(levels), len(groups))
+    return thresholds, kept
+
+
+def label_threshold(levels: Sequence[int], thresholds: Sequence[float], mean_k: float
+                    ) -> float:
+    """The noise-edge ratio a mean choice ``mean_k`` of a threshold ladder's levels sets:
+    a level's own threshold at a whole level, interpolated (in log) between levels,
+    clamped at the ends; 0 (everything useful) where the ladder keeps everything.
+
+    Examples
+    --------
+    >>> levels, thresholds = (1, 2, 3), (8.0, 2.0, 0.0)
+    >>> [round(label_threshold(levels, thresholds, k), 6) for k in (0.5, 1.5, 2.0, 3.0)]
+    [8.0, 4.0, 2.0, 0.0]
+    """
+    tiny = float(np.finfo(float).tiny)
+    logs = np.log(np.maximum(np.asarray(thresholds, dtype=np.float64), tiny))
+    found = float(np.exp(np.interp(float(mean_k), np.asarray(levels, np.float64), logs)))
+    return found if found > 2.0 * tiny else 0.0
+
+
 def oracle_ks(contributions: list[list[_Contribution]], ks: Sequence[int], *,
               clean: NDArray[np.float64],
-              back: Callable[[NDArray[np.float64]], NDArray[np.float64]],
+              back: Callable[[NDArray[np.float64]], NDArray[np.float64]] | OutputStep,
               pixel_weights: NDArray[np.float64] | None = None, start: Sequence[int] | None = None,
               sweeps: int = 2) -> tuple[list[int], NDArray[np.float64]]:
     """Per group, the candidate ``k`` whose output is closest to the clean image.
 
     Coordinate descent over groups: each group in turn takes the candidate that lowers
-    the (pixel-weighted) squared error of the whole output, in detector units (``back``
-    maps the working domain there), with the other groups' choices fixed.
+    the (pixel-weighted) squared error of the whole output, in detector units, with the
+    other groups' choices fixed. ``back`` is the way out of the working domain: a
+    pixel-wise function, or the run's :class:`OutputStep`, whose local means (step 7)
+    spread a group's change over its neighbourhood; the error is then that of the image
+    a user would get.
 
     Returns the chosen ``k`` per group and the resulting image (working domain).
     """
-    target = np.asarray(clean, dtype=np.float64).ravel()
+    target = np.asarray(clean, dtype=np.float64)
+    if isinstance(back, OutputStep) and back.scale != 1.0:
+        target = target / back.scale  # the step works in the data's working scale
     weights = np.ones_like(target) if pixel_weights is None else \
-        np.asarray(pixel_weights, dtype=np.float64).ravel()
+        np.asarray(pixel_weights, dtype=np.float64).reshape(target.shape)
     n_groups = len(contributions)
     choice = [0] * n_groups if start is None else [
         int(np.argmin([abs(k - s) for k in ks])) for s in start]
-    total = np.zeros_like(target)
-    weight = np.zeros_like(target)
+    total = np.zeros(target.size)
+    weight = np.zeros(target.size)
     for g, c in enumerate(choice):
         part = contributions[g][c]
         np.add.at(total, part.pixels, part.total)
         np.add.at(weight, part.pixels, part.weight)
+    local = isinstance(back, OutputStep) and back.data is not None
+    if local:
+        assert isinstance(back, OutputStep) and back.data is not None
+        step = back
+        pixelwise: Callable[[NDArray[np.float64]], NDArray[np.float64]] = \
+            lambda values: step.stabilizer.inverse(values, floor=step.floor)
+        sigma = local_mean_sigma(step.patch_size)
+        estimate = pixelwise(total / np.maximum(weight, 1e-300)).reshape(target.shape)
+        # before the floor: estimate + G * (data - estimate)
+        restored = estimate + ndimage.gaussian_filter(step.data - estimate, sigma,
+                                                      mode="reflect")
+    else:
+        pixelwise = back.stabilizer.inverse if isinstance(back, OutputStep) else back
     for _ in range(sweeps):
         changed = False
         for g in range(n_groups):
@@ -177,24 +287,52 @@ def oracle_ks(contributions: list[list[_Contribution]], ks: Sequence[int], *,
             pixels = current.pixels
             base_total = total[pixels] - current.total
             base_weight = weight[pixels] - current.weight
-            best, best_error = choice[g], None
-            for c, candidate in enumerate(contributions[g]):
-                # a group covers the same pixels whatever it keeps
-                t = base_total + candidate.total
-                w = base_weight + candidate.weight
-                value = back(t / np.maximum(w, 1e-300))
-                error = float(np.sum(weights[pixels] * (value - target[pixels]) ** 2))
-                if best_error is None or error < best_error - 1e-12 * abs(best_error):
-                    best, best_error = c, error
+            # a group covers the same pixels whatever it keeps
+            values = [pixelwise((base_total + candidate.total)
+                                / np.maximum(base_weight + candidate.weight, 1e-300))
+                      for candidate in contributions[g]]
+            if local:
+                errors, updates = _local_errors(values, pixels, estimate, restored,
+                                                target, weights, sigma, step.floor)
+            else:
+                errors = [float(np.sum(weights.flat[pixels] * (v - target.flat[pixels]) ** 2))
+                          for v in values]
+            best = choice[g]
+            for c, error in enumerate(errors):
+                if error < errors[best] - 1e-12 * abs(errors[best]):
+                    best = c
             if best != choice[g]:
                 chosen = contributions[g][best]
                 total[pixels] = base_total + chosen.total
                 weight[pixels] = base_weight + chosen.weight
+                if local:
+                    estimate.flat[pixels] = values[best]
+                    restored += updates[best]
                 choice[g], changed = best, True
         if not changed:
             break
     image = np.where(weight > 0, total / np.maximum(weight, 1e-300), np.nan)
-    return [int(ks[c]) for c in choice], image.reshape(np.shape(clean))
+    return [int(ks[c]) for c in choice], image.reshape(target.shape)
+
+
+def _local_errors(values: list[NDArray[np.float64]], pixels: NDArray[np.intp],
+                  estimate: NDArray[np.float64], restored: NDArray[np.float64],
+                  target: NDArray[np.float64], weights: NDArray[np.float64], sigma: float,
+                  floor: float) -> tuple[list[float], NDArray[np.float64]]:
+    """The whole output's weighted squared error for each of a group's candidate values
+    (detector units, on its pixels), with the local means: a change ``d`` of the
+    estimate changes the output by ``d - G * d``. Returns the errors and each
+    candidate's change of the output before the floor."""
+    changes = np.zeros((len(values),) + target.shape)
+    for index, value in enumerate(values):
+        changes[index].flat[pixels] = value - estimate.flat[pixels]
+    # each candidate's change minus its local mean (one filter over the stack)
+    changes -= ndimage.gaussian_filter(changes, (0.0, sigma, sigma), mode="reflect")
+    output = restored[None] + changes
+    if np.isfinite(floor):
+        np.maximum(output, floor, out=output)
+    errors = np.einsum("cij,ij->c", (output - target[None]) ** 2, weights)
+    return [float(e) for e in errors], changes
 
 
 @dataclass
@@ -316,12 +454,14 @@ class LabelledRun:
     oracle_image: NDArray[np.float64]
     _record: PassRecord
     _pass_index: int
+    _noisy: NDArray[np.float64] | None = None
 
     def candidates(self, levels: Sequence[int]) -> GroupCandidates:
         """This run's survey candidates at per-group counts ``levels`` (as
         :func:`group_candidates` makes them from the same run; only the last pass is
         redone, once per level)."""
-        return _candidates_of(self._record, self._pass_index, self.result, levels,
+        assert self._noisy is not None
+        return _candidates_of(self._record, self._pass_index, self.result, self._noisy, levels,
                               tuple(np.shape(self.oracle_image)))
 
 
@@ -350,14 +490,16 @@ def label_case(noisy: NDArray[np.float64], clean: NDArray[np.float64], *,
         result = denoise_grouped(noisy, classifier=selector, seed=seed)
     record = records[-1]
     assert result.noise_model is not None
-    stabilizer = VarianceStabilizer(result.noise_model)
+    # judged as the user gets it: the run's own way out, local means included
+    step = output_step(noisy, result)
     contributions = group_contributions(record, ks)
     run_ks = [g.n_kept for g in result.last_pass]
-    chosen, image = oracle_ks(contributions, ks, clean=clean, back=stabilizer.inverse,
+    chosen, image = oracle_ks(contributions, ks, clean=clean, back=step,
                               pixel_weights=pixel_weights, start=run_ks)
     components = list(_group_components(record, chosen, len(records) - 1))
-    return LabelledRun(components, result, chosen, run_ks, stabilizer.inverse(image),
-                       record, len(records) - 1)
+    return LabelledRun(components, result, chosen, run_ks,
+                       np.asarray(step(image), dtype=np.float64), record, len(records) - 1,
+                       np.asarray(noisy, dtype=np.float64))
 
 
 @dataclass(frozen=True)
@@ -483,13 +625,16 @@ def held_out_group_cases(*, n_crystals: int = 3, size: int = 128, seed: int = 42
 
 @dataclass
 class GroupCandidates:
-    """One run of the default method and its outputs at every per-group count ``1..L``.
+    """One run of the default method and its outputs at every level ``1..L`` of the
+    threshold ladder (:func:`threshold_ladder`).
 
-    Survey candidates of the default method: level ``k`` keeps the leading ``k``
-    components in every group of the run's last pass (everything else as the run did
-    it), so the candidates differ only in how many eigenpatches each group keeps, and a
-    vote ranks outputs a user would actually get. ``groups`` are the last pass's groups
-    as the classifier sees them (what the survey's labels train on).
+    Survey candidates of the default method: level ``L`` keeps, in every group of the
+    run's last pass (everything else as the run did it), the leading components whose
+    eigenvalue stands above one threshold on the noise-edge ratio, chosen so that the
+    groups keep ``L`` on average; so the candidates differ only in how many eigenpatches
+    the groups keep, and a vote ranks outputs a user would actually get. ``groups`` are
+    the last pass's groups as the classifier sees them (what the survey's labels train
+    on); ``thresholds`` and ``kept`` (``(L, G)``) say what each level keeps.
     """
 
     levels: tuple[int, ...]
@@ -498,13 +643,15 @@ class GroupCandidates:
     _contributions: list[list[_Contribution]]
     _back: Callable[[NDArray[np.float64]], NDArray[np.float64]]
     _shape: tuple[int, int]
+    thresholds: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    kept: NDArray[np.int64] = field(default_factory=lambda: np.zeros((0, 0), np.int64))
 
     @property
     def n_levels(self) -> int:
         return len(self.levels)
 
     def reconstruct(self, level: int) -> NDArray[np.float32]:
-        """The output with every group keeping its leading ``level`` components."""
+        """The output at ``level`` (each group keeping its ``kept`` count at that level)."""
         index = self.levels.index(int(level))
         size = self._shape[0] * self._shape[1]
         total, weight = np.zeros(size), np.zeros(size)
@@ -529,7 +676,9 @@ class GroupCandidates:
                 "noise_variance": np.array([g.context.noise_variance or 1.0
                                             for g in self.groups]),
                 "centred": np.array([g.context.centred for g in self.groups]),
-                "levels": np.array(self.levels, np.int64)}
+                "levels": np.array(self.levels, np.int64),
+                "thresholds": np.asarray(self.thresholds, np.float64),
+                "kept": np.asarray(self.kept, np.int64)}
 
 
 def groups_from_arrays(arrays: Any) -> list[GroupComponents]:
@@ -550,7 +699,8 @@ def groups_from_arrays(arrays: Any) -> list[GroupComponents]:
 
 def group_candidates(noisy: NDArray[np.float64], *, max_level: int = 12, seed: int = 0,
                      selector: Any = None) -> GroupCandidates:
-    """Run the default method once; make its outputs at per-group counts ``1..max_level``.
+    """Run the default method once; make its outputs at the levels ``1..max_level`` of the
+    threshold ladder (:func:`threshold_ladder`: on average that many components per group).
 
     Examples
     --------
@@ -565,16 +715,21 @@ def group_candidates(noisy: NDArray[np.float64], *, max_level: int = 12, seed: i
         raise ValueError("a survey needs at least two candidate levels")
     with recorded_group_passes() as records:
         result = denoise_grouped(noisy, classifier=selector, seed=seed)
-    return _candidates_of(records[-1], len(records) - 1, result,
+    return _candidates_of(records[-1], len(records) - 1, result, noisy,
                           range(1, int(max_level) + 1), tuple(np.shape(noisy)))
 
 
 def _candidates_of(record: PassRecord, pass_index: int, result: GroupedResult,
-                   levels: Sequence[int], shape: tuple[int, ...]) -> GroupCandidates:
+                   noisy: NDArray[np.float64], levels: Sequence[int],
+                   shape: tuple[int, ...]) -> GroupCandidates:
     """The candidates of a recorded run: its last pass redone once per level."""
     assert result.noise_model is not None
     levels = tuple(int(k) for k in levels)
-    contributions = group_contributions(record, levels)
-    groups = list(_group_components(record, [0] * len(contributions), pass_index))
+    groups = list(_group_components(record, [0] * len(group_positions(record.labels)),
+                                    pass_index))
+    thresholds, kept = threshold_ladder(groups, levels)
+    contributions = group_contributions(record, [row.tolist() for row in kept])
+    # shown as the user gets them: the method's own way out, local means included
     return GroupCandidates(levels, groups, record.patches.patch_size, contributions,
-                           VarianceStabilizer(result.noise_model).inverse, shape)
+                           output_step(noisy, result), shape,
+                           thresholds=thresholds, kept=kept)

@@ -698,8 +698,8 @@ GROUP_RUN_OPTIONS: dict[str, Any] = {
 
 
 def make_group_candidates(noisy: np.ndarray, *, max_level: int, seed: int) -> Any:
-    """Survey candidates of the default method: one run, its output at per-group counts
-    ``1..max_level`` (:func:`training.group_examples.group_candidates`)."""
+    """Survey candidates of the default method: one run, its output at the levels
+    ``1..max_level`` of its threshold ladder (:func:`training.group_examples.group_candidates`)."""
     from .group_examples import group_candidates  # torch and the core's default method
 
     return group_candidates(noisy, max_level=max_level, seed=seed)

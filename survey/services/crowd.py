@@ -7,7 +7,7 @@ Every simulated respondent does what a browser or an API client does: it joins
 attention checks and the one-answer-per-image rule all apply to it.
 
 What it *sees* comes from an oracle. For each image the oracle remakes the candidates
-exactly as the site made them (the default method at every per-group count, same seed)
+exactly as the site made them (the default method at every level of its ladder, same seed)
 and scores each against the stored ground truth with the fidelity-aware score
 (:func:`fidelity_score`): PSNR plus the fidelity measures, each converted to decibels by
 the retraining gate's tolerances. A candidate token is turned into the candidate it

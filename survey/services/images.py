@@ -155,9 +155,9 @@ def generate_candidates(
     """Decompose the noisy image ONCE and store candidates for k = 1..K plus the raw image.
 
     A default-method image (``candidate_method == "best"``) runs the default method once
-    and its candidate k keeps the leading k eigenpatches in every group
-    (``training.services.make_group_candidates``); a paper image truncates the paper's
-    decomposition at k.
+    and its candidate k is level k of that run's threshold ladder (on average k
+    eigenpatches per group; ``training.services.make_group_candidates``); a paper image
+    truncates the paper's decomposition at k.
 
     `decompose(image, n_components=, seed=)` must return an object with ``eigenpatches``,
     ``eigenvalues``, ``patch_size`` and ``reconstruct(k)`` (the core's `Decomposition`);
@@ -182,7 +182,7 @@ def generate_candidates(
     try:
         noisy = load_npy(image.noisy_file.name)
         if image.candidate_method == SurveyImage.CandidateMethod.BEST:
-            # one run of the default method; candidate k keeps k eigenpatches per group
+            # one run of the default method; candidate k is level k of its ladder
             made = training_services.make_group_candidates(
                 noisy, max_level=min(image.survey.k_max, MAX_GROUP_LEVEL),
                 seed=image.decomposition_seed)

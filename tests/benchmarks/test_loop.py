@@ -124,3 +124,23 @@ def test_the_survey_may_show_only_families_with_held_out_scenes():
     assert loop.SURVEY_MATERIAL in loop.HELD_OUT_FAMILIES
     with pytest.raises(SystemExit):
         loop.main(["--material", "SrTiO3_001"])
+
+
+def test_the_report_judges_a_model_without_votes_by_the_same_verdicts():
+    """The control (the starting recipe at the next seed, no votes) gets the retrained
+    model's verdicts, so a reader sees how much the retraining moves by itself."""
+    held_out = rows(30.0, 31.0)
+    control_rows = rows(30.0, 31.3)
+    control_rows[1] = {**control_rows[1], "psnr": 24.6}  # the crystal got worse
+    result = {**minimal_result(), "control": {
+        "rows": control_rows, "verdicts": loop.verdicts(held_out, control_rows,
+                                                        material="Au_110"),
+        "largest_cell_change_db": loop.largest_cell_change(
+            [{"set": "crystals", "dose": 100.0, "psnr": 25.0}],
+            [{"set": "crystals", "dose": 100.0, "psnr": 24.6}])}}
+    text = loop.tables(result)
+    assert any(line.startswith("| all (3) | control |") for line in text.splitlines())
+    line = [t for t in text.splitlines() if t.startswith("- the retraining's own noise")][0]
+    assert "largest change of one set and dose -0.400 dB" in line
+    assert "at least as good everywhere: **False**" in line
+    assert "control" not in loop.tables(minimal_result())

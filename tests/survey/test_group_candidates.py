@@ -1,4 +1,4 @@
-"""Survey candidates of the default method: per-group counts from one run, labels for the
+"""Survey candidates of the default method: a threshold ladder from one run, labels for the
 group classifier, and the loop from votes to what the next default upload returns."""
 from __future__ import annotations
 
@@ -39,13 +39,17 @@ def _vote(image: SurveyImage, k: int, expertise: str = "expert") -> Response:
                                    shown_ks=[k], expertise_at_answer=expertise)
 
 
-def test_candidates_are_the_default_method_at_every_per_group_count(survey):
+def test_candidates_are_the_default_method_at_every_level_of_the_ladder(survey):
     image = make_ready_image(survey, candidate_method="best", size=48)
     assert image.status == SurveyImage.Status.READY
     ks = sorted(image.candidates.filter(kind="reconstruction").values_list("k", flat=True))
     assert ks == [1, 2, 3, 4, 5, 6]
     groups = load_group_decomposition(image.decomposition_file.name)
     assert groups["eigenpatches"].ndim == 4 and list(groups["levels"]) == ks
+    # level k keeps k components per group on average, each group its own count
+    assert groups["kept"].shape == (6, groups["eigenpatches"].shape[0])
+    assert groups["kept"].sum(axis=1).tolist() == [k * groups["kept"].shape[1] for k in ks]
+    assert np.all(np.diff(groups["thresholds"]) < 0)
     assert len(groups["n_patches"]) == groups["eigenpatches"].shape[0] >= 1
     # a paper-CNN reader never takes a default-method image for one of its own
     _vote(image, 3)
@@ -64,6 +68,9 @@ def test_experts_and_non_experts_stay_apart_in_group_labels(survey):
     assert [(x.mean_k, x.n_responses) for x in experts] == [(2.0, 3)]
     assert [(x.mean_k, x.n_responses) for x in others] == [(6.0, 2)]
     assert everyone[0].n_responses == 5 and everyone[0].provenance["mean_k_expert"] == 2.0
+    # the label's provenance says how the groups' labels follow from the mean
+    assert "threshold" in everyone[0].provenance["rule"]
+    assert "1..round" not in everyone[0].provenance["rule"]
     examples = survey_group_examples(experts)
     n_groups = experts[0].groups["eigenpatches"].shape[0]
     per_group = experts[0].groups["eigenpatches"].shape[1]
@@ -79,7 +86,12 @@ def test_staff_image_page_shows_vote_utilities_beside_the_model(survey, admin_cl
         _vote(image, k)
     html = admin_client.get(f"/survey/staff/images/{image.pk}/").content.decode()
     assert 'data-test="staff-utilities"' in html
-    assert "<td>1</td><td>1.00</td>" in html and "<td>4</td><td>0.25</td>" in html
+    # per component: the share of (vote, group) pairs whose level keeps it there
+    groups = load_group_decomposition(image.decomposition_file.name)
+    kept, levels = groups["kept"], list(groups["levels"])
+    counts = np.concatenate([kept[levels.index(k)] for k in (1, 3, 3, 5)])
+    for component in (1, 4):
+        assert f"<td>{component}</td><td>{np.mean(counts >= component):.2f}</td>" in html
 
 
 def test_different_survey_labels_give_a_different_model_a_different_output_still_data_only(

@@ -72,10 +72,12 @@ __all__ = [
     "MAX_GROUPED_PATCH_SIZE",
     "GroupedProgress",
     "GroupedResult",
+    "OutputStep",
     "denoise_grouped",
     "effective_groups",
     "grouped_patch_size",
     "iter_denoise_grouped",
+    "output_step",
     "resolve_group_selector",
 ]
 
@@ -506,24 +508,90 @@ class _Stabilised:
     #: what values are multiplied by on the way out (:func:`working_scale`)
     scale: float = 1.0
 
-    def back(self, values: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Values of the working domain in detector units, never below the data's floor."""
-        if self.stabilizer is None:
-            return values
-        return self.stabilizer.inverse(values, floor=self.floor)
-
     def output(self, values: NDArray[np.float64]) -> NDArray[np.float32]:
         """An estimate of the working domain as the user gets it: detector units, float32,
         with the data's local means (step 7) when :attr:`data` holds them."""
-        estimate = self.back(values)
-        if self.data is not None:
-            # the floor applies where the inverse transform applied it
-            estimate = restore_local_means(
-                estimate, self.data, patch_size=self.patches.patch_size,
-                floor=None if self.stabilizer is None else self.floor)
-        if self.scale != 1.0:
-            estimate = np.asarray(estimate, dtype=np.float64) * self.scale
-        return np.asarray(estimate, dtype=np.float32)
+        return _way_out(values, stabilizer=self.stabilizer, floor=self.floor, data=self.data,
+                        patch_size=self.patches.patch_size, scale=self.scale)
+
+
+def _way_out(values: NDArray[np.float64], *, stabilizer: VarianceStabilizer | None,
+             floor: float | None, data: NDArray[np.float64] | None, patch_size: int,
+             scale: float) -> NDArray[np.float32]:
+    """Steps 6 (inverse transform, never below the data's floor) and 7 (the data's local
+    means, when ``data`` is given), then the data's own units, float32."""
+    estimate = values if stabilizer is None else stabilizer.inverse(values, floor=floor)
+    if data is not None:
+        # the floor applies where the inverse transform applied it
+        estimate = restore_local_means(estimate, data, patch_size=patch_size,
+                                       floor=None if stabilizer is None else floor)
+    if scale != 1.0:
+        estimate = np.asarray(estimate, dtype=np.float64) * scale
+    return np.asarray(estimate, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class OutputStep:
+    """The default method's way out of its working domain for one image (steps 6-7):
+    call it on an estimate of the working domain to get the image a user gets.
+
+    Attributes
+    ----------
+    stabilizer : VarianceStabilizer
+        The transform the run worked in (its inverse is step 6).
+    floor : float
+        The data's floor (zero counts), ``-inf`` for offset data.
+    data : numpy.ndarray or None
+        The data the local means come from (without removed scan-line offsets, in the
+        working scale); None when the run did not take them.
+    patch_size : int
+        The run's patch side (the local means' width follows it).
+    scale : float
+        The power of two the image was divided by (:func:`working_scale`).
+    """
+
+    stabilizer: VarianceStabilizer
+    floor: float
+    data: NDArray[np.float64] | None
+    patch_size: int
+    scale: float = 1.0
+
+    def __call__(self, values: NDArray[np.float64]) -> NDArray[np.float32]:
+        return _way_out(values, stabilizer=self.stabilizer, floor=self.floor, data=self.data,
+                        patch_size=self.patch_size, scale=self.scale)
+
+
+def output_step(image: ArrayLike, result: GroupedResult) -> OutputStep:
+    """What the default method makes of an estimate in its working domain, for ``image``
+    as ``result`` denoised it: the way out of :func:`denoise_grouped` (inverse transform
+    with the data's floor, then the data's local means when the run took them).
+
+    A survey candidate or a training label that changes what the groups keep is then
+    judged on the image a user would get from it.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> noisy = rng.poisson(20.0, (48, 48)).astype(float)
+    >>> run = denoise_grouped(noisy, patch_size=5, n_groups=4)
+    >>> out = output_step(noisy, run)(np.full((48, 48), 9.0))  # an estimate, stabilised
+    >>> out.shape, out.dtype
+    ((48, 48), dtype('float32'))
+    """
+    if result.noise_model is None or not result.options.get("stabilize", True):
+        raise ValueError("output_step needs the result of a stabilised run of the default "
+                         "method")
+    data = as_grey_float_image(image)
+    if data.shape != result.image.shape:
+        raise ValueError(f"the image is {data.shape}, the result {result.image.shape}")
+    scale = working_scale(float(np.max(np.abs(data))) if data.size else 0.0)
+    lines = result.scan_lines
+    if lines is not None and lines.detected:
+        data = data - lines.offsets[:, None]
+    data, model = data / scale, _scaled_model(result.noise_model, 1.0 / scale)
+    return OutputStep(stabilizer=VarianceStabilizer(model), floor=data_floor(data, model),
+                      data=data if result.options.get("local_means", False) else None,
+                      patch_size=result.patch_size, scale=scale)
 
 
 def stabilise(settings: _Settings) -> _Stabilised:
