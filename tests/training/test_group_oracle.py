@@ -7,7 +7,6 @@ import pytest
 
 from denoiser.reucid.grouped import denoise_grouped
 from denoiser.reucid.grouped.pipeline import output_step
-from denoiser.reucid.selection import NoiseEdge
 from training.group_examples import (
     group_contributions,
     label_case,
@@ -16,6 +15,7 @@ from training.group_examples import (
 )
 
 from ..denoiser.reucid._images import gaussian_lattice
+from ._selectors import PassTwoCounts
 
 KS = (0, 1, 2, 3, 5, 8)
 
@@ -27,18 +27,6 @@ def _case(seed: int, dose: float = 20.0):
     return rng.poisson(clean).astype(np.float64), clean
 
 
-class _PassTwoCounts:
-    """The run's own rule in the first pass, the given counts per group in the second."""
-
-    def __init__(self, counts):
-        self.counts, self.first = counts, NoiseEdge()
-
-    def select(self, eigenpatches, eigenvalues, context):
-        if context.pass_index == 0:
-            return self.first.select(eigenpatches, eigenvalues, context)
-        return np.arange(len(eigenvalues)) < self.counts[context.stack_index]
-
-
 def _error(image, clean):
     return float(np.sum((np.asarray(image, np.float64) - clean) ** 2))
 
@@ -47,7 +35,7 @@ def _error(image, clean):
 def test_the_oracles_image_is_what_a_user_gets_from_its_choice(seed):
     noisy, clean = _case(seed)
     run = label_case(noisy, clean, ks=KS)
-    user = denoise_grouped(noisy, classifier=_PassTwoCounts(run.oracle_ks), seed=0)
+    user = denoise_grouped(noisy, classifier=PassTwoCounts(run.oracle_ks), seed=0)
     np.testing.assert_allclose(run.oracle_image, user.image, rtol=0,
                                atol=1e-4 * float(noisy.max()))
     # coordinate descent starts from the run's own choice: never worse than the run
@@ -68,7 +56,7 @@ def test_the_oracle_beats_every_common_count_on_the_users_image(seed):
         uniform, _ = oracle_ks(contributions, KS, clean=clean, back=step,
                                start=[k] * len(contributions), sweeps=0)
         assert uniform == [k] * len(contributions)
-        everywhere = denoise_grouped(noisy, classifier=_PassTwoCounts(uniform), seed=0)
+        everywhere = denoise_grouped(noisy, classifier=PassTwoCounts(uniform), seed=0)
         assert oracle_error <= _error(everywhere.image, clean) * (1 + 1e-6)
 
 

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from denoiser.reucid.grouped import denoise_grouped
-from denoiser.reucid.selection import NoiseEdge
 from denoiser.reucid.selection.base import SelectionContext
 from training.group_examples import (
     GroupComponents,
@@ -19,6 +18,7 @@ from training.group_examples import (
 from training.group_labels import labelled_groups, utility_table
 
 from ..denoiser.reucid._images import gaussian_lattice
+from ._selectors import PassTwoCounts
 
 
 def _groups(seed: int, n_groups: int = 12, n: int = 20) -> list[GroupComponents]:
@@ -107,19 +107,6 @@ def test_vote_utilities_count_what_each_voted_level_keeps_per_group():
                                               for j in range(len(rows))]
 
 
-class _PassTwoCounts:
-    """The run's own rule in the first pass, fixed per-group counts in the second: what a
-    classifier that agreed with a survey level would keep."""
-
-    def __init__(self, counts):
-        self.counts, self.first = counts, NoiseEdge()
-
-    def select(self, eigenpatches, eigenvalues, context):
-        if context.pass_index == 0:
-            return self.first.select(eigenpatches, eigenvalues, context)
-        return np.arange(len(eigenvalues)) < self.counts[context.stack_index]
-
-
 @pytest.mark.parametrize("seed", [0, 1])
 def test_every_candidate_is_the_image_a_user_gets_from_those_counts(seed):
     rng = np.random.default_rng(seed)
@@ -130,7 +117,7 @@ def test_every_candidate_is_the_image_a_user_gets_from_those_counts(seed):
     assert made.kept.shape == (5, len(made.groups))
     for level in (2, 4):
         counts = made.kept[made.levels.index(level)].tolist()
-        user = denoise_grouped(noisy, classifier=_PassTwoCounts(counts), seed=0)
+        user = denoise_grouped(noisy, classifier=PassTwoCounts(counts), seed=0)
         np.testing.assert_allclose(made.reconstruct(level), user.image, rtol=0,
                                    atol=1e-4 * float(noisy.max()))
         assert [g.n_kept for g in user.last_pass] == counts
