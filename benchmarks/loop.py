@@ -422,6 +422,8 @@ def run_loop(profile: Mapping[str, Any], *, seed: int, start: float,
     everyone = {r: "all honest" for r in honest_ids}
     errors.update(label_errors([a for a in answers if a[0] in honest_ids], everyone, best,
                                {image: truth.scores for image, truth in honest.truths.items()}))
+    before_by_dose = summarise_rows(before_rows)
+    control_by_dose = None if control_rows is None else summarise_rows(control_rows)
     n_excluded = Respondent.objects.filter(responses__failed_attention_check=True,
                                            responses__image__survey=survey).distinct().count()
     return {
@@ -438,13 +440,12 @@ def run_loop(profile: Mapping[str, Any], *, seed: int, start: float,
         "honest_labels": _means([a for a in answers if a[0] in honest_ids], robust=True),
         "label_errors": errors,
         "before": before_rows, "after": after_rows,
-        "before_by_dose": summarise_rows(before_rows), "after_by_dose": summarise_rows(after_rows),
+        "before_by_dose": before_by_dose, "after_by_dose": summarise_rows(after_rows),
         "verdicts": verdicts(before_rows, after_rows, material=material),
         "control": None if control_rows is None else {
-            "rows": control_rows, "by_dose": summarise_rows(control_rows),
+            "rows": control_rows, "by_dose": control_by_dose,
             "verdicts": verdicts(before_rows, control_rows, material=material),
-            "largest_cell_change_db": largest_cell_change(summarise_rows(before_rows),
-                                                          summarise_rows(control_rows))},
+            "largest_cell_change_db": largest_cell_change(before_by_dose, control_by_dose)},
         "robustness": robustness,
         "headroom": headroom,
     }

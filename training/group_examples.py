@@ -38,11 +38,10 @@ from denoiser.reucid.grouped.pipeline import GroupedResult, OutputStep, output_s
 from denoiser.reucid.patches.patch_set import PatchSet
 from denoiser.reucid.patches.similarity import group_positions
 from denoiser.reucid.selection.base import SelectionContext
+from denoiser.reucid.selection.group_cnn import N_SCALARS, group_features, noise_edge_ratio
 from denoiser.reucid.selection.rules import FixedRank
 from denoiser.reucid.simulation import HELD_OUT_MATERIALS, TRAINING_MATERIALS
 from denoiser.reucid.simulation.scenes import DOSES, SCENE_MATERIALS, make_scene
-
-from denoiser.reucid.selection.group_cnn import N_SCALARS, group_features, noise_edge_ratio
 
 from .examples import PAPER_DOSES, simulated_cases
 
@@ -267,19 +266,16 @@ def oracle_ks(contributions: list[list[_Contribution]], ks: Sequence[int], *,
         part = contributions[g][c]
         np.add.at(total, part.pixels, part.total)
         np.add.at(weight, part.pixels, part.weight)
-    local = isinstance(back, OutputStep) and back.data is not None
-    if local:
-        assert isinstance(back, OutputStep) and back.data is not None
-        step = back
-        pixelwise: Callable[[NDArray[np.float64]], NDArray[np.float64]] = \
-            lambda values: step.stabilizer.inverse(values, floor=step.floor)
-        sigma = local_mean_sigma(step.patch_size)
+    step = back if isinstance(back, OutputStep) else None
+    # step 6, pixel by pixel; the local means (step 7) below, where the run took them
+    pixelwise = back if step is None else step.inverse
+    data = None if step is None else step.data
+    if data is not None:
+        assert step is not None
+        sigma, floor = local_mean_sigma(step.patch_size), step.floor
         estimate = pixelwise(total / np.maximum(weight, 1e-300)).reshape(target.shape)
         # before the floor: estimate + G * (data - estimate)
-        restored = estimate + ndimage.gaussian_filter(step.data - estimate, sigma,
-                                                      mode="reflect")
-    else:
-        pixelwise = back.stabilizer.inverse if isinstance(back, OutputStep) else back
+        restored = estimate + ndimage.gaussian_filter(data - estimate, sigma, mode="reflect")
     for _ in range(sweeps):
         changed = False
         for g in range(n_groups):
@@ -291,9 +287,9 @@ def oracle_ks(contributions: list[list[_Contribution]], ks: Sequence[int], *,
             values = [pixelwise((base_total + candidate.total)
                                 / np.maximum(base_weight + candidate.weight, 1e-300))
                       for candidate in contributions[g]]
-            if local:
+            if data is not None:
                 errors, updates = _local_errors(values, pixels, estimate, restored,
-                                                target, weights, sigma, step.floor)
+                                                target, weights, sigma, floor)
             else:
                 errors = [float(np.sum(weights.flat[pixels] * (v - target.flat[pixels]) ** 2))
                           for v in values]
@@ -305,7 +301,7 @@ def oracle_ks(contributions: list[list[_Contribution]], ks: Sequence[int], *,
                 chosen = contributions[g][best]
                 total[pixels] = base_total + chosen.total
                 weight[pixels] = base_weight + chosen.weight
-                if local:
+                if data is not None:
                     estimate.flat[pixels] = values[best]
                     restored += updates[best]
                 choice[g], changed = best, True
@@ -318,7 +314,7 @@ def oracle_ks(contributions: list[list[_Contribution]], ks: Sequence[int], *,
 def _local_errors(values: list[NDArray[np.float64]], pixels: NDArray[np.intp],
                   estimate: NDArray[np.float64], restored: NDArray[np.float64],
                   target: NDArray[np.float64], weights: NDArray[np.float64], sigma: float,
-                  floor: float) -> tuple[list[float], NDArray[np.float64]]:
+                  floor: float | None) -> tuple[list[float], NDArray[np.float64]]:
     """The whole output's weighted squared error for each of a group's candidate values
     (detector units, on its pixels), with the local means: a change ``d`` of the
     estimate changes the output by ``d - G * d``. Returns the errors and each
@@ -329,7 +325,7 @@ def _local_errors(values: list[NDArray[np.float64]], pixels: NDArray[np.intp],
     # each candidate's change minus its local mean (one filter over the stack)
     changes -= ndimage.gaussian_filter(changes, (0.0, sigma, sigma), mode="reflect")
     output = restored[None] + changes
-    if np.isfinite(floor):
+    if floor is not None and np.isfinite(floor):
         np.maximum(output, floor, out=output)
     errors = np.einsum("cij,ij->c", (output - target[None]) ** 2, weights)
     return [float(e) for e in errors], changes

@@ -49,7 +49,7 @@ def test_the_oracle_beats_every_common_count_on_the_users_image(seed):
         result = denoise_grouped(noisy, seed=0)
     step = output_step(noisy, result)
     contributions = group_contributions(records[-1], KS)
-    chosen, image = oracle_ks(contributions, KS, clean=clean, back=step,
+    _, image = oracle_ks(contributions, KS, clean=clean, back=step,
                               start=[g.n_kept for g in result.last_pass])
     oracle_error = _error(step(image), clean)
     for index, k in enumerate(KS):
@@ -73,6 +73,6 @@ def test_judged_without_the_local_means_the_choice_is_worse_for_the_user(seed):
     with_means, image = oracle_ks(contributions, KS, clean=clean, back=step, start=start)
     groups_only, other = oracle_ks(
         contributions, KS, clean=clean, start=start,
-        back=lambda values: step.stabilizer.inverse(values, floor=step.floor))
+        back=step.inverse)
     assert with_means != groups_only
     assert _error(step(image), clean) < _error(step(other), clean)

@@ -491,45 +491,6 @@ def effective_groups(shape: tuple[int, int], patch_size: int, n_groups: int) -> 
     return int(max(1, min(int(n_groups), fitting)))
 
 
-@dataclass
-class _Stabilised:
-    """Step 1's output: the working image, the way back and the noise it holds."""
-
-    model: PoissonGaussianNoise
-    work: NDArray[np.float64]
-    stabilizer: VarianceStabilizer | None
-    patches: PatchSet
-    noise_variance: float
-    floor: float | None = None
-    lines: ScanLineOffsets | None = None
-    #: the data in detector units, without the scan-line offsets that were removed, when
-    #: the output takes its local means from them (step 7); None otherwise
-    data: NDArray[np.float64] | None = None
-    #: what values are multiplied by on the way out (:func:`working_scale`)
-    scale: float = 1.0
-
-    def output(self, values: NDArray[np.float64]) -> NDArray[np.float32]:
-        """An estimate of the working domain as the user gets it: detector units, float32,
-        with the data's local means (step 7) when :attr:`data` holds them."""
-        return _way_out(values, stabilizer=self.stabilizer, floor=self.floor, data=self.data,
-                        patch_size=self.patches.patch_size, scale=self.scale)
-
-
-def _way_out(values: NDArray[np.float64], *, stabilizer: VarianceStabilizer | None,
-             floor: float | None, data: NDArray[np.float64] | None, patch_size: int,
-             scale: float) -> NDArray[np.float32]:
-    """Steps 6 (inverse transform, never below the data's floor) and 7 (the data's local
-    means, when ``data`` is given), then the data's own units, float32."""
-    estimate = values if stabilizer is None else stabilizer.inverse(values, floor=floor)
-    if data is not None:
-        # the floor applies where the inverse transform applied it
-        estimate = restore_local_means(estimate, data, patch_size=patch_size,
-                                       floor=None if stabilizer is None else floor)
-    if scale != 1.0:
-        estimate = np.asarray(estimate, dtype=np.float64) * scale
-    return np.asarray(estimate, dtype=np.float32)
-
-
 @dataclass(frozen=True)
 class OutputStep:
     """The default method's way out of its working domain for one image (steps 6-7):
@@ -537,9 +498,9 @@ class OutputStep:
 
     Attributes
     ----------
-    stabilizer : VarianceStabilizer
-        The transform the run worked in (its inverse is step 6).
-    floor : float
+    stabilizer : VarianceStabilizer or None
+        The transform the run worked in (its inverse is step 6); None without one.
+    floor : float or None
         The data's floor (zero counts), ``-inf`` for offset data.
     data : numpy.ndarray or None
         The data the local means come from (without removed scan-line offsets, in the
@@ -550,15 +511,58 @@ class OutputStep:
         The power of two the image was divided by (:func:`working_scale`).
     """
 
-    stabilizer: VarianceStabilizer
-    floor: float
+    stabilizer: VarianceStabilizer | None
+    floor: float | None
     data: NDArray[np.float64] | None
     patch_size: int
     scale: float = 1.0
 
+    def inverse(self, values: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Step 6 alone, pixel by pixel: the working domain in the data's working scale,
+        never below the data's floor."""
+        if self.stabilizer is None:
+            return values
+        return self.stabilizer.inverse(values, floor=self.floor)
+
     def __call__(self, values: NDArray[np.float64]) -> NDArray[np.float32]:
-        return _way_out(values, stabilizer=self.stabilizer, floor=self.floor, data=self.data,
-                        patch_size=self.patch_size, scale=self.scale)
+        """Steps 6 and 7 (the data's local means, when :attr:`data` is given), then the
+        data's own units, float32."""
+        estimate = self.inverse(values)
+        if self.data is not None:
+            # the floor applies where the inverse transform applied it
+            estimate = restore_local_means(
+                estimate, self.data, patch_size=self.patch_size,
+                floor=None if self.stabilizer is None else self.floor)
+        if self.scale != 1.0:
+            estimate = np.asarray(estimate, dtype=np.float64) * self.scale
+        return np.asarray(estimate, dtype=np.float32)
+
+
+@dataclass
+class _Stabilised:
+    """Step 1's output: the working image, the way back and the noise it holds."""
+
+    model: PoissonGaussianNoise
+    work: NDArray[np.float64]
+    patches: PatchSet
+    noise_variance: float
+    #: steps 6-7: how an estimate of the working domain becomes the user's image
+    way_out: OutputStep
+    lines: ScanLineOffsets | None = None
+
+    @property
+    def stabilizer(self) -> VarianceStabilizer | None:
+        """The variance-stabilising transform the run works in (None without one)."""
+        return self.way_out.stabilizer
+
+    @property
+    def scale(self) -> float:
+        """What values are multiplied by on the way out (:func:`working_scale`)."""
+        return self.way_out.scale
+
+    def output(self, values: NDArray[np.float64]) -> NDArray[np.float32]:
+        """An estimate of the working domain as the user gets it: detector units, float32."""
+        return self.way_out(values)
 
 
 def output_step(image: ArrayLike, result: GroupedResult) -> OutputStep:
@@ -584,7 +588,7 @@ def output_step(image: ArrayLike, result: GroupedResult) -> OutputStep:
     data = as_grey_float_image(image)
     if data.shape != result.image.shape:
         raise ValueError(f"the image is {data.shape}, the result {result.image.shape}")
-    scale = working_scale(float(np.max(np.abs(data))) if data.size else 0.0)
+    scale = working_scale(check_output_range(data))  # as the run chose it
     lines = result.scan_lines
     if lines is not None and lines.detected:
         data = data - lines.offsets[:, None]
@@ -627,11 +631,13 @@ def stabilise(settings: _Settings) -> _Stabilised:
         noise_variance = bulk_noise_variance(patches, seed=settings.seed)
     if stabilizer is not None and stabilizer.mean_counts(image) < _STARVED_COUNTS:
         noise_variance = max(noise_variance, 1.0)
-    return _Stabilised(model=model, work=work, stabilizer=stabilizer, patches=patches,
-                       noise_variance=noise_variance, floor=data_floor(image, model),
-                       lines=lines,
-                       data=np.asarray(image, dtype=np.float64) if settings.local_means
-                       else None, scale=settings.scale)
+    # the local means (step 7) come from the data the groups saw: without the scan-line
+    # offsets that were removed
+    way_out = OutputStep(stabilizer=stabilizer, floor=data_floor(image, model),
+                         data=np.asarray(image, dtype=np.float64) if settings.local_means
+                         else None, patch_size=p, scale=settings.scale)
+    return _Stabilised(model=model, work=work, patches=patches,
+                       noise_variance=noise_variance, way_out=way_out, lines=lines)
 
 
 def resolvable_noise(model: PoissonGaussianNoise, image: ArrayLike) -> PoissonGaussianNoise:
